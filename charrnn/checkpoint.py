@@ -1,0 +1,64 @@
+"""One-file checkpoints: plain values and tensors only, written atomically, read with weights_only=True."""
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+FORMAT_VERSION = 1
+KINDS = ("char-lm", "sentiment")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file is missing, damaged, unsafe, or of the wrong kind."""
+
+
+def save(obj: dict[str, Any], path: str | os.PathLike) -> Path:
+    """Write `obj` to `path` through a temporary file and os.replace, so readers never see half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load(path: str | os.PathLike, kind: str | None = None, map_location: str | torch.device = "cpu") -> dict:
+    """Load a checkpoint safely (weights_only=True) and check its format and, if given, its kind."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        obj = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(
+            f"{path.name} was refused: it holds objects that are not plain tensors and values "
+            f"(possibly code), so it is not loaded ({first[:200]})"
+        ) from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as e:
+        raise CheckpointError(f"{path.name} is not a readable checkpoint (truncated or corrupt?): {str(e)[:200]}") from None
+    if not isinstance(obj, dict) or "format_version" not in obj or "kind" not in obj:
+        raise CheckpointError(f"{path.name} is not a charrnn checkpoint (no format_version/kind)")
+    version = obj["format_version"]
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path.name} has format_version {version!r}; this charrnn reads up to {FORMAT_VERSION}: upgrade charrnn"
+        )
+    if kind is not None and obj["kind"] != kind:
+        raise CheckpointError(f"{path.name} is a {obj['kind']!r} checkpoint, expected {kind!r}")
+    if "state_dict" not in obj or "config" not in obj:
+        raise CheckpointError(f"{path.name} lacks a state_dict or config")
+    return obj

@@ -1,0 +1,162 @@
+"""Command line: `charrnn download | train | sample | evaluate`."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import gutenberg
+from .checkpoint import CheckpointError
+from .data import VocabError, split_ids
+from .gutenberg import GutenbergError
+
+KNOWN_ERRORS = (GutenbergError, CheckpointError, VocabError, ValueError, FileNotFoundError)
+
+
+def _add_source(p: argparse.ArgumentParser, required: bool = True) -> None:
+    src = p.add_mutually_exclusive_group(required=required)
+    src.add_argument("--book", type=int, help="Project Gutenberg book ID (downloaded once, cached under --cache)")
+    src.add_argument("--text", help="a local text file")
+    p.add_argument("--clean", choices=["strip", "slice", "none"], default="strip",
+                   help="strip: remove the Gutenberg license text (default); slice: keep --start..--end; none")
+    p.add_argument("--start", help="with --clean slice: first string kept (default 'THE MYSTERIOUS ISLAND')")
+    p.add_argument("--end", help="with --clean slice: string the text stops before (default 'End of the Project Gutenberg')")
+    p.add_argument("--chapter", action="store_true",
+                   help="the textbook's slicing of The Mysterious Island (same as --clean slice)")
+    p.add_argument("--cache", default=None, help="folder for downloaded books (default: corpora/)")
+
+
+def cmd_download(args) -> None:
+    path = gutenberg.download(args.book, cache_dir=args.cache)
+    print(path)
+
+
+def cmd_train(args) -> None:
+    from .corpus import load_corpus
+    from .train import TrainConfig, train
+
+    clean = "slice" if args.chapter else args.clean
+    corpus = load_corpus(args.book, args.text, clean, args.start, args.end, cache_dir=args.cache)
+    model = dict(embed=args.embed, hidden=args.hidden, layers=args.layers, dropout=args.dropout, cell=args.cell)
+    config = TrainConfig(
+        steps=args.steps, batch_size=args.batch_size, seq_len=args.seq_len, lr=args.lr, lr_decay=args.lr_decay,
+        warmup=args.warmup, grad_clip=args.grad_clip, val_fraction=args.val_fraction, eval_every=args.eval_every,
+        eval_chars=args.eval_chars, save_every=args.save_every, seed=args.seed, device=args.device, amp=not args.no_amp,
+    )
+    print(f"corpus {corpus.name}: {len(corpus.text):,} characters, {len(set(corpus.text))} distinct", file=sys.stderr)
+    result = train(corpus, model, config, out=args.out, resume=args.resume, progress=not args.quiet)
+    val = result.get("val_loss")
+    summary = f"status={result['status']} steps={result['steps']} out={result['out']} best={result['best']}"
+    if val is not None:
+        summary += f" val_loss_nats={val:.4f} val_bpc={result['val_bpc']:.4f}"
+    print(summary)
+
+
+def cmd_sample(args) -> None:
+    from .sample import load_char_lm, stream
+
+    lm = load_char_lm(args.checkpoint, device=args.device)
+    top_k = args.top_k or None
+    if args.num_samples == 1:
+        out = sys.stdout
+        out.write(args.prompt)
+        for chars in stream(lm, args.prompt, args.length, args.temperature, top_k, args.top_p, args.seed):
+            out.write(chars[0])
+            out.flush()
+        out.write("\n")
+        return
+    texts = [[args.prompt] for _ in range(args.num_samples)]
+    for chars in stream(lm, args.prompt, args.length, args.temperature, top_k, args.top_p, args.seed, args.num_samples):
+        for t, c in zip(texts, chars):
+            t.append(c)
+    for i, t in enumerate(texts):
+        print(f"--- sample {i + 1}")
+        print("".join(t))
+
+
+def cmd_evaluate(args) -> None:
+    from .corpus import apply_preprocessing
+    from .evaluate import evaluate_stream
+    from .sample import load_char_lm
+
+    lm = load_char_lm(args.checkpoint, device=args.device)
+    prep = lm.meta.get("preprocessing") or {"clean": "strip", "val_fraction": 0.1}
+    text = apply_preprocessing(gutenberg.read_text(args.text), prep)
+    ids = lm.vocab.encode(text)
+    _, val = split_ids(ids, prep.get("val_fraction", 0.1))
+    if args.split == "all":
+        val = ids
+    print(f"evaluating {args.split} split of {Path(args.text).name}: {len(val):,} characters "
+          f"({args.streams} streams)", file=sys.stderr)
+    result = evaluate_stream(lm.model, val, streams=args.streams)
+    print(result.line())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="charrnn", description="Character-level recurrent language models.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("download", help="fetch a Project Gutenberg book into the cache")
+    p.add_argument("--book", type=int, required=True)
+    p.add_argument("--cache", default=None)
+    p.set_defaults(func=cmd_download)
+
+    p = sub.add_parser("train", help="train (or --resume) a character model")
+    _add_source(p)
+    p.add_argument("--out", default="checkpoints/model.pt", help="checkpoint path (best: <stem>.best.pt)")
+    p.add_argument("--resume", action="store_true", help="continue exactly from --out")
+    p.add_argument("--steps", type=int, default=5000)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--seq-len", type=int, default=40)
+    p.add_argument("--embed", type=int, default=256)
+    p.add_argument("--hidden", type=int, default=512)
+    p.add_argument("--layers", type=int, default=1)
+    p.add_argument("--dropout", type=float, default=0.0)
+    p.add_argument("--cell", choices=["lstm", "gru", "rnn"], default="lstm")
+    p.add_argument("--lr", type=float, default=0.003)
+    p.add_argument("--lr-decay", choices=["cosine", "none"], default="cosine")
+    p.add_argument("--warmup", type=int, default=100)
+    p.add_argument("--grad-clip", type=float, default=1.0)
+    p.add_argument("--val-fraction", type=float, default=0.1)
+    p.add_argument("--eval-every", type=int, default=500)
+    p.add_argument("--eval-chars", type=int, default=0, help="validate on this many characters (0: all)")
+    p.add_argument("--save-every", type=int, default=500)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--device", default="auto", help="auto (cuda, mps, cpu), cpu, cuda, cuda:N, mps")
+    p.add_argument("--no-amp", action="store_true", help="disable mixed precision on CUDA")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("sample", help="generate text from a checkpoint")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--prompt", default="")
+    p.add_argument("--length", type=int, default=300)
+    p.add_argument("--temperature", type=float, default=1.0, help="divides the logits; 0 = greedy (textbook alpha = 1/T)")
+    p.add_argument("--top-k", type=int, default=0, help="keep the k most likely characters (0 = off)")
+    p.add_argument("--top-p", type=float, default=None, help="keep the smallest set with this probability mass")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--num-samples", type=int, default=1)
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("evaluate", help="loss on a text's held-out split, run as continuous streams")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--text", required=True)
+    p.add_argument("--split", choices=["val", "all"], default="val")
+    p.add_argument("--streams", type=int, default=8)
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(func=cmd_evaluate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        args.func(args)
+    except KNOWN_ERRORS as e:
+        print(f"charrnn {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
+    return 0

@@ -1,0 +1,205 @@
+"""Project Gutenberg texts: download with caching, decoding, and license header/footer removal."""
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import warnings
+from pathlib import Path
+
+DEFAULT_BASE_URL = "https://www.gutenberg.org"
+BASE_URL_ENV = "CHARRNN_GUTENBERG_URL"
+CACHE_ENV = "CHARRNN_CORPORA"
+URL_PATTERNS = (
+    "{base}/cache/epub/{id}/pg{id}.txt",
+    "{base}/files/{id}/{id}-0.txt",
+    "{base}/files/{id}/{id}.txt",
+)
+CHAPTER_START = "THE MYSTERIOUS ISLAND"
+CHAPTER_END = "End of the Project Gutenberg"
+
+# A small catalogue for menus; any other ID works as well.
+CATALOGUE: dict[int, str] = {
+    1268: "The Mysterious Island (Jules Verne)",
+    1661: "The Adventures of Sherlock Holmes (Arthur Conan Doyle)",
+    1342: "Pride and Prejudice (Jane Austen)",
+    84: "Frankenstein (Mary Shelley)",
+    11: "Alice's Adventures in Wonderland (Lewis Carroll)",
+    2701: "Moby Dick (Herman Melville)",
+    1513: "Romeo and Juliet (William Shakespeare)",
+}
+
+
+class GutenbergError(RuntimeError):
+    """A book could not be fetched or read."""
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get(CACHE_ENV, "corpora"))
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _looks_like_html(data: bytes) -> bool:
+    head = data[:1024].lstrip().lower()
+    return head.startswith((b"<!doctype html", b"<html")) or b"<html" in head[:300]
+
+
+def download(
+    book_id: int,
+    cache_dir: str | os.PathLike | None = None,
+    base_url: str | None = None,
+    timeout: float = 30.0,
+    retries: int = 2,
+    backoff: float = 1.0,
+) -> Path:
+    """Fetch a book's plain text and cache its raw bytes; return the cached file's path.
+
+    A cached file is returned without any request. The base URL comes from the argument, else
+    the CHARRNN_GUTENBERG_URL environment variable, else gutenberg.org.
+    """
+    try:
+        book_id = int(book_id)
+    except (TypeError, ValueError):
+        raise GutenbergError(f"Gutenberg book ID must be a number, got {book_id!r}") from None
+    if book_id <= 0:
+        raise GutenbergError(f"Gutenberg book ID must be positive, got {book_id}")
+    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    path = cache / f"pg{book_id}.txt"
+    if path.is_file() and path.stat().st_size > 0:
+        return path
+    base = (base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL).rstrip("/")
+    problems = []
+    for pattern in URL_PATTERNS:
+        url = pattern.format(base=base, id=book_id)
+        for attempt in range(retries + 1):
+            try:
+                req = urllib.request.Request(url, headers={"User-Agent": "charrnn"})
+                with urllib.request.urlopen(req, timeout=timeout) as resp:
+                    data = resp.read()
+            except urllib.error.HTTPError as e:
+                problems.append(f"{url}: HTTP {e.code}")
+                if e.code < 500:
+                    break  # 404 and friends will not change on retry
+            except (urllib.error.URLError, TimeoutError, OSError) as e:
+                reason = getattr(e, "reason", e)
+                problems.append(f"{url}: {reason}")
+            else:
+                if _looks_like_html(data):
+                    problems.append(f"{url}: got an HTML page, not plain text")
+                    break
+                if not data.strip():
+                    problems.append(f"{url}: empty response")
+                    break
+                _atomic_write_bytes(path, data)
+                return path
+            if attempt < retries:
+                time.sleep(backoff * (2**attempt))
+    detail = "; ".join(problems)
+    raise GutenbergError(f"could not download Gutenberg book {book_id}: {detail}")
+
+
+def decode(raw: bytes) -> str:
+    """Bytes to text: UTF-8 (BOM optional), else cp1252, else latin-1 with a warning; newlines become \\n."""
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        try:
+            text = raw.decode("cp1252")
+            encoding = "cp1252"
+        except UnicodeDecodeError:
+            text = raw.decode("latin-1")
+            encoding = "latin-1"
+        warnings.warn(f"text is not valid UTF-8; decoded as {encoding}", UnicodeWarning, stacklevel=2)
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+_START = re.compile(
+    r"^[ \t]*\*{3}[ \t]*START[ \t]+OF[ \t]+(?:THE|THIS)[ \t]+PROJECT[ \t]+GUTENBERG[ \t]+E-?(?:BOOK|TEXT)"
+    r"[^*]{0,400}?\*{3}[ \t]*$",
+    re.IGNORECASE | re.MULTILINE,
+)
+_SMALL_PRINT_END = re.compile(r"^.*\*END\*[ \t]*THE SMALL PRINT!.*$", re.IGNORECASE | re.MULTILINE)
+_END = re.compile(
+    r"^[ \t]*(?:\*{3}[ \t]*END[ \t]+OF[ \t]+(?:THE|THIS)[ \t]+PROJECT[ \t]+GUTENBERG"
+    r"|End[ \t]+of[ \t]+(?:the[ \t]+)?Project[ \t]+Gutenberg(?:'s|’s)?[ \t]"
+    r"|End[ \t]+of[ \t]+(?:the[ \t]+)?Project[ \t]+Gutenberg[ \t]+E-?(?:book|text))",
+    re.IGNORECASE | re.MULTILINE,
+)
+_CREDITS = re.compile(
+    r"\A\s*(?:Produced[ \t]+by|E-?text[ \t]+prepared[ \t]+by|Transcribed[ \t]+(?:from|by)|This[ \t]+e-?text[ \t]+was[ \t]+(?:produced|prepared))"
+    r".*?(?:\n[ \t]*\n|\Z)",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+def strip_gutenberg(text: str) -> str:
+    """Remove a Project Gutenberg license header and footer; text without markers comes back unchanged."""
+    start = _START.search(text)
+    if start is None:
+        start = _SMALL_PRINT_END.search(text)
+    body_start = start.end() if start else 0
+    end = _END.search(text, body_start)
+    body_end = end.start() if end else len(text)
+    if start is None and end is None:
+        return text
+    body = text[body_start:body_end]
+    if start is not None:
+        body = _CREDITS.sub("", body, count=1)
+    return body.strip("\n") + "\n"
+
+
+def chapter_slice(text: str, start: str = CHAPTER_START, end: str | None = CHAPTER_END) -> str:
+    """The textbook's slicing: from the first occurrence of `start` up to (not including) `end`."""
+    i = text.find(start)
+    if i < 0:
+        raise GutenbergError(f"start string {start!r} not found in the text")
+    if end is None:
+        return text[i:]
+    j = text.find(end, i)
+    if j < 0:
+        raise GutenbergError(f"end string {end!r} not found after {start!r}")
+    return text[i:j]
+
+
+def read_text(path: str | os.PathLike) -> str:
+    """Read and decode a local text file."""
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except FileNotFoundError:
+        raise GutenbergError(f"text file not found: {p}") from None
+    except IsADirectoryError:
+        raise GutenbergError(f"expected a text file, got a directory: {p}") from None
+    except OSError as e:
+        raise GutenbergError(f"cannot read {p}: {e.strerror}") from None
+    return decode(raw)
+
+
+def prepare(text: str, clean: str = "strip", start: str | None = None, end: str | None = None) -> str:
+    """Apply a named preprocessing: 'strip' (license removal), 'slice' (chapter-style), or 'none'."""
+    if clean == "strip":
+        return strip_gutenberg(text)
+    if clean == "slice":
+        return chapter_slice(text, start or CHAPTER_START, end if end is not None else CHAPTER_END)
+    if clean == "none":
+        return text
+    raise ValueError(f"unknown preprocessing {clean!r}; use 'strip', 'slice' or 'none'")
+
+
+def load_book(book_id: int, cache_dir: str | os.PathLike | None = None, **kwargs) -> str:
+    """Download (or read from the cache) and decode a book, license text still included."""
+    return decode(download(book_id, cache_dir=cache_dir, **kwargs).read_bytes())

@@ -1,0 +1,140 @@
+"""Sampling from a character model: temperature, top-k, top-p, seed, priming text, streaming.
+
+Temperature T divides the logits before the softmax (T = 0 is greedy). The textbook's `scale_factor`
+alpha multiplies the logits instead, so alpha = 1 / T: alpha 2.0 is T 0.5, alpha 0.5 is T 2.0.
+"""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from typing import Iterator
+
+import torch
+
+from . import checkpoint as ckpt
+from .data import Vocab
+from .device import pick_device
+from .model import CharRNN, ModelConfig
+
+MAX_LENGTH = 10_000
+MAX_TEMPERATURE = 10.0
+
+
+@dataclass
+class CharLM:
+    """A loaded character model with its vocabulary and checkpoint metadata."""
+
+    model: CharRNN
+    vocab: Vocab
+    meta: dict
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+
+def load_char_lm(path: str | os.PathLike, device: str = "cpu") -> CharLM:
+    """Load a `char-lm` checkpoint onto `device` ('auto' picks the GPU when present)."""
+    obj = ckpt.load(path, kind="char-lm")
+    try:
+        vocab = Vocab(tuple(obj["vocab"]))
+        cfg = ModelConfig(**obj["config"]["model"])
+        if cfg.vocab_size != len(vocab):
+            raise ValueError(f"vocabulary has {len(vocab)} characters but the model expects {cfg.vocab_size}")
+        model = CharRNN(cfg)
+        model.load_state_dict(obj["state_dict"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as e:
+        raise ckpt.CheckpointError(f"{os.path.basename(path)} does not match a char-lm model: {str(e)[:300]}") from None
+    model.to(pick_device(device)).eval()
+    meta = {k: obj.get(k) for k in ("config", "preprocessing", "metrics")}
+    return CharLM(model, vocab, meta)
+
+
+def check_options(length: int, temperature: float, top_k: int | None, top_p: float | None) -> None:
+    """Reject sampling options that have no meaning, with a message naming the option."""
+    if not isinstance(length, int) or length < 0 or length > MAX_LENGTH:
+        raise ValueError(f"length must be an integer from 0 to {MAX_LENGTH}, got {length!r}")
+    if not (isinstance(temperature, (int, float)) and math.isfinite(temperature)) or temperature < 0:
+        raise ValueError(f"temperature must be a finite number >= 0 (0 = greedy), got {temperature!r}")
+    if temperature > MAX_TEMPERATURE:
+        raise ValueError(f"temperature must be at most {MAX_TEMPERATURE}, got {temperature}")
+    if top_k is not None and (not isinstance(top_k, int) or top_k < 0):
+        raise ValueError(f"top_k must be a non-negative integer (0 = off), got {top_k!r}")
+    if top_p is not None and not (isinstance(top_p, (int, float)) and 0.0 < top_p <= 1.0):
+        raise ValueError(f"top_p must be in (0, 1] (1 = off), got {top_p!r}")
+
+
+def next_char_probs(
+    logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None
+) -> torch.Tensor:
+    """Turn (batch, vocab) logits into sampling probabilities after temperature, top-k and top-p."""
+    logits = logits.float()
+    if temperature == 0:
+        probs = torch.zeros_like(logits)
+        probs.scatter_(-1, logits.argmax(-1, keepdim=True), 1.0)
+        return probs
+    logits = logits / temperature
+    if top_k and top_k < logits.shape[-1]:
+        kth = torch.topk(logits, top_k, dim=-1).values[..., -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    probs = torch.softmax(logits, dim=-1)
+    if top_p is not None and top_p < 1.0:
+        sorted_p, order = probs.sort(dim=-1, descending=True)
+        cum = sorted_p.cumsum(-1)
+        drop = cum - sorted_p >= top_p  # keep the smallest prefix whose mass reaches top_p
+        sorted_p = sorted_p.masked_fill(drop, 0.0)
+        probs = torch.zeros_like(probs).scatter_(-1, order, sorted_p)
+        probs = probs / probs.sum(-1, keepdim=True)
+    return probs
+
+
+@torch.no_grad()
+def stream(
+    lm: CharLM,
+    prompt: str = "",
+    length: int = 300,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    seed: int | None = None,
+    num_samples: int = 1,
+) -> Iterator[list[str]]:
+    """Yield the next character of each of `num_samples` continuations, `length` times.
+
+    The prompt is fed through the model in one call. An empty prompt starts from a newline if the
+    vocabulary has one, else from a uniformly chosen character. Same seed, same output.
+    """
+    check_options(length, temperature, top_k, top_p)
+    if num_samples < 1:
+        raise ValueError(f"num_samples must be at least 1, got {num_samples}")
+    ids = torch.as_tensor(lm.vocab.encode(prompt), dtype=torch.long)
+    device = lm.device
+    gen = torch.Generator(device="cpu")
+    if seed is not None:
+        gen.manual_seed(int(seed))
+    else:
+        gen.seed()
+    if len(ids) == 0:
+        if "\n" in lm.vocab:
+            ids = torch.as_tensor(lm.vocab.encode("\n"))
+        else:
+            ids = torch.randint(0, len(lm.vocab), (1,), generator=gen)
+    x = ids.unsqueeze(0).expand(num_samples, -1).to(device)
+    logits, state = lm.model(x)
+    logits = logits[:, -1]
+    for _ in range(length):
+        probs = next_char_probs(logits, temperature, top_k, top_p).cpu()
+        nxt = torch.multinomial(probs, 1, generator=gen)
+        yield [lm.vocab.chars[i] for i in nxt[:, 0].tolist()]
+        logits, state = lm.model(nxt.to(device), state)
+        logits = logits[:, -1]
+
+
+def generate(lm: CharLM, prompt: str = "", length: int = 300, num_samples: int = 1, **kwargs) -> list[str]:
+    """Whole continuations, each starting with the prompt."""
+    outs = [[prompt] for _ in range(num_samples)]
+    for chars in stream(lm, prompt, length, num_samples=num_samples, **kwargs):
+        for o, c in zip(outs, chars):
+            o.append(c)
+    return ["".join(o) for o in outs]

@@ -1,0 +1,248 @@
+"""Trainer for the character model: random stride-1 windows, Adam, clipping, LR decay, AMP on CUDA,
+validation in nats and bits per character, periodic/best checkpoints, exact resume, a JSON-lines log."""
+from __future__ import annotations
+
+import json
+import math
+import signal
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from . import checkpoint as ckpt
+from .corpus import Corpus
+from .data import CharWindows, Vocab, split_ids
+from .device import pick_device
+from .evaluate import LN2, evaluate_stream
+from .model import CharRNN, ModelConfig
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 5000
+    batch_size: int = 64
+    seq_len: int = 40
+    lr: float = 0.003
+    lr_decay: str = "cosine"  # or "none"
+    min_lr_ratio: float = 0.05
+    warmup: int = 100
+    grad_clip: float = 1.0
+    weight_decay: float = 0.0
+    val_fraction: float = 0.1
+    eval_every: int = 500
+    eval_chars: int = 0  # 0: the whole validation split at every evaluation
+    save_every: int = 500
+    seed: int = 1
+    device: str = "auto"
+    amp: bool = True
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or self.batch_size < 1 or self.seq_len < 1:
+            raise ValueError("steps, batch_size and seq_len must be at least 1")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be positive, got {self.lr}")
+        if self.lr_decay not in ("cosine", "none"):
+            raise ValueError(f"lr_decay must be 'cosine' or 'none', got {self.lr_decay!r}")
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    if cfg.warmup and step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    if cfg.lr_decay == "none":
+        return cfg.lr
+    progress = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
+    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def best_path(out: Path) -> Path:
+    return out.with_name(out.stem + ".best.pt")
+
+
+def log_path(out: Path) -> Path:
+    return out.with_name(out.stem + ".log.jsonl")
+
+
+def slim(checkpoint: dict) -> dict:
+    """The checkpoint without optimizer and trainer state: what sampling and sharing need."""
+    return {k: v for k, v in checkpoint.items() if k not in ("optimizer", "trainer")}
+
+
+class _StopRequested(Exception):
+    pass
+
+
+def train(
+    corpus: Corpus,
+    model_config: dict | None = None,
+    config: TrainConfig | None = None,
+    out: str | Path = "checkpoints/model.pt",
+    resume: bool = False,
+    stop_event: threading.Event | None = None,
+    on_log: Callable[[dict], None] | None = None,
+    progress: bool = True,
+) -> dict:
+    """Train (or resume) a character model on `corpus`; return the final metrics.
+
+    Writes `out` (latest state, for --resume), `<stem>.best.pt` (best validation loss) and
+    `<stem>.log.jsonl`. The best file is slim (no optimizer state), ready to sample or share. Ctrl-C, SIGTERM or `stop_event` save the current state before returning.
+    """
+    config = config or TrainConfig()
+    out = Path(out)
+    device = pick_device(config.device)
+    state = None
+    if resume:
+        if not out.is_file():
+            raise ckpt.CheckpointError(f"cannot resume: {out} does not exist")
+        state = ckpt.load(out, kind="char-lm")
+        if state["metrics"].get("corpus_sha256") != corpus.sha256:
+            raise ValueError(f"cannot resume {out}: it was trained on a different text")
+        vocab = Vocab(tuple(state["vocab"]))
+        model_cfg = ModelConfig(**state["config"]["model"])
+        config = TrainConfig(**{**state["config"]["train"], "device": config.device, "steps": config.steps})
+    else:
+        vocab = Vocab.from_text(corpus.text)
+        model_cfg = ModelConfig(vocab_size=len(vocab), **(model_config or {}))
+
+    ids = vocab.encode(corpus.text)
+    train_ids, val_ids = split_ids(ids, config.val_fraction)
+    windows = CharWindows(train_ids, config.seq_len)
+    if len(val_ids) < 2:
+        raise ValueError(
+            f"validation split of {len(val_ids)} characters is too small; use a longer text or a larger val_fraction"
+        )
+    eval_ids = val_ids[: config.eval_chars] if config.eval_chars else val_ids
+
+    torch.manual_seed(config.seed)
+    gen = torch.Generator().manual_seed(config.seed)
+    model = CharRNN(model_cfg).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    use_amp = config.amp and device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    step, chars_seen, seconds, best = 0, 0, 0.0, math.inf
+    history: list[dict] = []
+    if state is not None:
+        model.load_state_dict(state["state_dict"])
+        opt.load_state_dict(state["optimizer"])
+        t = state["trainer"]
+        step, chars_seen, seconds, best = t["step"], t["chars_seen"], t["seconds"], t["best_val"]
+        gen.set_state(t["gen_state"])
+        torch.set_rng_state(t["rng_state"])
+        if t.get("scaler") and use_amp:
+            scaler.load_state_dict(t["scaler"])
+    metrics = dict(state["metrics"]) if state else {}
+
+    def snapshot(val: float | None) -> dict:
+        m = {
+            **metrics,
+            "steps": step,
+            "chars_seen": chars_seen,
+            "corpus": corpus.name,
+            "corpus_sha256": corpus.sha256,
+            "corpus_chars": len(corpus.text),
+            "train_seconds": round(seconds, 1),
+            "device": str(device),
+        }
+        if val is not None:
+            m.update(val_loss=val, val_bpc=val / LN2, val_chars=len(eval_ids) - 1)
+        metrics.update(m)
+        return {
+            "format_version": ckpt.FORMAT_VERSION,
+            "kind": "char-lm",
+            "config": {"model": model_cfg.to_dict(), "train": asdict(config)},
+            "preprocessing": {**corpus.preprocessing, "val_fraction": config.val_fraction},
+            "vocab": list(vocab.chars),
+            "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+            "optimizer": opt.state_dict(),
+            "trainer": {
+                "step": step,
+                "chars_seen": chars_seen,
+                "seconds": seconds,
+                "best_val": best,
+                "gen_state": gen.get_state(),
+                "rng_state": torch.get_rng_state(),
+                "scaler": scaler.state_dict() if use_amp else {},
+            },
+            "metrics": dict(metrics),
+        }
+
+    def log(record: dict) -> None:
+        history.append(record)
+        with open(log_path(out), "a") as f:
+            f.write(json.dumps(record) + "\n")
+        if on_log:
+            on_log(record)
+
+    def validate() -> float:
+        nonlocal best
+        val = evaluate_stream(model, eval_ids, device=device).loss_nats
+        log({"step": step, "val_loss": val, "val_bpc": val / LN2, "chars_seen": chars_seen, "seconds": round(seconds, 1)})
+        snap = snapshot(val)
+        if val < best:
+            best = val
+            ckpt.save(slim(snap), best_path(out))
+        return val
+
+    def request_stop(signum, frame):
+        raise _StopRequested()
+
+    old_term = None
+    if threading.current_thread() is threading.main_thread():
+        old_term = signal.signal(signal.SIGTERM, request_stop)
+    if not resume:
+        log_path(out).unlink(missing_ok=True)
+    model.train()
+    status = "finished"
+    last_val = None
+    bar = tqdm(total=config.steps, initial=step, disable=not progress, desc="train", unit="step", dynamic_ncols=True)
+    tokens = config.batch_size * config.seq_len
+    try:
+        while step < config.steps:
+            if stop_event is not None and stop_event.is_set():
+                raise _StopRequested()
+            t0 = time.perf_counter()
+            for g in opt.param_groups:
+                g["lr"] = lr_at(step, config)
+            starts = torch.randint(0, len(windows), (config.batch_size,), generator=gen)
+            x, y = windows.batch(starts)
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp):
+                logits, _ = model(x)
+                loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), y.reshape(-1))
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            if config.grad_clip > 0:
+                scaler.unscale_(opt)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            scaler.step(opt)
+            scaler.update()
+            loss_v = loss.item()
+            dt = time.perf_counter() - t0
+            step += 1
+            chars_seen += tokens
+            seconds += dt
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss_v:.3f}", chars_s=f"{tokens / dt:,.0f}", refresh=False)
+            if step % 50 == 0 or step == config.steps:
+                log({"step": step, "train_loss": loss_v, "lr": opt.param_groups[0]["lr"], "chars_seen": chars_seen,
+                     "seconds": round(seconds, 1)})
+            if step % config.eval_every == 0 or step == config.steps:
+                last_val = validate()
+                bar.set_postfix(loss=f"{loss_v:.3f}", val=f"{last_val:.3f}", refresh=False)
+            if step % config.save_every == 0 or step == config.steps:
+                ckpt.save(snapshot(last_val), out)
+    except (KeyboardInterrupt, _StopRequested):
+        status = "stopped"
+        ckpt.save(snapshot(last_val), out)
+        if not best_path(out).exists():
+            ckpt.save(slim(snapshot(last_val)), best_path(out))
+    finally:
+        bar.close()
+        if old_term is not None:
+            signal.signal(signal.SIGTERM, old_term)
+    return {**metrics, "status": status, "out": str(out), "best": str(best_path(out)), "history": history}
