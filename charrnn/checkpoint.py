@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import tempfile
-import zipfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -41,14 +42,19 @@ def load(path: str | os.PathLike, kind: str | None = None, map_location: str | t
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
     try:
-        obj = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            obj = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CheckpointError(
-            f"{path.name} was refused: it holds objects that are not plain tensors and values "
-            f"(possibly code), so it is not loaded ({first[:200]})"
-        ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as e:
+        unsafe = re.search(r"(?:GLOBAL|global) (\S+) was not an allowed global|Unsupported global: (\S+)", str(e))
+        if unsafe:
+            name = unsafe.group(1) or unsafe.group(2)
+            raise CheckpointError(
+                f"{path.name} was refused: it references {name}, which is not a tensor or plain value; "
+                f"loading it could run code, so it is not loaded"
+            ) from None
+        raise CheckpointError(f"{path.name} is not a readable checkpoint (truncated or corrupt?)") from None
+    except Exception as e:  # torch.load fails on arbitrary bytes with many types (IndexError, KeyError, ...)
         raise CheckpointError(f"{path.name} is not a readable checkpoint (truncated or corrupt?): {str(e)[:200]}") from None
     if not isinstance(obj, dict) or "format_version" not in obj or "kind" not in obj:
         raise CheckpointError(f"{path.name} is not a charrnn checkpoint (no format_version/kind)")

@@ -31,10 +31,18 @@ def cmd_download(args) -> None:
     print(path)
 
 
+def _saved_steps(out: str) -> int:
+    from .checkpoint import load
+
+    return load(out, kind="char-lm")["config"]["train"]["steps"]
+
+
 def cmd_train(args) -> None:
     from .corpus import load_corpus
     from .train import TrainConfig, train
 
+    if args.steps is None:
+        args.steps = _saved_steps(args.out) if args.resume else 5000
     clean = "slice" if args.chapter else args.clean
     corpus = load_corpus(args.book, args.text, clean, args.start, args.end, cache_dir=args.cache)
     model = dict(embed=args.embed, hidden=args.hidden, layers=args.layers, dropout=args.dropout, cell=args.cell)
@@ -105,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_source(p)
     p.add_argument("--out", default="checkpoints/model.pt", help="checkpoint path (best: <stem>.best.pt)")
     p.add_argument("--resume", action="store_true", help="continue exactly from --out")
-    p.add_argument("--steps", type=int, default=5000)
+    p.add_argument("--steps", type=int, default=None, help="total steps (default 5000; with --resume, the saved run's)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--seq-len", type=int, default=40)
     p.add_argument("--embed", type=int, default=256)

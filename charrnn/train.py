@@ -89,17 +89,22 @@ def train(
 ) -> dict:
     """Train (or resume) a character model on `corpus`; return the final metrics.
 
-    Writes `out` (latest state, for --resume), `<stem>.best.pt` (best validation loss) and
-    `<stem>.log.jsonl`. The best file is slim (no optimizer state), ready to sample or share. Ctrl-C, SIGTERM or `stop_event` save the current state before returning.
+    Writes `out` (latest state, for --resume), `<stem>.best.pt` (best validation loss, slim: no
+    optimizer state, ready to sample or share) and `<stem>.log.jsonl`. Ctrl-C, SIGTERM or `stop_event`
+    save the current state before returning.
     """
     config = config or TrainConfig()
     out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
     device = pick_device(config.device)
     state = None
     if resume:
         if not out.is_file():
             raise ckpt.CheckpointError(f"cannot resume: {out} does not exist")
         state = ckpt.load(out, kind="char-lm")
+        if "trainer" not in state or "optimizer" not in state:
+            raise ckpt.CheckpointError(f"cannot resume from {out.name}: it holds no optimizer/trainer state "
+                                       f"(a .best.pt file?); resume from the run's latest checkpoint")
         if state["metrics"].get("corpus_sha256") != corpus.sha256:
             raise ValueError(f"cannot resume {out}: it was trained on a different text")
         vocab = Vocab(tuple(state["vocab"]))
@@ -133,6 +138,8 @@ def train(
         step, chars_seen, seconds, best = t["step"], t["chars_seen"], t["seconds"], t["best_val"]
         gen.set_state(t["gen_state"])
         torch.set_rng_state(t["rng_state"])
+        if t.get("cuda_rng_state") and device.type == "cuda":
+            torch.cuda.set_rng_state_all(t["cuda_rng_state"])
         if t.get("scaler") and use_amp:
             scaler.load_state_dict(t["scaler"])
     metrics = dict(state["metrics"]) if state else {}
@@ -166,6 +173,7 @@ def train(
                 "best_val": best,
                 "gen_state": gen.get_state(),
                 "rng_state": torch.get_rng_state(),
+                "cuda_rng_state": torch.cuda.get_rng_state_all() if device.type == "cuda" else [],
                 "scaler": scaler.state_dict() if use_amp else {},
             },
             "metrics": dict(metrics),
