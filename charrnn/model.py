@@ -63,3 +63,60 @@ def detach_state(state):
     if isinstance(state, tuple):
         return tuple(s.detach() for s in state)
     return state.detach()
+
+
+class LSTMStepper:
+    """One-character steps of an LSTM CharRNN in eval mode, without nn.LSTM's per-call overhead.
+
+    Layer 0's input projection is precomputed per character (embedding @ W_ih + biases), and each
+    further layer does a single matmul on [h_below, h]. Outputs equal the model's; the state has
+    nn.LSTM's (h, c) layout, so prompt encoding can use the model's full-sequence call.
+    """
+
+    def __init__(self, model: CharRNN):
+        rnn = model.rnn
+        with torch.no_grad():
+            self.table = (
+                model.embedding.weight @ rnn.weight_ih_l0.T + rnn.bias_ih_l0 + rnn.bias_hh_l0
+            ).detach()
+            self.weights = [rnn.weight_hh_l0.detach().T.contiguous()]
+            self.biases = [None]
+            for l in range(1, rnn.num_layers):
+                w = torch.cat([getattr(rnn, f"weight_ih_l{l}"), getattr(rnn, f"weight_hh_l{l}")], dim=1)
+                self.weights.append(w.detach().T.contiguous())
+                self.biases.append((getattr(rnn, f"bias_ih_l{l}") + getattr(rnn, f"bias_hh_l{l}")).detach())
+            self.fc_w = model.fc.weight.detach().T.contiguous()
+            self.fc_b = model.fc.bias.detach()
+
+    @torch.no_grad()
+    def __call__(self, x: torch.Tensor, state):
+        """x: (batch,) ids, state: (h, c) each (layers, batch, hidden) -> logits (batch, vocab), state."""
+        h_all, c_all = state
+        hs, cs = [], []
+        below = None
+        for l, w in enumerate(self.weights):
+            h, c = h_all[l], c_all[l]
+            if l == 0:
+                gates = torch.addmm(self.table[x], h, w)
+            else:
+                gates = torch.addmm(self.biases[l], torch.cat([below, h], dim=1), w)
+            i, f, g, o = gates.chunk(4, dim=1)
+            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+            h = torch.sigmoid(o) * torch.tanh(c)
+            hs.append(h)
+            cs.append(c)
+            below = h
+        return torch.addmm(self.fc_b, below, self.fc_w), (torch.stack(hs), torch.stack(cs))
+
+
+def make_stepper(model: CharRNN):
+    """A callable (ids (batch,), state) -> (logits (batch, vocab), state) for sampling one character at a time."""
+    if model.config.cell == "lstm":
+        return LSTMStepper(model)
+
+    @torch.no_grad()
+    def step(x: torch.Tensor, state):
+        logits, state = model(x.unsqueeze(1), state)
+        return logits[:, -1], state
+
+    return step

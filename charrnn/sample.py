@@ -15,7 +15,7 @@ import torch
 from . import checkpoint as ckpt
 from .data import Vocab
 from .device import pick_device
-from .model import CharRNN, ModelConfig
+from .model import CharRNN, ModelConfig, make_stepper
 
 MAX_LENGTH = 10_000
 MAX_TEMPERATURE = 10.0
@@ -28,6 +28,9 @@ class CharLM:
     model: CharRNN
     vocab: Vocab
     meta: dict
+
+    def __post_init__(self) -> None:
+        self.stepper = make_stepper(self.model)
 
     @property
     def device(self) -> torch.device:
@@ -123,12 +126,13 @@ def stream(
     x = ids.unsqueeze(0).expand(num_samples, -1).to(device)
     logits, state = lm.model(x)
     logits = logits[:, -1]
+    step = lm.stepper
+    chars = lm.vocab.chars
     for _ in range(length):
         probs = next_char_probs(logits, temperature, top_k, top_p).cpu()
-        nxt = torch.multinomial(probs, 1, generator=gen)
-        yield [lm.vocab.chars[i] for i in nxt[:, 0].tolist()]
-        logits, state = lm.model(nxt.to(device), state)
-        logits = logits[:, -1]
+        nxt = torch.multinomial(probs, 1, generator=gen)[:, 0]
+        yield [chars[i] for i in nxt.tolist()]
+        logits, state = step(nxt.to(device), state)
 
 
 def generate(lm: CharLM, prompt: str = "", length: int = 300, num_samples: int = 1, **kwargs) -> list[str]:

@@ -1,0 +1,24 @@
+"""Shared bits for the bench scripts: locating the shared corpus and printing results."""
+import platform
+import sys
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+BOOK = ROOT.parent / "shared" / "corpora" / "1268-0.txt"
+
+
+def chapter_text(path: Path = BOOK) -> str:
+    from charrnn.gutenberg import chapter_slice, read_text
+
+    if not path.exists():
+        sys.exit(f"{path} not found: the benchmarks read The Mysterious Island from ../shared/corpora")
+    return chapter_slice(read_text(path))
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    gpu = f", GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""
+    return f"{cpu}, {torch.get_num_threads()} threads, torch {torch.__version__}{gpu}"

@@ -1,0 +1,118 @@
+import math
+
+import pytest
+import torch
+
+from charrnn import VocabError, generate, load_char_lm, stream
+from charrnn.sample import next_char_probs
+from charrnn.train import best_path
+
+from .helpers import train_tiny
+
+
+@pytest.fixture(scope="module")
+def lm(tmp_path_factory):
+    out = tmp_path_factory.mktemp("lm") / "m.pt"
+    train_tiny(out, steps=150, eval_every=150, save_every=150)
+    return load_char_lm(best_path(out))
+
+
+def _entropy(p):
+    return -(p * p.clamp_min(1e-12).log()).sum().item()
+
+
+def test_temperature_divides_logits_and_alpha_is_its_inverse():
+    logits = torch.tensor([[2.0, 1.0, 0.5, -1.0]])
+    for t in (0.25, 0.5, 1.0, 2.0):
+        alpha = 1 / t
+        assert torch.allclose(next_char_probs(logits, t), torch.softmax(logits * alpha, -1))
+    entropies = [_entropy(next_char_probs(logits, t)) for t in (0.25, 0.5, 1.0, 2.0, 5.0)]
+    assert entropies == sorted(entropies) and entropies[0] < 0.2 < 1.3 < entropies[-1]
+
+
+def test_zero_temperature_is_greedy():
+    p = next_char_probs(torch.tensor([[0.1, 3.0, 2.9]]), 0)
+    assert p.tolist() == [[0.0, 1.0, 0.0]]
+
+
+def test_top_k_and_top_p_keep_the_right_sets():
+    logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
+    p = next_char_probs(logits, 1.0, top_k=2)
+    assert torch.allclose(p, torch.tensor([[0.625, 0.375, 0.0, 0.0]]))
+    p = next_char_probs(logits, 1.0, top_p=0.75)
+    assert torch.allclose(p, torch.tensor([[0.625, 0.375, 0.0, 0.0]]))
+    p = next_char_probs(logits, 1.0, top_p=0.81)
+    assert (p > 0).sum().item() == 3
+    assert torch.allclose(next_char_probs(logits, 1.0, top_p=1.0), torch.softmax(logits, -1))
+
+
+def test_seed_repeats_and_prompt_is_kept(lm):
+    a = generate(lm, "the quick", 60, temperature=1.0, seed=11)[0]
+    b = generate(lm, "the quick", 60, temperature=1.0, seed=11)[0]
+    c = generate(lm, "the quick", 60, temperature=1.5, seed=12)[0]
+    assert a == b != c
+    assert a.startswith("the quick") and len(a) == len("the quick") + 60
+
+
+def test_greedy_continues_the_learned_text(lm):
+    text = generate(lm, "the quick brown ", 30, temperature=0)[0]
+    assert text.startswith("the quick brown fox jumps over the lazy")
+
+
+def test_batch_sampling_gives_independent_streams(lm):
+    outs = generate(lm, "the", 80, num_samples=4, temperature=2.0, seed=5)
+    assert len(outs) == 4 and all(o.startswith("the") and len(o) == 83 for o in outs)
+    assert len(set(outs)) > 1
+
+
+def test_stream_yields_one_character_per_step(lm):
+    steps = list(stream(lm, "the", 10, seed=1))
+    assert len(steps) == 10 and all(len(s) == 1 and len(s[0]) == 1 for s in steps)
+
+
+def test_empty_prompt_is_allowed(lm):
+    text = generate(lm, "", 20, seed=2)[0]
+    assert len(text) == 20 and not lm.vocab.unknown(text)
+
+
+def test_unknown_prompt_characters_are_named(lm):
+    with pytest.raises(VocabError, match=r"'Z', '€'"):
+        generate(lm, "the Z€", 5)
+
+
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        (dict(temperature=-1), "temperature"),
+        (dict(temperature=math.nan), "temperature"),
+        (dict(temperature=math.inf), "temperature"),
+        (dict(temperature=100), "at most"),
+        (dict(top_k=-2), "top_k"),
+        (dict(top_p=0.0), "top_p"),
+        (dict(top_p=1.5), "top_p"),
+        (dict(length=-1), "length"),
+        (dict(length=10**9), "length"),
+    ],
+)
+def test_bad_options_are_refused(lm, kw, match):
+    kwargs = dict(length=5)
+    kwargs.update(kw)
+    with pytest.raises(ValueError, match=match):
+        generate(lm, "the", **kwargs)
+
+
+@pytest.mark.parametrize("cell, layers", [("lstm", 1), ("lstm", 3), ("gru", 2), ("rnn", 1)])
+def test_single_step_path_matches_full_sequence_call(cell, layers):
+    from charrnn import CharRNN, ModelConfig
+    from charrnn.model import make_stepper
+
+    torch.manual_seed(0)
+    model = CharRNN(ModelConfig(vocab_size=11, embed=7, hidden=13, layers=layers, cell=cell)).eval()
+    x = torch.randint(0, 11, (3, 9))
+    with torch.no_grad():
+        full, _ = model(x)
+        logits, state = model(x[:, :2])
+    step = make_stepper(model)
+    for t in range(2, 9):
+        logits, state = step(x[:, t], state)
+        assert torch.allclose(logits, full[:, t], atol=1e-5), t
