@@ -82,34 +82,38 @@ def download(
     if path.is_file() and path.stat().st_size > 0:
         return path
     base = (base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL).rstrip("/")
-    problems = []
+    tried, reasons = [], []
     for pattern in URL_PATTERNS:
         url = pattern.format(base=base, id=book_id)
+        tried.append(url)
+        unreachable = False
         for attempt in range(retries + 1):
             try:
                 req = urllib.request.Request(url, headers={"User-Agent": "charrnn"})
                 with urllib.request.urlopen(req, timeout=timeout) as resp:
                     data = resp.read()
             except urllib.error.HTTPError as e:
-                problems.append(f"{url}: HTTP {e.code}")
+                reason = f"HTTP {e.code}"
                 if e.code < 500:
                     break  # 404 and friends will not change on retry
             except (urllib.error.URLError, TimeoutError, OSError) as e:
-                reason = getattr(e, "reason", e)
-                problems.append(f"{url}: {reason}")
+                reason = str(getattr(e, "reason", e))
+                unreachable = True
             else:
                 if _looks_like_html(data):
-                    problems.append(f"{url}: got an HTML page, not plain text")
+                    reason = "got an HTML page, not plain text"
                     break
                 if not data.strip():
-                    problems.append(f"{url}: empty response")
+                    reason = "empty response"
                     break
                 _atomic_write_bytes(path, data)
                 return path
             if attempt < retries:
                 time.sleep(backoff * (2**attempt))
-    detail = "; ".join(problems)
-    raise GutenbergError(f"could not download Gutenberg book {book_id}: {detail}")
+        reasons.append(f"{url}: {reason}")
+        if unreachable:
+            break  # the host itself is out of reach (offline?): the other URLs would fail the same way
+    raise GutenbergError(f"could not download Gutenberg book {book_id}: " + "; ".join(reasons))
 
 
 def decode(raw: bytes) -> str:
