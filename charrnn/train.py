@@ -152,7 +152,7 @@ def train(
             "corpus": corpus.name,
             "corpus_sha256": corpus.sha256,
             "corpus_chars": len(corpus.text),
-            "train_seconds": round(seconds, 1),
+            "train_seconds": seconds,
             "device": str(device),
         }
         if val is not None:
