@@ -154,6 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--streams", type=int, default=8)
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=cmd_evaluate)
+    from .sentiment.cli import register
+    register(sub)
     return parser
 
 

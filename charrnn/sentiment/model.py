@@ -1,0 +1,142 @@
+"""Embedding -> (Bi)LSTM that padding never reaches -> pooling -> FC -> one logit, and GloVe-format vectors."""
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from .text import PAD_ID, WordVocab
+
+POOLINGS = ("last", "mean", "max", "meanmax")
+
+
+@dataclass
+class SentimentConfig:
+    vocab_size: int
+    embed: int = 20
+    hidden: int = 64
+    layers: int = 1
+    bidirectional: bool = False
+    dropout: float = 0.0
+    pooling: str = "last"  # last: final hidden state; mean/max/meanmax: over the real (unpadded) steps
+    fc: int = 64
+
+    def __post_init__(self) -> None:
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}; got {self.pooling!r}")
+        if min(self.vocab_size, self.embed, self.hidden, self.layers, self.fc) < 1:
+            raise ValueError("vocab_size, embed, hidden, layers and fc must be at least 1")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def reverse_within_length(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Reverse each sequence of a right-padded (batch, time, ...) tensor within its own length; padding stays put."""
+    t = torch.arange(x.shape[1], device=x.device)[None, :]
+    lengths = lengths.to(x.device)[:, None]
+    idx = torch.where(t < lengths, lengths - 1 - t, t)
+    return x.gather(1, idx.view(*idx.shape, *([1] * (x.dim() - 2))).expand_as(x))
+
+
+class SentimentLSTM(nn.Module):
+    """Reviews as right-padded id tensors plus lengths in, one logit (positive) per review out.
+
+    Padding never reaches a real step's state, exactly as with pack_padded_sequence: each direction is its own
+    LSTM run over the padded batch, the forward one reading each review left to right (padding only follows
+    its last real step) and the backward one reading each review reversed within its own length. This keeps
+    PyTorch's fast padded kernels: on CPU, backpropagating through a PackedSequence with unequal lengths is
+    some 40 times slower. The final hidden state is read at each review's last real step, and mean/max
+    pooling mask the padding out.
+    """
+
+    def __init__(self, cfg: SentimentConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.embedding = nn.Embedding(cfg.vocab_size, cfg.embed, padding_idx=PAD_ID)
+        dirs = 2 if cfg.bidirectional else 1
+        sizes = [cfg.embed] + [cfg.hidden * dirs] * (cfg.layers - 1)
+        self.forward_lstms = nn.ModuleList(nn.LSTM(n, cfg.hidden, batch_first=True) for n in sizes)
+        self.backward_lstms = (
+            nn.ModuleList(nn.LSTM(n, cfg.hidden, batch_first=True) for n in sizes) if dirs == 2 else None
+        )
+        features = cfg.hidden * dirs * (2 if cfg.pooling == "meanmax" else 1)
+        self.dropout = nn.Dropout(cfg.dropout)
+        self.fc1 = nn.Linear(features, cfg.fc)
+        self.fc2 = nn.Linear(cfg.fc, 1)
+
+    def encode(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Top-layer LSTM outputs (batch, time, hidden * directions); only steps before each length are meaningful."""
+        if int(lengths.min()) < 1:
+            raise ValueError("every review needs at least one token (encode empty text as <unk>)")
+        x = self.dropout(self.embedding(ids))
+        for i, fwd in enumerate(self.forward_lstms):
+            if i:
+                x = self.dropout(x)
+            out = fwd(x)[0]
+            if self.backward_lstms is not None:
+                back = reverse_within_length(self.backward_lstms[i](reverse_within_length(x, lengths))[0], lengths)
+                out = torch.cat([out, back], dim=2)
+            x = out
+        return x
+
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        out = self.encode(ids, lengths)
+        lengths = lengths.to(out.device)
+        if self.cfg.pooling == "last":
+            h = self.cfg.hidden
+            last = out[torch.arange(out.shape[0], device=out.device), lengths - 1]
+            feats = torch.cat([last[:, :h], out[:, 0, h:]], dim=1) if self.cfg.bidirectional else last
+        else:
+            mask = (torch.arange(out.shape[1], device=out.device)[None, :] < lengths[:, None])[..., None]
+            pooled = []
+            if self.cfg.pooling in ("mean", "meanmax"):
+                pooled.append(out.masked_fill(~mask, 0).sum(1) / mask.sum(1).to(out.dtype))
+            if self.cfg.pooling in ("max", "meanmax"):
+                pooled.append(out.masked_fill(~mask, float("-inf")).amax(1))
+            feats = torch.cat(pooled, dim=1)
+        return self.fc2(torch.relu(self.fc1(self.dropout(feats)))).squeeze(1)
+
+
+@dataclass
+class GloveResult:
+    vectors: torch.Tensor  # (len(vocab), dim); words not in the file keep a small random vector, <pad> is zero
+    found: int
+    coverage: float  # fraction of the vocabulary (without <pad>/<unk>) found in the file
+
+
+def load_glove(path: str | os.PathLike, vocab: WordVocab, dim: int | None = None, seed: int = 1) -> GloveResult:
+    """Read GloVe-format text vectors (`word v1 v2 ...` per line) for the words of `vocab`."""
+    gen = torch.Generator().manual_seed(seed)
+    vectors = None
+    found = 0
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for n, line in enumerate(f, 1):
+                parts = line.rstrip().split(" ")
+                if len(parts) < 2:
+                    continue
+                if vectors is None:
+                    dim = dim or len(parts) - 1
+                    if len(parts) - 1 != dim:
+                        raise ValueError(f"{path}: vectors have {len(parts) - 1} values, expected {dim}")
+                    vectors = torch.randn(len(vocab), dim, generator=gen) * 0.1
+                if len(parts) - 1 != dim:
+                    raise ValueError(f"{path} line {n}: {len(parts) - 1} values, expected {dim}")
+                i = vocab.index.get(parts[0])
+                if i is not None and i > 1:
+                    try:
+                        vectors[i] = torch.tensor([float(v) for v in parts[1:]])
+                    except ValueError:
+                        raise ValueError(f"{path} line {n}: values are not numbers") from None
+                    found += 1
+    except OSError as e:
+        raise ValueError(f"cannot read word vectors {path}: {e}") from None
+    if vectors is None:
+        raise ValueError(f"{path} holds no word vectors (expected lines `word v1 v2 ...`)")
+    vectors[PAD_ID] = 0
+    return GloveResult(vectors, found, found / max(1, len(vocab) - 2))

@@ -1,0 +1,70 @@
+"""Tiny IMDb-layout data sets for the sentiment tests: a few generated reviews per split, never real ones."""
+from __future__ import annotations
+
+import functools
+import io
+import random
+import tarfile
+from pathlib import Path
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+SHARED_IMDB = SHARED / "datasets" / "aclImdb_v1.tar.gz"
+
+
+@functools.lru_cache(maxsize=1)
+def shared_imdb():
+    """The shared archive, read once per test session (some seconds); skips the test when it is absent."""
+    import pytest
+
+    from charrnn.sentiment import load_imdb
+
+    if not SHARED_IMDB.is_file():
+        pytest.skip(f"shared IMDb archive not present at {SHARED_IMDB}")
+    return load_imdb(SHARED_IMDB)
+
+POSITIVE = ["good", "great", "wonderful", "loved", "excellent"]
+NEGATIVE = ["bad", "awful", "boring", "terrible", "waste"]
+FILLER = ["the", "movie", "plot", "actor", "film", "a", "was", "story", "scene", "it"]
+
+
+def review(rng: random.Random, label: int) -> str:
+    """Filler words with one to three sentiment words, some HTML, and for some an emoticon."""
+    words = rng.choices(FILLER, k=rng.randint(3, 12))
+    for _ in range(rng.randint(1, 3)):
+        words.insert(rng.randrange(len(words) + 1), rng.choice(POSITIVE if label else NEGATIVE))
+    text = " ".join(words) + ".<br /><br />" + rng.choice(FILLER).capitalize()
+    return text + (rng.choice([" :)", " :-("]) if rng.random() < 0.3 else "")
+
+
+def reviews(per_label: dict[str, int], seed: int = 0) -> dict[str, str]:
+    """{"aclImdb/<split>/<pos|neg|unsup>/<id>_<rating>.txt": text} for `per_label` {"train": n, ...}."""
+    rng = random.Random(seed)
+    files = {}
+    for split, n in per_label.items():
+        for label in ("pos", "neg"):
+            for i in range(n):
+                rating = rng.randint(7, 10) if label == "pos" else rng.randint(1, 4)
+                files[f"aclImdb/{split}/{label}/{i}_{rating}.txt"] = review(rng, label == "pos")
+    for i in range(3):
+        files[f"aclImdb/train/unsup/{i}_0.txt"] = review(rng, i % 2)
+    files["aclImdb/README"] = "generated test data\n"
+    files["aclImdb/train/urls_pos.txt"] = "http://example.invalid/\n"
+    return files
+
+
+def write_tar(path: Path, files: dict[str, str]) -> Path:
+    with tarfile.open(path, "w:gz") as tar:
+        for name, text in files.items():
+            data = text.encode("utf-8")
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def write_folder(root: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        p = root / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(text, encoding="utf-8")
+    return root / "aclImdb"
