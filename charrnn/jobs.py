@@ -1,0 +1,270 @@
+"""One background training job at a time, for the web app: start, watch, stop, publish the checkpoint.
+
+A run trains inside `<folder>/.train/<name>/` (full resumable state, best weights, log). When it
+finishes or is stopped, its best-validation weights (slim: no optimizer state) are moved into the
+folder as `<name>.pt`, with the log beside them as `<name>.log.jsonl`, so the folder lists one
+checkpoint per run. The resumable `<name>.pt` with optimizer state stays in the hidden run folder.
+"""
+from __future__ import annotations
+
+import contextvars
+import math
+import os
+import shutil
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from . import catalog
+from . import checkpoint as ckpt
+from .corpus import Corpus, load_corpus
+from .gutenberg import CATALOGUE, GutenbergError
+from .model import CELLS
+from .train import TrainConfig, best_path, log_path, train
+
+RUNS_DIR = ".train"
+MAX_TEXT_BYTES = 64 << 20
+LIMITS = {
+    "hidden": (8, 4096),
+    "embed": (4, 2048),
+    "layers": (1, 6),
+    "steps": (1, 1_000_000),
+    "batch_size": (1, 4096),
+    "seq_len": (2, 2000),
+}
+
+
+class JobBusy(RuntimeError):
+    """Another training job is running."""
+
+
+@dataclass
+class TrainRequest:
+    """What to train: a Gutenberg book or a text file, the model and the trainer settings."""
+
+    name: str
+    model: dict
+    config: TrainConfig
+    book: int | None = None
+    text_file: Path | None = None
+
+    @property
+    def source(self) -> str:
+        return f"Gutenberg book {self.book}" if self.book is not None else Path(self.text_file).name
+
+    def corpus(self, cache_dir: str | os.PathLike | None = None) -> Corpus:
+        if self.book is not None:
+            return load_corpus(book=self.book, cache_dir=cache_dir)
+        return load_corpus(text_file=self.text_file)
+
+
+def book_choices() -> list[tuple[str, int]]:
+    """(label, ID) pairs of the small Gutenberg catalogue, for a menu."""
+    return [(f"{i} · {title}", i) for i, title in CATALOGUE.items()]
+
+
+def parse_book(value) -> int:
+    """A Gutenberg ID from `1268`, `"1268"`, `"1268 · The Mysterious Island"` or part of a catalogue title."""
+    if isinstance(value, bool):
+        raise ValueError(f"not a Gutenberg book: {value!r}")
+    if isinstance(value, (int, float)) and float(value).is_integer() and value > 0:
+        return int(value)
+    text = str(value or "").strip()
+    if not text:
+        raise ValueError("choose a book or upload a text")
+    head = (text.split("·")[0].split() or [""])[0]
+    if head.isdigit() and int(head) > 0:
+        return int(head)
+    hits = [i for i, title in CATALOGUE.items() if text.lower() in title.lower()]
+    if len(hits) > 1:
+        raise ValueError(f"{text!r} matches several books: " + "; ".join(CATALOGUE[i] for i in hits))
+    if not hits:
+        raise ValueError(f"not a Gutenberg book ID or catalogue title: {text!r}")
+    return hits[0]
+
+
+def _bounded(name: str, value) -> int:
+    lo, hi = LIMITS[name]
+    try:
+        as_float = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a whole number, got {value!r}") from None
+    if not as_float.is_integer() or not lo <= as_float <= hi:
+        raise ValueError(f"{name} must be a whole number from {lo} to {hi}, got {value!r}")
+    return int(as_float)
+
+
+def make_request(
+    book=None,
+    text_file: str | os.PathLike | None = None,
+    name: str | None = None,
+    cell: str = "lstm",
+    hidden: int = 256,
+    layers: int = 1,
+    steps: int = 1000,
+    batch_size: int = 64,
+    seq_len: int = 100,
+    lr: float = 0.003,
+    embed: int | None = None,
+    device: str = "auto",
+    seed: int = 1,
+) -> TrainRequest:
+    """Check settings as they come from a form and build a request; ValueError names the bad one.
+
+    An uploaded text wins over the book. Validation runs every tenth of the run.
+    """
+    book_id = None
+    if text_file:
+        text_file = Path(text_file)
+        if not text_file.is_file():
+            raise ValueError(f"uploaded text not found: {text_file.name}")
+        size = text_file.stat().st_size
+        if size > MAX_TEXT_BYTES:
+            raise ValueError(f"{text_file.name} is {size / 2**20:.0f} MiB; the limit is {MAX_TEXT_BYTES >> 20} MiB")
+    else:
+        text_file = None
+        book_id = parse_book(book)
+    if cell not in CELLS:
+        raise ValueError(f"cell must be one of {', '.join(CELLS)}, got {cell!r}")
+    hidden, layers = _bounded("hidden", hidden), _bounded("layers", layers)
+    embed = _bounded("embed", embed) if embed else min(hidden, 256)
+    steps, batch_size = _bounded("steps", steps), _bounded("batch_size", batch_size)
+    seq_len = _bounded("seq_len", seq_len)
+    try:
+        lr = float(lr)
+    except (TypeError, ValueError):
+        raise ValueError(f"learning rate must be a number, got {lr!r}") from None
+    if not (math.isfinite(lr) and 0 < lr <= 1):
+        raise ValueError(f"learning rate must be in (0, 1], got {lr}")
+    every = max(1, steps // 10)
+    config = TrainConfig(steps=steps, batch_size=batch_size, seq_len=seq_len, lr=lr, warmup=min(100, steps // 10),
+                         eval_every=every, save_every=every, seed=int(seed), device=device)
+    default = text_file.stem if text_file else f"gutenberg-{book_id}"
+    stem = catalog.safe_stem((name or "").strip() or f"{default}-h{hidden}")
+    return TrainRequest(stem, dict(embed=embed, hidden=hidden, layers=layers, cell=cell), config, book_id, text_file)
+
+
+@dataclass
+class Job:
+    """A training run and what is known about it so far. `state`: loading, training, finished, stopped, failed."""
+
+    request: TrainRequest
+    stop_event: threading.Event = field(default_factory=threading.Event)
+    records: list[dict] = field(default_factory=list)
+    state: str = "loading"
+    error: str | None = None
+    published: Path | None = None
+    started: float = field(default_factory=time.time)
+    thread: threading.Thread | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.state in ("finished", "stopped", "failed")
+
+    @property
+    def step(self) -> int:
+        return max((r["step"] for r in self.records), default=0)
+
+    def curve(self) -> list[tuple[int, float, str]]:
+        """(step, loss in nats, 'train' or 'validation') points logged so far."""
+        points = []
+        for r in list(self.records):
+            if "train_loss" in r:
+                points.append((r["step"], float(r["train_loss"]), "train"))
+            if "val_loss" in r:
+                points.append((r["step"], float(r["val_loss"]), "validation"))
+        return points
+
+    def summary(self) -> str:
+        """A one-line account of where the job stands."""
+        req = self.request
+        total = req.config.steps
+        if self.state == "loading":
+            return f"Loading {req.source}…"
+        if self.state == "failed":
+            return f"Training on {req.source} failed: {self.error}"
+        last_val = next((r["val_loss"] for r in reversed(self.records) if "val_loss" in r), None)
+        last_train = next((r["train_loss"] for r in reversed(self.records) if "train_loss" in r), None)
+        losses = "".join([
+            f", train loss {last_train:.3f}" if last_train is not None else "",
+            f", validation loss {last_val:.3f} nats" if last_val is not None else "",
+        ])
+        elapsed = f"{time.time() - self.started:.0f} s"
+        if self.state == "training":
+            return f"Training {req.name} on {req.source}: step {self.step}/{total}{losses} ({elapsed})"
+        saved = f" Saved as {self.published.name}." if self.published else " Nothing was saved (no step was trained)."
+        return f"{self.state.capitalize()} {req.name} on {req.source} at step {self.step}/{total}{losses}.{saved}"
+
+
+class JobManager:
+    """Runs at most one training job at a time in a background thread, publishing into `folder`."""
+
+    def __init__(self, folder: str | os.PathLike, cache_dir: str | os.PathLike | None = None):
+        self.folder = Path(folder)
+        self.cache_dir = cache_dir
+        self._lock = threading.Lock()
+        self.current: Job | None = None
+
+    def busy(self) -> bool:
+        return self.current is not None and not self.current.done
+
+    def start(self, request: TrainRequest) -> Job:
+        """Start `request` in the background (inheriting the caller's context, e.g. a progress tracker)."""
+        with self._lock:
+            if self.busy():
+                raise JobBusy(
+                    f"a training job is already running ({self.current.request.name}, step "
+                    f"{self.current.step}/{self.current.request.config.steps}); stop it or wait for it to end"
+                )
+            stem = Path(catalog.free_name(self.folder, request.name)).stem
+            job = Job(replace(request, name=stem))
+            ctx = contextvars.copy_context()
+            job.thread = threading.Thread(target=ctx.run, args=(self._run, job), name=f"train-{stem}", daemon=True)
+            self.current = job
+            job.thread.start()
+            return job
+
+    def stop(self) -> bool:
+        """Ask the running job to save and stop; False when none runs."""
+        job = self.current
+        if job is None or job.done:
+            return False
+        job.stop_event.set()
+        return True
+
+    def run_dir(self, name: str) -> Path:
+        return self.folder / RUNS_DIR / name
+
+    def _run(self, job: Job) -> None:
+        req = job.request
+        try:
+            corpus = req.corpus(self.cache_dir)
+            if job.stop_event.is_set():
+                job.state = "stopped"
+                return
+            out = self.run_dir(req.name) / f"{req.name}.pt"
+            out.parent.mkdir(parents=True, exist_ok=True)
+            job.state = "training"
+            result = train(corpus, req.model, req.config, out=out, stop_event=job.stop_event,
+                           on_log=job.records.append, progress=True)
+            if result.get("steps", 0) > 0:
+                job.published = self.publish(out)
+            job.state = result["status"]
+        except GutenbergError as e:
+            first, _, rest = str(e).partition("; ")
+            job.error = first[:300] + (f" (and {rest.count('; ') + 1} more failed attempts)" if rest else "")
+            job.state = "failed"
+        except (ckpt.CheckpointError, ValueError, OSError) as e:
+            job.error = str(e)[:500]
+            job.state = "failed"
+        except Exception as e:  # a bug must not leave the job "running" forever
+            job.error = f"{type(e).__name__}: {str(e)[:500]}"
+            job.state = "failed"
+
+    def publish(self, out: Path) -> Path:
+        """Move a run's best weights into the folder under a free name and copy its log beside them."""
+        dest = catalog.place(best_path(out), self.folder, out.stem, move=True)
+        if log_path(out).exists():
+            shutil.copyfile(log_path(out), log_path(dest))
+        return dest

@@ -1,0 +1,197 @@
+"""Serving models to many users: form values to checked sampling options, a small cache of loaded models."""
+from __future__ import annotations
+
+import math
+import os
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+from . import catalog
+from . import checkpoint as ckpt
+from .data import VocabError
+from .sample import MAX_LENGTH, MAX_TEMPERATURE, CharLM, load_char_lm, stream
+
+MAX_SAMPLES = 8
+MAX_PROMPT = 5000
+
+
+@dataclass(frozen=True)
+class SampleOptions:
+    prompt: str
+    length: int
+    temperature: float
+    top_k: int | None
+    top_p: float | None
+    seed: int | None
+    num_samples: int
+
+
+def sample_options(
+    prompt: str | None,
+    length=300,
+    temperature=0.8,
+    top_k=0,
+    top_p=1.0,
+    seed=-1,
+    num_samples=1,
+    max_length: int = MAX_LENGTH,
+) -> tuple[SampleOptions, list[str]]:
+    """Check and normalise form values; return the options and notices about values that were clamped.
+
+    ValueError (with a short message naming the option) for values that cannot be used at all. A length or
+    number of samples beyond the maximum is clamped with a notice; top-k 0, top-p 1 and a negative seed mean off/random.
+    """
+    notices = []
+    prompt = "" if prompt is None else str(prompt)
+    if not prompt.strip():
+        raise ValueError("the prompt is empty: type a few words to start from")
+    if len(prompt) > MAX_PROMPT:
+        raise ValueError(f"the prompt has {len(prompt):,} characters; the limit is {MAX_PROMPT:,}")
+    length = _whole("length", length, 300)
+    if length < 1:
+        raise ValueError(f"length must be at least 1, got {length}")
+    if length > max_length:
+        notices.append(f"length {length:,} is more than the maximum {max_length:,}: "
+                       f"generating {max_length:,} characters")
+        length = max_length
+    try:
+        temperature = float(0.8 if temperature is None else temperature)
+    except (TypeError, ValueError):
+        raise ValueError(f"temperature must be a number, got {temperature!r}") from None
+    if not math.isfinite(temperature) or not 0 <= temperature <= MAX_TEMPERATURE:
+        raise ValueError(f"temperature must be between 0 (greedy) and {MAX_TEMPERATURE:g}, got {temperature:g}")
+    top_k = _whole("top-k", top_k, 0)
+    if top_k < 0:
+        raise ValueError(f"top-k must be 0 (off) or more, got {top_k}")
+    try:
+        top_p = float(1.0 if top_p is None else top_p)
+    except (TypeError, ValueError):
+        raise ValueError(f"top-p must be a number, got {top_p!r}") from None
+    if not (math.isfinite(top_p) and 0 < top_p <= 1):
+        raise ValueError(f"top-p must be in (0, 1] (1 = off), got {top_p:g}")
+    seed = _whole("seed", seed, -1)
+    num_samples = _whole("number of samples", num_samples, 1)
+    if num_samples < 1:
+        raise ValueError(f"number of samples must be at least 1, got {num_samples}")
+    if num_samples > MAX_SAMPLES:
+        notices.append(f"{num_samples} samples is more than the maximum {MAX_SAMPLES}: generating {MAX_SAMPLES}")
+        num_samples = MAX_SAMPLES
+    opts = SampleOptions(prompt, length, temperature, top_k or None, top_p if top_p < 1 else None,
+                         seed if seed >= 0 else None, num_samples)
+    return opts, notices
+
+
+def _whole(name: str, value, default: int) -> int:
+    if value is None or value == "":
+        return default
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a whole number, got {value!r}") from None
+    if not math.isfinite(f) or not f.is_integer():
+        raise ValueError(f"{name} must be a whole number, got {value!r}")
+    return int(f)
+
+
+def check_prompt(lm: CharLM, prompt: str) -> None:
+    """VocabError naming the prompt's characters that the model never saw in training."""
+    unknown = lm.vocab.unknown(prompt)
+    if unknown:
+        shown = " ".join(repr(c) for c in unknown[:10])
+        more = f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
+        raise VocabError(f"the prompt has characters this model does not know: {shown}{more}")
+
+
+def stream_text(lm: CharLM, opts: SampleOptions, every: int = 8) -> Iterator[list[str]]:
+    """The samples so far (each starting with the prompt), every `every` characters and at the end."""
+    check_prompt(lm, opts.prompt)
+    texts = [[opts.prompt] for _ in range(opts.num_samples)]
+    n = 0
+    for n, chars in enumerate(
+        stream(lm, opts.prompt, opts.length, opts.temperature, opts.top_k, opts.top_p, opts.seed, opts.num_samples), 1
+    ):
+        for t, c in zip(texts, chars, strict=True):
+            t.append(c)
+        if n % every == 0:
+            yield ["".join(t) for t in texts]
+    if n % every or n == 0:
+        yield ["".join(t) for t in texts]
+
+
+def join_samples(samples: list[str]) -> str:
+    """Several samples as one text, each after a numbered rule; a single sample as it is."""
+    if len(samples) == 1:
+        return samples[0]
+    return "\n\n".join(f"── sample {i} ──\n{s}" for i, s in enumerate(samples, 1))
+
+
+class ModelCache:
+    """Loaded models by checkpoint file, reloaded when the file changes, least recently used dropped first."""
+
+    def __init__(self, loader: Callable[[Path], object], size: int = 4):
+        self.loader = loader
+        self.size = size
+        self._items: OrderedDict[tuple[str, int, int], object] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, path: str | os.PathLike):
+        path = Path(path)
+        st = path.stat()
+        key = (str(path), st.st_size, st.st_mtime_ns)
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+            obj = self.loader(path)
+            self._items[key] = obj
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+            return obj
+
+
+def char_lm_cache(device: str = "auto") -> ModelCache:
+    return ModelCache(lambda p: load_char_lm(p, device=device))
+
+
+def sentiment_cache(device: str = "auto") -> ModelCache:
+    def load(path: Path):
+        from .sentiment import load_sentiment
+
+        return load_sentiment(path, device=device)
+
+    return ModelCache(load)
+
+
+def pick(folder: str | os.PathLike, name: str | None, kind: str, preferred: str | None = None) -> Path:
+    """The checkpoint `name` (checked to be inside `folder` and of `kind`); with no name, `preferred` or the newest."""
+    if name:
+        path = catalog.resolve(folder, name)
+        info = catalog.describe(path)
+        if info.kind != kind:
+            raise ckpt.CheckpointError(f"{name} is a {info.kind} checkpoint, not {kind}")
+        return path
+    available = catalog.list_checkpoints(folder, kind)
+    if not available:
+        raise ckpt.CheckpointError(f"no {kind} checkpoint in {Path(folder).name}/: train or upload one first")
+    for info in available:
+        if info.name == preferred:
+            return info.path
+    return available[0].path
+
+
+def review_text(text: str | None) -> str:
+    """The text to classify; ValueError when it is empty."""
+    text = "" if text is None else str(text)
+    if not text.strip():
+        raise ValueError("the text is empty: type or paste a review")
+    return text
+
+
+def positive_probability(model, text: str | None) -> float:
+    """P(positive) of one text with a loaded sentiment model; ValueError for an empty text."""
+    from .sentiment import predict
+
+    return float(predict(model, [review_text(text)])[0])

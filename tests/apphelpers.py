@@ -1,0 +1,91 @@
+"""Run app.py as a subprocess on a free port, for end-to-end tests."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = ROOT / "checkpoints"
+URL_LINE = "Running on local URL:"
+
+
+@dataclass
+class AppProcess:
+    proc: subprocess.Popen
+    url: str
+    folder: Path
+    startup_seconds: float
+    lines: list[str] = field(default_factory=list)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def launch(folder: Path, env: dict | None = None, timeout: float = 60) -> AppProcess:
+    """Start `python app.py` serving `folder` and wait until it prints its URL; its output is drained in a thread."""
+    port = free_port()
+    full_env = {**os.environ, "OMP_NUM_THREADS": "1", "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1",
+                **(env or {})}
+    t0 = time.monotonic()
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "app.py"), "--port", str(port), "--checkpoints", str(folder), "--device", "cpu"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=full_env, cwd=folder.parent,
+    )
+    lines: list[str] = []
+    started = threading.Event()
+
+    def drain():
+        for line in proc.stdout:
+            lines.append(line)
+            if URL_LINE in line:
+                started.set()
+
+    threading.Thread(target=drain, daemon=True).start()
+    while not started.wait(0.1):
+        if proc.poll() is not None or time.monotonic() - t0 > timeout:
+            proc.kill()
+            raise RuntimeError("app.py did not start:\n" + "".join(lines[-40:]))
+    url_line = next(line for line in lines if URL_LINE in line)
+    return AppProcess(proc, url_line.split(URL_LINE)[1].strip(), folder, time.monotonic() - t0, lines)
+
+
+def tiny_sentiment(out: Path) -> Path | None:
+    """A sentiment checkpoint trained in a second on a toy review set (good/bad words), or None if that fails."""
+    import random
+
+    try:
+        from charrnn.sentiment import Imdb, Review, preset, train_sentiment
+    except ImportError:
+        return None
+    rng = random.Random(0)
+    words = {1: "good great wonderful loved brilliant".split(), 0: "bad awful boring terrible worst".split()}
+    filler = "the movie a plot actor film was".split()
+
+    def reviews(split: str, n: int) -> list:
+        return [Review(" ".join(rng.choices(words[y], k=2) + rng.choices(filler, k=4)), y, f"{split}/{i}_{y}")
+                for i in range(n) for y in (0, 1)]
+
+    model, config = preset("book", dict(embed=8, hidden=8, fc=8), dict(epochs=8, batch_size=8, lr=0.02, device="cpu",
+                                                                        val_size=10, max_tokens=50))
+    try:
+        train_sentiment(Imdb(reviews("train", 40), reviews("test", 5)), model, config, out=out, progress=False)
+    except (TypeError, ValueError):
+        return None
+    return out

@@ -1,0 +1,234 @@
+"""End-to-end: app.py in a subprocess, driven through its API with gradio_client."""
+import filecmp
+import os
+import shutil
+import threading
+import time
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import torch
+
+gradio_client = pytest.importorskip("gradio_client")
+from gradio_client import Client, handle_file  # noqa: E402
+from gradio_client.exceptions import AppError  # noqa: E402
+
+from charrnn import catalog  # noqa: E402
+from charrnn import checkpoint as ckpt  # noqa: E402
+from charrnn.sample import MAX_LENGTH  # noqa: E402
+
+from .apphelpers import SHIPPED, launch, tiny_sentiment  # noqa: E402
+from .helpers import REPEAT, train_tiny  # noqa: E402
+
+BOOK = 4242
+SENTIMENT = SHIPPED / "imdb-sentiment.pt"
+
+
+class _Quiet(SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def gutenberg(tmp_path_factory):
+    """A local stand-in for gutenberg.org holding one small book; every other ID is a 404."""
+    root = tmp_path_factory.mktemp("www")
+    book = root / "cache" / "epub" / str(BOOK) / f"pg{BOOK}.txt"
+    book.parent.mkdir(parents=True)
+    book.write_text(f"Header\n*** START OF THE PROJECT GUTENBERG EBOOK FOX ***\n{REPEAT}\n"
+                    "*** END OF THE PROJECT GUTENBERG EBOOK FOX ***\nlicense\n")
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_Quiet, directory=str(root)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory, gutenberg):
+    base = tmp_path_factory.mktemp("app")
+    folder = base / "checkpoints"
+    folder.mkdir()
+    train_tiny(base / "run" / "tiny.pt", steps=30, eval_every=30, save_every=30)
+    shutil.copyfile(base / "run" / "tiny.best.pt", folder / "tiny.pt")
+    tiny_sentiment(folder / "toy-sentiment.pt")
+    if SENTIMENT.is_file():
+        shutil.copyfile(SENTIMENT, folder / SENTIMENT.name)
+    proc = launch(folder, {"CHARRNN_GUTENBERG_URL": gutenberg, "CHARRNN_CORPORA": str(base / "corpora"),
+                           "GRADIO_TEMP_DIR": str(base / "gradio")})
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(scope="module")
+def client(app, tmp_path_factory):
+    return Client(app.url, verbose=False, download_files=str(tmp_path_factory.mktemp("downloads")))
+
+
+def generate(client, prompt, checkpoint="tiny.pt", length=40, temperature=0.8, top_k=0, top_p=1.0, seed=1, n=1):
+    return client.predict(prompt, checkpoint, length, temperature, top_k, top_p, seed, n, api_name="/generate")
+
+
+def test_starts_quickly_and_prints_its_url(app):
+    assert app.url.startswith("http://127.0.0.1:")
+    assert app.startup_seconds < 15, f"startup took {app.startup_seconds:.1f} s"
+
+
+def test_generate_continues_the_prompt_and_same_seed_gives_same_text(client):
+    text = generate(client, "the quick", length=60, seed=11)
+    assert text.startswith("the quick") and len(text) == len("the quick") + 60
+    assert generate(client, "the quick", length=60, seed=11) == text
+    assert generate(client, "the quick", length=60, seed=12) != text
+    greedy = generate(client, "the quick", temperature=0, seed=-1)
+    assert generate(client, "the quick", temperature=0, seed=-1) == greedy
+
+
+def test_generate_streams(client):
+    job = client.submit("the ", "tiny.pt", 3000, 1.0, 0, 1.0, 3, 1, api_name="/generate")
+    final = job.result(timeout=60)
+    partials = job.outputs()
+    assert len(final) == 3004 and len(partials) >= 2
+    assert all(final.startswith(p) for p in partials)
+
+
+def test_generate_defaults_to_a_checkpoint_and_joins_samples(client):
+    text = client.predict("the lazy", api_name="/generate")
+    assert text.startswith("the lazy") and len(text) == len("the lazy") + 300
+    two = generate(client, "the", n=2, length=10)
+    assert two.startswith("── sample 1 ──\nthe") and "\n\n── sample 2 ──\nthe" in two
+
+
+@pytest.mark.parametrize("args, message", [
+    (("the €", "tiny.pt"), "does not know: '€'"),
+    (("", "tiny.pt"), "prompt is empty"),
+    (("the", "tiny.pt", 40, -1.0), "less than minimum value 0"),
+    (("the", "tiny.pt", 40, 0.8, 0, 0.0), "less than minimum"),
+    (("the", "../tiny.pt"), "not a checkpoint name"),
+    (("the", "missing.pt"), "no checkpoint named 'missing.pt'"),
+])
+def test_bad_generate_input_gets_a_short_message(client, args, message):
+    with pytest.raises(AppError, match=message) as e:
+        generate(client, *args)
+    assert "Traceback" not in str(e.value) and len(str(e.value)) < 200
+
+
+def test_too_long_is_clamped(client):
+    text = generate(client, "the", length=MAX_LENGTH + 5000, temperature=1.0)
+    assert len(text) == 3 + MAX_LENGTH
+
+
+def confidences(label: dict) -> dict:
+    return {c["label"]: c["confidence"] for c in label["confidences"]}
+
+
+def test_sentiment_label_with_a_toy_classifier(app, client):
+    if not (app.folder / "toy-sentiment.pt").is_file():
+        pytest.skip("charrnn.sentiment could not train a toy classifier (its API changed?)")
+    good = client.predict("a good great film", "toy-sentiment.pt", api_name="/sentiment")
+    bad = client.predict("an awful boring plot", "toy-sentiment.pt", api_name="/sentiment")
+    p, q = confidences(good), confidences(bad)
+    assert set(p) == {"positive", "negative"} and abs(p["positive"] + p["negative"] - 1) < 1e-6
+    assert p["positive"] > q["positive"]
+    assert good["label"] == max(p, key=p.get)
+
+
+def test_sentiment(client):
+    if not SENTIMENT.is_file():
+        pytest.skip(f"{SENTIMENT} is absent: the shipped sentiment checkpoint is needed to check the classifier")
+    good = client.predict("A wonderful, moving film with superb acting. I loved it.", SENTIMENT.name,
+                          api_name="/sentiment")
+    bad = client.predict("Dull, stupid and badly acted. A waste of time, the worst film this year.", SENTIMENT.name,
+                         api_name="/sentiment")
+    p, q = confidences(good), confidences(bad)
+    assert good["label"] == "positive" and p["positive"] > 0.5
+    assert bad["label"] == "negative" and q["positive"] < 0.5
+
+
+def test_sentiment_refuses_empty_text_and_wrong_kind(client):
+    with pytest.raises(AppError, match="text is empty"):
+        client.predict("   ", api_name="/sentiment")
+    with pytest.raises(AppError, match="tiny.pt is a char-lm checkpoint, not sentiment"):
+        client.predict("Great film", "tiny.pt", api_name="/sentiment")
+
+
+def test_training_on_an_uploaded_text_adds_a_checkpoint(app, client, tmp_path):
+    text = tmp_path / "fox.txt"
+    text.write_text(REPEAT)
+    status, plot = client.predict("1268", handle_file(str(text)), "fox", "lstm", 16, 1, 30, 8, 20, 0.01,
+                                  api_name="/train")
+    assert status.startswith("Finished fox on fox.txt at step 30/30") and "Saved as fox.pt" in status
+    assert {row[2] for row in plot["value"]["data"]} == set(plot["colors_in_legend"]) == {"train", "validation"}
+    names = {i.name: i for i in catalog.list_checkpoints(app.folder)}
+    assert names["fox.pt"].kind == "char-lm" and names["fox.pt"].steps == 30
+    assert not [n for n in names if ".best" in n] and (app.folder / "fox.log.jsonl").is_file()
+    assert generate(client, "the fox", checkpoint="fox.pt").startswith("the fox")
+
+
+def test_unfetchable_book_gets_a_clear_message(client):
+    with pytest.raises(AppError, match="could not download Gutenberg book 999"):
+        client.predict("999", None, "x", "lstm", 16, 1, 10, 8, 20, 0.01, api_name="/train")
+    with pytest.raises(AppError, match="hidden must be a whole number from 8"):
+        client.predict("1268", None, "x", "lstm", 4, 1, 10, 8, 20, 0.01, api_name="/train")
+
+
+def test_one_job_at_a_time_stop_keeps_the_model_and_generation_stays_responsive(app, client):
+    job = client.submit(str(BOOK), None, "", "gru", 16, 1, 100_000, 8, 20, 0.01, api_name="/train")
+    deadline = time.time() + 60
+    while not any("step" in (o[0] if isinstance(o, (list, tuple)) else "") for o in job.outputs()):
+        assert time.time() < deadline and not job.done(), job.outputs()
+        time.sleep(0.2)
+    with pytest.raises(AppError, match="already running"):
+        client.predict("1268", None, "", "lstm", 16, 1, 10, 8, 20, 0.01, api_name="/train")
+    t0 = time.monotonic()
+    assert generate(client, "the", length=20).startswith("the")
+    assert time.monotonic() - t0 < 10
+    client.predict(api_name="/stop_training")
+    status, _ = job.result(timeout=60)
+    assert status.startswith(f"Stopped gutenberg-{BOOK}-h16 on Gutenberg book {BOOK} at step")
+    info = catalog.describe(app.folder / f"gutenberg-{BOOK}-h16.pt")
+    assert info.kind == "char-lm" and info.corpus == f"gutenberg:{BOOK}" and info.steps >= 1
+
+
+def test_download_is_byte_identical_and_confined_to_the_folder(app, client):
+    path = client.predict("tiny.pt", api_name="/download")
+    assert filecmp.cmp(path, app.folder / "tiny.pt", shallow=False)
+    for name in ("../checkpoints/tiny.pt", "/etc/passwd", ".train"):
+        with pytest.raises(AppError, match="not a checkpoint name|outside"):
+            client.predict(name, api_name="/download")
+
+
+def test_uploads_are_validated(app, client, tmp_path):
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(os.urandom(4096))
+    with pytest.raises(AppError, match="Upload refused: junk.pt is not a readable checkpoint"):
+        client.predict(handle_file(str(junk)), api_name="/upload")
+    good = ckpt.load(app.folder / "tiny.pt")
+    torch.save({**good, "kind": "other"}, tmp_path / "other.pt")
+    with pytest.raises(AppError, match="Upload refused: other.pt is of kind 'other'"):
+        client.predict(handle_file(str(tmp_path / "other.pt")), api_name="/upload")
+    torch.save({**good, "extra": catalog.CheckpointInfo}, tmp_path / "code.pt")
+    with pytest.raises(AppError, match="Upload refused: code.pt was refused"):
+        client.predict(handle_file(str(tmp_path / "code.pt")), api_name="/upload")
+    assert not {"junk.pt", "other.pt", "code.pt"} & {p.name for p in app.folder.iterdir()}
+
+    ckpt.save({**good, "metrics": {**good["metrics"], "steps": 7}}, tmp_path / "tiny.pt")
+    assert client.predict(handle_file(str(tmp_path / "tiny.pt")), api_name="/upload") == (
+        "accepted char-lm checkpoint tiny-2.pt (saved as tiny-2.pt: the name was taken)")
+    assert catalog.describe(app.folder / "tiny-2.pt").steps == 7
+    assert generate(client, "the", checkpoint="tiny-2.pt").startswith("the")
+
+
+def test_command_line_options(monkeypatch):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("charrnn_app", SHIPPED.parent / "app.py")
+    app_module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(app_module)
+    monkeypatch.delenv("GRADIO_SERVER_NAME", raising=False)
+    monkeypatch.setenv("GRADIO_SERVER_PORT", "8123")
+    args = app_module.parse_args([])
+    assert (args.host, args.port, args.share, args.device) == ("127.0.0.1", 8123, False, "auto")
+    assert args.checkpoints == str(SHIPPED)
+    args = app_module.parse_args(["--host", "0.0.0.0", "--port", "9000", "--checkpoints", "x", "--share"])
+    assert (args.host, args.port, args.checkpoints, args.share) == ("0.0.0.0", 9000, "x", True)

@@ -1,0 +1,107 @@
+"""The app in a real browser: headless Chromium driven by Playwright.
+
+Needs Chromium (`apt-get install chromium`; path from CHARRNN_CHROMIUM, default /usr/bin/chromium) and the
+`playwright` Python package (its own browser download is not used). Set CHARRNN_SCREENSHOT=docs/screenshot.png
+to also save the Generate tab's screenshot there.
+"""
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from .apphelpers import SHIPPED, launch, tiny_sentiment
+from .helpers import train_tiny
+
+CHROMIUM = Path(os.environ.get("CHARRNN_CHROMIUM", "/usr/bin/chromium"))
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+PROMPT = "The island" if (SHIPPED / "mysterious-island.pt").is_file() else "the island"  # the tiny model has no "T"
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
+if not CHROMIUM.is_file():
+    pytest.skip(f"Chromium not found at {CHROMIUM} (apt-get install chromium, or set CHARRNN_CHROMIUM)",
+                allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    base = tmp_path_factory.mktemp("browser")
+    folder = base / "checkpoints"
+    folder.mkdir()
+    train_tiny(base / "run" / "tiny.pt", steps=30, eval_every=30, save_every=30)
+    shutil.copyfile(base / "run" / "tiny.best.pt", folder / "tiny.pt")
+    tiny_sentiment(folder / "toy-sentiment.pt")
+    for name in ("mysterious-island.pt", "imdb-sentiment.pt"):
+        if (SHIPPED / name).is_file():
+            shutil.copyfile(SHIPPED / name, folder / name)
+    proc = launch(folder, {"GRADIO_TEMP_DIR": str(base / "gradio")})
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(scope="module")
+def page(app):
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 960})
+        page.set_default_timeout(30_000)
+        page.goto(app.url)
+        page.locator("#generate").wait_for()
+        yield page
+        browser.close()
+
+
+def wait_for(condition, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+def test_generate_in_the_browser(page, tmp_path):
+    assert "val loss" in page.get_by_role("combobox", name="Checkpoint").input_value()
+    page.get_by_label("Prompt").fill(PROMPT)
+    page.get_by_label("Length (characters)").fill("400")
+    page.locator("#generate").click()
+    output = page.locator("#generated textarea")
+    wait_for(lambda: len(output.input_value()) == len(PROMPT) + 400)
+    assert output.input_value().startswith(PROMPT)
+    page.wait_for_timeout(2000)
+    shot = page.screenshot(path=str(tmp_path / "screenshot.png"))
+    assert shot[:8] == b"\x89PNG\r\n\x1a\n"
+    if os.environ.get("CHARRNN_SCREENSHOT"):
+        Path(os.environ["CHARRNN_SCREENSHOT"]).write_bytes(shot)
+
+
+def test_bad_prompt_shows_a_short_message(page):
+    page.get_by_label("Prompt").fill(PROMPT + " €")
+    page.locator("#generate").click()
+    toast = page.get_by_text("the prompt has characters this model does not know: '€'")
+    toast.wait_for()
+    assert "Traceback" not in page.content()
+
+
+def test_sentiment_in_the_browser(page):
+    page.get_by_role("tab", name="Sentiment").click()
+    page.get_by_label("Movie review").fill("A good great film, I loved it: wonderful and brilliant.")
+    page.locator("#classify").click()
+    verdict = page.locator("#verdict")
+    wait_for(lambda: "positive" in verdict.inner_text() and "%" in verdict.inner_text())
+    assert "negative" in verdict.inner_text()
+
+
+def test_long_request_is_clamped_with_a_notice_and_stop_ends_it(page):
+    page.get_by_role("tab", name="Generate").click()
+    page.get_by_label("Prompt").fill(PROMPT)
+    page.get_by_label("Length (characters)").fill("20000")
+    page.locator("#generate").click()
+    page.get_by_text("length 20,000 is more than the maximum 10,000").wait_for()
+    output = page.locator("#generated textarea")
+    wait_for(lambda: len(output.input_value()) > len(PROMPT) + 50)
+    page.locator("#generate-stop").click()
+    page.wait_for_timeout(1000)
+    stopped = output.input_value()
+    page.wait_for_timeout(1000)
+    assert output.input_value() == stopped and len(stopped) < len(PROMPT) + 10_000

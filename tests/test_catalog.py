@@ -1,0 +1,148 @@
+import os
+import random
+import shutil
+
+import pytest
+import torch
+
+from charrnn import catalog
+from charrnn import checkpoint as ckpt
+
+from .helpers import train_tiny
+
+
+@pytest.fixture(scope="module")
+def tiny_lm(tmp_path_factory):
+    """A slim char-lm checkpoint trained for a few steps."""
+    out = tmp_path_factory.mktemp("tiny") / "tiny.pt"
+    train_tiny(out, steps=20, eval_every=20, save_every=20)
+    return out.with_name("tiny.best.pt")
+
+
+@pytest.fixture
+def folder(tmp_path, tiny_lm):
+    d = tmp_path / "checkpoints"
+    d.mkdir()
+    shutil.copyfile(tiny_lm, d / "tiny.pt")
+    return d
+
+
+def test_list_describes_kind_corpus_steps_and_loss(folder):
+    (folder / "junk.pt").write_bytes(os.urandom(500))
+    (folder / "notes.txt").write_text("not a checkpoint")
+    infos = {i.name: i for i in catalog.list_checkpoints(folder)}
+    assert set(infos) == {"tiny.pt", "junk.pt"}
+    tiny = infos["tiny.pt"]
+    assert (tiny.kind, tiny.corpus, tiny.steps) == ("char-lm", "repeat.txt", 20)
+    assert 0 < tiny.val_loss < 4
+    assert tiny.size == (folder / "tiny.pt").stat().st_size
+    assert tiny.label.startswith("tiny.pt (repeat.txt, val loss ") and "bpc" in tiny.label
+    assert infos["junk.pt"].kind == "unreadable" and "not a readable checkpoint" in infos["junk.pt"].error
+    assert [i.name for i in catalog.list_checkpoints(folder, "char-lm")] == ["tiny.pt"]
+    assert catalog.list_checkpoints(folder, "sentiment") == []
+    assert catalog.list_checkpoints(folder / "missing") == []
+
+
+def test_accuracy_is_shown_for_classifiers(tmp_path):
+    info = catalog.CheckpointInfo("s.pt", tmp_path / "s.pt", "sentiment", 1, None, val_accuracy=0.8512)
+    assert info.score == "val accuracy 85.1%"
+    assert catalog.CheckpointInfo("s.pt", tmp_path, "sentiment", 1, None, val_accuracy=0.8, test_accuracy=0.84).score \
+        == "test accuracy 84.0%"
+
+
+@pytest.mark.parametrize("name", ["../tiny.pt", "/etc/passwd", "sub/tiny.pt", ".hidden.pt", "tiny.txt", "", None,
+                                  "..", "tiny.pt/..", "missing.pt"])
+def test_resolve_refuses_anything_but_a_checkpoint_in_the_folder(folder, name):
+    (folder / ".hidden.pt").write_bytes(b"x")
+    (folder / "tiny.txt").write_bytes(b"x")
+    with pytest.raises(ckpt.CheckpointError):
+        catalog.resolve(folder, name)
+
+
+def test_resolve_refuses_links_leading_out(folder, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    shutil.copyfile(folder / "tiny.pt", outside / "secret.pt")
+    (folder / "link.pt").symlink_to(outside / "secret.pt")
+    with pytest.raises(ckpt.CheckpointError, match="outside"):
+        catalog.resolve(folder, "link.pt")
+    assert catalog.resolve(folder, "tiny.pt") == (folder / "tiny.pt").resolve()
+
+
+def test_safe_stem_and_free_name(folder):
+    assert catalog.safe_stem("../../etc/passwd") == "etc-passwd"
+    assert catalog.safe_stem("My Model.pt") == "My-Model"
+    assert catalog.safe_stem("...") == "model"
+    assert catalog.free_name(folder, "tiny") == "tiny-2.pt"
+    assert catalog.free_name(folder, "other") == "other.pt"
+
+
+def test_place_never_overwrites(folder, tmp_path):
+    src = tmp_path / "new.pt"
+    src.write_bytes(b"new bytes")
+    before = (folder / "tiny.pt").read_bytes()
+    dest = catalog.place(src, folder, "tiny")
+    assert dest.name == "tiny-2.pt" and dest.read_bytes() == b"new bytes"
+    assert (folder / "tiny.pt").read_bytes() == before
+    assert src.exists()
+    moved = catalog.place(src, folder, "tiny", move=True)
+    assert moved.name == "tiny-3.pt" and not src.exists()
+    assert not [p for p in folder.iterdir() if p.name.startswith(".")]
+
+
+def test_upload_is_validated_and_copied(folder, tiny_lm, tmp_path):
+    up = tmp_path / "up"
+    up.mkdir()
+    for name, steps in (("mine.pt", 999), ("tiny.pt", 5)):
+        obj = ckpt.load(tiny_lm)
+        obj["metrics"] = {**obj["metrics"], "steps": steps}
+        ckpt.save(obj, up / name)
+    result = catalog.accept_upload(up / "mine.pt", folder)
+    assert (result.info.name, result.info.kind, result.info.steps) == ("mine.pt", "char-lm", 999)
+    assert result.message == "accepted char-lm checkpoint mine.pt"
+    assert (folder / "mine.pt").read_bytes() == (up / "mine.pt").read_bytes()
+    assert catalog.accept_upload(up / "mine.pt", folder, "again.pt").message == "again.pt is already here as mine.pt"
+    assert not (folder / "again.pt").exists()
+
+    result = catalog.accept_upload(up / "tiny.pt", folder)
+    assert result.info.name == "tiny-2.pt" and "name was taken" in result.message
+    assert result.info.steps == 5
+    assert ckpt.load(folder / "tiny.pt")["metrics"]["steps"] == 20
+
+    shutil.copyfile(up / "mine.pt", up / "my model.pt")
+    (folder / "mine.pt").unlink()
+    assert catalog.accept_upload(up / "my model.pt", folder).message == (
+        "accepted char-lm checkpoint my-model.pt (saved as my-model.pt)")
+
+
+def _refusal(tmp_path, folder, obj=None, raw=None, name="bad.pt"):
+    path = tmp_path / name
+    if raw is not None:
+        path.write_bytes(raw)
+    else:
+        torch.save(obj, path)
+    before = sorted(p.name for p in folder.iterdir())
+    with pytest.raises(ckpt.CheckpointError) as e:
+        catalog.accept_upload(path, folder)
+    assert sorted(p.name for p in folder.iterdir()) == before
+    return str(e.value)
+
+
+def test_bad_uploads_are_refused_with_a_reason(folder, tiny_lm, tmp_path):
+    assert "not a readable checkpoint" in _refusal(tmp_path, folder, raw=os.urandom(2000))
+    assert "not a charrnn checkpoint" in _refusal(tmp_path, folder, obj={"weights": torch.zeros(2)})
+    good = ckpt.load(tiny_lm)
+    assert "kind 'other'" in _refusal(tmp_path, folder, obj={**good, "kind": "other"})
+    assert "format_version 99" in _refusal(tmp_path, folder, obj={**good, "format_version": 99})
+    assert "does not match" in _refusal(tmp_path, folder, obj={**good, "vocab": good["vocab"][:-1]})
+    assert "refused" in _refusal(tmp_path, folder, obj={**good, "extra": catalog.CheckpointInfo})
+    assert "are .pt files" in _refusal(tmp_path, folder, raw=tiny_lm.read_bytes(), name="model.bin")
+
+
+def test_any_bytes_are_refused_cleanly(folder, tmp_path):
+    rng = random.Random(0)
+    for i in range(60):
+        path = tmp_path / f"r{i}.pt"
+        path.write_bytes(rng.randbytes(rng.randint(1, 3000)))
+        with pytest.raises(ckpt.CheckpointError):
+            catalog.accept_upload(path, folder)

@@ -1,0 +1,133 @@
+import json
+import time
+
+import pytest
+
+from charrnn import catalog, jobs, load_char_lm
+from charrnn import checkpoint as ckpt
+
+from .helpers import REPEAT
+
+
+@pytest.fixture
+def text(tmp_path):
+    path = tmp_path / "fox.txt"
+    path.write_text(REPEAT)
+    return path
+
+
+def tiny(text, **kw):
+    args = dict(text_file=text, hidden=16, steps=20, batch_size=8, seq_len=10, lr=0.01, device="cpu")
+    return jobs.make_request(**(args | kw))
+
+
+def wait(job, timeout=60):
+    job.thread.join(timeout)
+    assert job.done, job.summary()
+
+
+@pytest.mark.parametrize("value, book", [(1268, 1268), ("84", 84), ("1268 · The Mysterious Island (Jules Verne)", 1268),
+                                         ("frankenstein", 84), (" 2701 ", 2701), (11.0, 11)])
+def test_parse_book(value, book):
+    assert jobs.parse_book(value) == book
+
+
+@pytest.mark.parametrize("value, message", [("", "choose a book"), (None, "choose a book"), ("no such title", "not a"),
+                                            ("-5", "not a"), (True, "not a"), ("the", "several books")])
+def test_parse_book_refuses(value, message):
+    with pytest.raises(ValueError, match=message):
+        jobs.parse_book(value)
+
+
+def test_request_defaults_and_names(text):
+    req = jobs.make_request(book="1268")
+    assert (req.book, req.text_file, req.name, req.source) == (1268, None, "gutenberg-1268-h256", "Gutenberg book 1268")
+    assert req.model == dict(embed=256, hidden=256, layers=1, cell="lstm")
+    assert (req.config.steps, req.config.eval_every, req.config.save_every, req.config.warmup) == (1000, 100, 100, 100)
+    req = tiny(text, book=84, name="../My run!")
+    assert (req.book, req.text_file, req.name, req.source) == (None, text, "My-run", "fox.txt")
+    assert req.model["embed"] == 16 and req.config.eval_every == 2
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(hidden=0), "hidden must be a whole number from 8"),
+    (dict(layers=1.5), "layers must be a whole number"),
+    (dict(steps="x"), "steps must be a whole number"),
+    (dict(lr=0), "learning rate"),
+    (dict(lr=float("inf")), "learning rate"),
+    (dict(cell="transformer"), "cell must be one of"),
+])
+def test_bad_settings_are_named(text, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        tiny(text, **kwargs)
+
+
+def test_missing_upload_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="uploaded text not found: gone.txt"):
+        jobs.make_request(text_file=tmp_path / "gone.txt")
+
+
+def test_job_publishes_one_checkpoint_with_its_log(tmp_path, text):
+    folder = tmp_path / "checkpoints"
+    manager = jobs.JobManager(folder)
+    job = manager.start(tiny(text, name="fox"))
+    wait(job)
+    assert job.state == "finished" and job.error is None
+    assert job.published == folder / "fox.pt"
+    assert sorted(p.name for p in folder.iterdir()) == [".train", "fox.log.jsonl", "fox.pt"]
+    info = catalog.describe(folder / "fox.pt")
+    assert (info.kind, info.corpus, info.steps) == ("char-lm", "fox.txt", 20)
+    assert "optimizer" not in ckpt.load(folder / "fox.pt")
+    assert "optimizer" in ckpt.load(manager.run_dir("fox") / "fox.pt")
+    records = [json.loads(line) for line in (folder / "fox.log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records if "val_loss" in r] == list(range(2, 21, 2))
+    points = job.curve()
+    assert ("validation" in {s for _, _, s in points}) and points[-1][0] == 20
+    assert job.summary().startswith("Finished fox on fox.txt at step 20/20") and "Saved as fox.pt" in job.summary()
+    load_char_lm(folder / "fox.pt")
+
+    second = manager.start(tiny(text, name="fox"))
+    wait(second)
+    assert second.published == folder / "fox-2.pt"
+
+
+def test_one_job_at_a_time_and_stop_saves(tmp_path, text):
+    folder = tmp_path / "checkpoints"
+    manager = jobs.JobManager(folder)
+    assert manager.stop() is False
+    job = manager.start(tiny(text, name="long", steps=100_000))
+    deadline = time.time() + 30
+    while job.step < 1 and time.time() < deadline:
+        time.sleep(0.05)
+    with pytest.raises(jobs.JobBusy, match=r"already running \(long, step \d+/100000\)"):
+        manager.start(tiny(text, name="other"))
+    assert manager.busy() and job.summary().startswith("Training long on fox.txt: step")
+    assert manager.stop() is True
+    wait(job)
+    assert job.state == "stopped" and job.published == folder / "long.pt"
+    steps = ckpt.load(manager.run_dir("long") / "long.pt")["metrics"]["steps"]
+    assert 1 <= steps < 100_000
+    assert not manager.busy()
+    assert not (folder / "other.pt").exists()
+
+
+def test_failures_are_reported_not_raised(tmp_path):
+    short = tmp_path / "short.txt"
+    short.write_text("abc")
+    manager = jobs.JobManager(tmp_path / "checkpoints")
+    job = manager.start(jobs.make_request(text_file=short, hidden=16, steps=5, seq_len=10, device="cpu"))
+    wait(job)
+    assert job.state == "failed" and "too short" in job.error
+    assert job.summary().startswith("Training on short.txt failed:")
+    assert catalog.list_checkpoints(tmp_path / "checkpoints") == []
+    assert not manager.busy()
+
+
+def test_unreachable_book_fails_with_the_reason(tmp_path, http_dir, monkeypatch):
+    base, _, _ = http_dir
+    monkeypatch.setenv("CHARRNN_GUTENBERG_URL", base)
+    manager = jobs.JobManager(tmp_path / "checkpoints", cache_dir=tmp_path / "corpora")
+    job = manager.start(jobs.make_request(book=999999, device="cpu"))
+    wait(job)
+    assert job.state == "failed" and job.error.startswith("could not download Gutenberg book 999999: http")
+    assert job.error.endswith("HTTP 404 (and 2 more failed attempts)")

@@ -1,0 +1,109 @@
+import os
+import shutil
+
+import pytest
+
+from charrnn import VocabError, catalog, load_char_lm, serving
+from charrnn import checkpoint as ckpt
+from charrnn.sample import MAX_LENGTH, MAX_TEMPERATURE
+
+from .helpers import train_tiny
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    d = tmp_path_factory.mktemp("checkpoints")
+    out = tmp_path_factory.mktemp("run") / "tiny.pt"
+    train_tiny(out, steps=20, eval_every=20, save_every=20)
+    shutil.copyfile(out.with_name("tiny.best.pt"), d / "tiny.pt")
+    return d
+
+
+def test_options_are_normalised():
+    opts, notices = serving.sample_options("The", 100, 0.5, 0, 1.0, -1, 2)
+    assert opts == serving.SampleOptions("The", 100, 0.5, None, None, None, 2) and notices == []
+    opts, _ = serving.sample_options("The", 100.0, 0, 5, 0.9, 7, 1)
+    assert (opts.length, opts.temperature, opts.top_k, opts.top_p, opts.seed) == (100, 0.0, 5, 0.9, 7)
+
+
+def test_too_long_or_too_many_are_clamped_with_a_notice():
+    opts, notices = serving.sample_options("The", MAX_LENGTH + 1, num_samples=50)
+    assert (opts.length, opts.num_samples) == (MAX_LENGTH, serving.MAX_SAMPLES)
+    assert len(notices) == 2 and f"{MAX_LENGTH:,}" in notices[0] and str(serving.MAX_SAMPLES) in notices[1]
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(prompt=""), "prompt is empty"),
+    (dict(prompt="   \n"), "prompt is empty"),
+    (dict(prompt="x" * (serving.MAX_PROMPT + 1)), "limit"),
+    (dict(length=0), "length must be at least 1"),
+    (dict(length=2.5), "length must be a whole number"),
+    (dict(length="many"), "length must be a whole number"),
+    (dict(temperature=-0.1), "temperature must be between 0"),
+    (dict(temperature=MAX_TEMPERATURE + 1), "temperature must be between 0"),
+    (dict(temperature=float("nan")), "temperature"),
+    (dict(top_k=-1), "top-k"),
+    (dict(top_p=0), "top-p"),
+    (dict(top_p=1.5), "top-p"),
+    (dict(num_samples=0), "number of samples"),
+])
+def test_unusable_options_get_a_short_message(kwargs, message):
+    args = dict(prompt="The", length=10, temperature=1.0, top_k=0, top_p=1.0, seed=1, num_samples=1) | kwargs
+    with pytest.raises(ValueError, match=message) as e:
+        serving.sample_options(**args)
+    assert len(str(e.value)) < 120
+
+
+def test_stream_text_grows_from_the_prompt_and_is_seeded(folder):
+    lm = load_char_lm(folder / "tiny.pt")
+    opts, _ = serving.sample_options("the qu", 30, 1.0, 0, 1.0, 5, 2)
+    steps = list(serving.stream_text(lm, opts, every=8))
+    assert [len(s[0]) for s in steps] == [14, 22, 30, 36]
+    final = steps[-1]
+    assert all(s.startswith("the qu") for s in final) and final[0] != final[1]
+    assert list(serving.stream_text(lm, opts))[-1] == final
+    joined = serving.join_samples(final)
+    assert joined.startswith("── sample 1 ──\nthe qu") and "\n\n── sample 2 ──\nthe qu" in joined
+    assert serving.join_samples(["only"]) == "only"
+
+
+def test_unknown_prompt_characters_are_named(folder):
+    lm = load_char_lm(folder / "tiny.pt")
+    opts, _ = serving.sample_options("the €uro Z", 5)
+    with pytest.raises(VocabError, match="does not know: '€' 'Z'"):
+        next(serving.stream_text(lm, opts))
+
+
+def test_pick_checks_name_kind_and_defaults(folder, tmp_path):
+    assert serving.pick(folder, "tiny.pt", "char-lm") == (folder / "tiny.pt").resolve()
+    assert serving.pick(folder, None, "char-lm", preferred="absent.pt") == folder / "tiny.pt"
+    with pytest.raises(ckpt.CheckpointError, match="not sentiment"):
+        serving.pick(folder, "tiny.pt", "sentiment")
+    with pytest.raises(ckpt.CheckpointError, match="no sentiment checkpoint"):
+        serving.pick(folder, "", "sentiment")
+    with pytest.raises(ckpt.CheckpointError):
+        serving.pick(folder, "../tiny.pt", "char-lm")
+
+
+def test_model_cache_reloads_changed_files_and_drops_the_oldest(tmp_path):
+    loads = []
+    cache = serving.ModelCache(lambda p: loads.append(p.name) or p.read_text(), size=2)
+    for name in "abc":
+        (tmp_path / name).write_text(name)
+    assert [cache.get(tmp_path / n) for n in "aab"] == ["a", "a", "b"] and loads == ["a", "b"]
+    (tmp_path / "a").write_text("a2")
+    os.utime(tmp_path / "a", ns=(1, 1))
+    assert cache.get(tmp_path / "a") == "a2"
+    cache.get(tmp_path / "c")
+    cache.get(tmp_path / "b")
+    assert loads == ["a", "b", "a", "c", "b"]
+
+
+def test_empty_review_is_refused():
+    with pytest.raises(ValueError, match="text is empty"):
+        serving.positive_probability(object(), "  ")
+
+
+def test_labels_of_listing_are_what_the_dropdown_shows(folder):
+    [info] = catalog.list_checkpoints(folder, "char-lm")
+    assert info.label.startswith("tiny.pt (repeat.txt, val loss")
