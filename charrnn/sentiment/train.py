@@ -14,6 +14,7 @@ from tqdm.auto import tqdm
 
 from .. import checkpoint as ckpt
 from ..device import pick_device
+from ..train import optimizer_step
 from .data import Imdb, Review, split_train_val
 from .model import SentimentConfig, SentimentLSTM, load_glove
 from .text import PAD_ID, UNK_ID, WordVocab, tokenize
@@ -206,13 +207,7 @@ def train_sentiment(
             with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp):
                 logits = model(ids.to(device), lens)
             loss = F.binary_cross_entropy_with_logits(logits.float(), y)
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            if config.grad_clip > 0:
-                scaler.unscale_(opt)
-                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            scaler.step(opt)
-            scaler.update()
+            optimizer_step(loss, opt, scaler, model, config.grad_clip)
             total += loss.item() * len(b)
             seen += len(b)
             bar.set_postfix(loss=f"{total / seen:.4f}", refresh=False)
