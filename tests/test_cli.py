@@ -109,3 +109,29 @@ def test_shipped_checkpoint_meets_its_target(capsys):
     words = re.findall(r"[a-z]+", first.lower())
     common = {"the", "of", "and", "to", "a", "in", "was", "he", "that", "it", "had", "his", "which", "on", "not"}
     assert len(words) > 30 and sum(w in common for w in words) / len(words) > 0.2
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_signal_saves_before_exiting(trained, tmp_path, sig):
+    import signal
+    import time
+
+    from charrnn import checkpoint as ckpt
+
+    text, _ = trained
+    out = tmp_path / "m.pt"
+    cmd = [sys.executable, "-m", "charrnn", "train", "--text", str(text), "--out", str(out), "--steps", "100000",
+           "--batch-size", "8", "--seq-len", "16", "--embed", "8", "--hidden", "16", "--eval-every", "100000",
+           "--save-every", "100000", "--quiet"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    log = out.with_name("m.log.jsonl")
+    deadline = time.monotonic() + 60
+    while not (log.exists() and log.read_text().strip()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    proc.send_signal(getattr(signal, sig))
+    stdout, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0
+    assert "status=stopped" in stdout
+    saved = ckpt.load(out)
+    assert 50 <= saved["trainer"]["step"] < 100000
+    assert not list(tmp_path.glob("*.tmp"))
