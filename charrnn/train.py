@@ -47,6 +47,8 @@ class TrainConfig:
             raise ValueError("steps, batch_size and seq_len must be at least 1")
         if not self.lr > 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
+        if self.eval_every < 1 or self.save_every < 1:
+            raise ValueError("eval_every and save_every must be at least 1 (steps)")
         if self.lr_decay not in ("cosine", "none"):
             raise ValueError(f"lr_decay must be 'cosine' or 'none', got {self.lr_decay!r}")
 
@@ -85,8 +87,12 @@ def slim(checkpoint: dict) -> dict:
     return {k: v for k, v in checkpoint.items() if k not in ("optimizer", "trainer")}
 
 
-class _StopRequested(Exception):
-    pass
+def _truncate_log(path: Path, step: int) -> None:
+    """Drop log records past `step` (written after the checkpoint a resumed run starts from)."""
+    if not path.exists():
+        return
+    kept = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line).get("step", 0) <= step]
+    path.write_text("".join(line + "\n" for line in kept))
 
 
 def train(
@@ -208,14 +214,16 @@ def train(
             ckpt.save(slim(snap), best_path(out))
         return val
 
-    def request_stop(signum, frame):
-        raise _StopRequested()
-
-    old_term = None
+    signalled: list[int] = []
+    old_handlers = {}
     if threading.current_thread() is threading.main_thread():
-        old_term = signal.signal(signal.SIGTERM, request_stop)
-    if not resume:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            old_handlers[sig] = signal.signal(sig, lambda signum, frame: signalled.append(signum))
+    if resume:
+        _truncate_log(log_path(out), step)
+    else:
         log_path(out).unlink(missing_ok=True)
+        best_path(out).unlink(missing_ok=True)
     model.train()
     status = "finished"
     last_val = None
@@ -223,8 +231,9 @@ def train(
     tokens = config.batch_size * config.seq_len
     try:
         while step < config.steps:
-            if stop_event is not None and stop_event.is_set():
-                raise _StopRequested()
+            if signalled or (stop_event is not None and stop_event.is_set()):
+                status = "stopped"  # only ever between steps, so the saved state is exactly step N's
+                break
             t0 = time.perf_counter()
             for g in opt.param_groups:
                 g["lr"] = lr_at(step, config)
@@ -250,13 +259,12 @@ def train(
                 bar.set_postfix(loss=f"{loss_v:.3f}", val=f"{last_val:.3f}", refresh=False)
             if step % config.save_every == 0 or step == config.steps:
                 ckpt.save(snapshot(last_val), out)
-    except (KeyboardInterrupt, _StopRequested):
-        status = "stopped"
-        ckpt.save(snapshot(last_val), out)
-        if not best_path(out).exists():
+        if status == "stopped":
+            ckpt.save(snapshot(last_val), out)
+        if not best_path(out).exists():  # stopped before any validation, or validation never finite
             ckpt.save(slim(snapshot(last_val)), best_path(out))
     finally:
         bar.close()
-        if old_term is not None:
-            signal.signal(signal.SIGTERM, old_term)
+        for sig, handler in old_handlers.items():
+            signal.signal(sig, handler)
     return {**metrics, "status": status, "out": str(out), "best": str(best_path(out)), "history": history}

@@ -120,3 +120,31 @@ def test_output_folder_is_created(tmp_path):
     result = train_tiny(tmp_path / "new" / "deeper" / "m.pt", steps=20)
     assert result["status"] == "finished"
     assert (tmp_path / "new" / "deeper" / "m.log.jsonl").exists()
+
+
+def test_fresh_run_never_publishes_an_older_runs_best(tmp_path):
+    train_tiny(tmp_path / "m.pt", steps=20)
+    other = "a b c d e f g. " * 200
+    stop = threading.Event()
+    train(Corpus(other, "other.txt", {}), TINY_MODEL, tiny_config(steps=100, eval_every=80), out=tmp_path / "m.pt",
+          stop_event=stop, on_log=lambda r: r["step"] >= 50 and stop.set(), progress=False)
+    best = ckpt.load(best_path(tmp_path / "m.pt"))
+    assert best["metrics"]["corpus"] == "other.txt" and best["metrics"]["steps"] == 50
+
+
+def test_resume_drops_log_records_past_the_checkpoint(tmp_path):
+    stop = threading.Event()
+    corpus = Corpus(REPEAT, "repeat.txt", {})
+    train(corpus, TINY_MODEL, tiny_config(steps=40), out=tmp_path / "m.pt", stop_event=stop,
+          on_log=lambda r: r["step"] >= 20 and stop.set(), progress=False)
+    with open(log_path(tmp_path / "m.pt"), "a") as f:
+        f.write(json.dumps({"step": 33, "train_loss": 9.9}) + "\n")  # as if written after the last save
+    train(corpus, TINY_MODEL, tiny_config(steps=40), out=tmp_path / "m.pt", resume=True, progress=False)
+    steps = [json.loads(line)["step"] for line in log_path(tmp_path / "m.pt").read_text().splitlines()]
+    assert steps == sorted(steps) and 33 not in steps and steps[-1] == 40
+
+
+@pytest.mark.parametrize("field", ["eval_every", "save_every"])
+def test_zero_intervals_are_refused(field):
+    with pytest.raises(ValueError, match="at least 1"):
+        tiny_config(**{field: 0})
