@@ -7,7 +7,7 @@ import re
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -68,3 +68,22 @@ def load(path: str | os.PathLike, kind: str | None = None, map_location: str | t
     if "state_dict" not in obj or "config" not in obj:
         raise CheckpointError(f"{path.name} lacks a state_dict or config")
     return obj
+
+
+def build_model(factory: Callable[[], torch.nn.Module], state_dict: dict) -> torch.nn.Module:
+    """Build a model and load weights, checking shapes on the meta device first.
+
+    A config that asks for a huge model is refused before any memory is allocated, unless the file
+    really holds tensors of those shapes.
+    """
+    with torch.device("meta"):
+        probe = factory()
+    expected = {k: tuple(v.shape) for k, v in probe.state_dict().items()}
+    got = {k: tuple(v.shape) for k, v in state_dict.items() if isinstance(v, torch.Tensor)}
+    if expected != got:
+        wrong = sorted(k for k in expected.keys() | got.keys() if expected.get(k) != got.get(k))
+        detail = ", ".join(f"{k}: expected {expected.get(k)}, found {got.get(k)}" for k in wrong[:3])
+        raise ValueError(f"weights do not fit the model described by the config ({detail})")
+    model = factory()
+    model.load_state_dict(state_dict)
+    return model

@@ -45,8 +45,7 @@ def load_char_lm(path: str | os.PathLike, device: str = "cpu") -> CharLM:
         cfg = ModelConfig(**obj["config"]["model"])
         if cfg.vocab_size != len(vocab):
             raise ValueError(f"vocabulary has {len(vocab)} characters but the model expects {cfg.vocab_size}")
-        model = CharRNN(cfg)
-        model.load_state_dict(obj["state_dict"])
+        model = ckpt.build_model(lambda: CharRNN(cfg), obj["state_dict"])
     except (KeyError, TypeError, ValueError, RuntimeError) as e:
         raise ckpt.CheckpointError(f"{os.path.basename(path)} does not match a char-lm model: {str(e)[:300]}") from None
     model.to(pick_device(device)).eval()

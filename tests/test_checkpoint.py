@@ -91,3 +91,15 @@ def test_save_is_atomic_on_failure(tmp_path):
         ckpt.save({"bad": lambda: None}, target)
     assert target.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["m.pt"]
+
+
+def test_huge_config_with_small_weights_is_refused_before_allocating(tiny_ckpt, tmp_path):
+    import resource
+
+    obj = ckpt.load(tiny_ckpt)
+    cfg = {**obj["config"], "model": {**obj["config"]["model"], "hidden": 60_000}}
+    ckpt.save({**obj, "config": cfg}, tmp_path / "huge.pt")
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(CheckpointError, match="weights do not fit"):
+        load_char_lm(tmp_path / "huge.pt")
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 500_000  # KiB: no 60k-wide LSTM was built

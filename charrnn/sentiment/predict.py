@@ -36,8 +36,7 @@ def load_sentiment(path: str | os.PathLike, device: str = "cpu") -> SentimentMod
     try:
         vocab = WordVocab(list(state["vocab"]))
         cfg = SentimentConfig(**state["config"]["model"])
-        model = SentimentLSTM(cfg)
-        model.load_state_dict(state["state_dict"])
+        model = ckpt.build_model(lambda: SentimentLSTM(cfg), state["state_dict"])
     except (KeyError, TypeError, RuntimeError, ValueError) as e:
         raise ckpt.CheckpointError(f"{path} is not a usable sentiment checkpoint: {str(e)[:200]}") from None
     dev = pick_device(device)
