@@ -250,7 +250,7 @@ def main(argv: list[str] | None = None) -> None:
     demo = build(args.checkpoints, args.device)
     demo.queue(default_concurrency_limit=2, max_size=64)
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, max_file_size="1gb",
-                theme=gr.themes.Soft())
+                theme=gr.themes.Soft(), allowed_paths=[str(Path(args.checkpoints).resolve())])
 
 
 if __name__ == "__main__":
