@@ -1,6 +1,7 @@
 """Project Gutenberg texts: download with caching, decoding, and license header/footer removal."""
 from __future__ import annotations
 
+import http.client
 import os
 import re
 import tempfile
@@ -96,7 +97,7 @@ def download(
                 reason = f"HTTP {e.code}"
                 if e.code < 500:
                     break  # 404 and friends will not change on retry
-            except (urllib.error.URLError, TimeoutError, OSError) as e:
+            except (urllib.error.URLError, http.client.HTTPException, TimeoutError, OSError) as e:
                 reason = str(getattr(e, "reason", e))
                 unreachable = True
             else:
@@ -139,8 +140,7 @@ _START = re.compile(
 _SMALL_PRINT_END = re.compile(r"^.*\*END\*[ \t]*THE SMALL PRINT!.*$", re.IGNORECASE | re.MULTILINE)
 _END = re.compile(
     r"^[ \t]*(?:\*{3}[ \t]*END[ \t]+OF[ \t]+(?:THE|THIS)[ \t]+PROJECT[ \t]+GUTENBERG"
-    r"|End[ \t]+of[ \t]+(?:the[ \t]+)?Project[ \t]+Gutenberg(?:'s|’s)?[ \t]"
-    r"|End[ \t]+of[ \t]+(?:the[ \t]+)?Project[ \t]+Gutenberg[ \t]+E-?(?:book|text))",
+    r"|End[ \t]+of[ \t]+(?:(?:the|this)[ \t]+)?Project[ \t]+Gutenberg\b)",
     re.IGNORECASE | re.MULTILINE,
 )
 _CREDITS = re.compile(

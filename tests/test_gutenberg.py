@@ -37,6 +37,8 @@ def test_decode_latin1_fallback_for_bytes_cp1252_lacks():
         ("***START OF THE PROJECT GUTENBERG EBOOK X***", "End of Project Gutenberg's Some Book, by Someone"),
         ("*** START OF THE PROJECT GUTENBERG EBOOK X ***", "End of the Project Gutenberg EBook of Some Book, by Someone"),
         ("*END*THE SMALL PRINT! FOR PUBLIC DOMAIN ETEXTS*Ver.04.29.93*END*", "End of The Project Gutenberg Etext of Some Book"),
+        ("*** START OF THE PROJECT GUTENBERG EBOOK X ***", "End of this Project Gutenberg eBook"),
+        ("*** START OF THE PROJECT GUTENBERG EBOOK X ***", "End of the Project Gutenberg"),
     ],
 )
 def test_strip_marker_styles(header, footer):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import http.client
 import os
 import re
 import tarfile
@@ -86,7 +87,7 @@ def download_imdb(
                     for block in iter(lambda: r.read(1 << 20), b""):
                         f.write(block)
                         h.update(block)
-            except (urllib.error.URLError, OSError) as e:
+            except (urllib.error.URLError, http.client.HTTPException, OSError) as e:
                 raise ImdbError(f"could not download the IMDb archive from {url}: {e}") from None
         if sha256 is not None and h.hexdigest() != sha256:
             raise ImdbError(
