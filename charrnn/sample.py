@@ -78,8 +78,8 @@ def next_char_probs(
         return probs
     logits = logits / temperature
     if top_k and top_k < logits.shape[-1]:
-        kth = torch.topk(logits, top_k, dim=-1).values[..., -1:]
-        logits = logits.masked_fill(logits < kth, float("-inf"))
+        keep = torch.topk(logits, top_k, dim=-1).indices
+        logits = torch.full_like(logits, float("-inf")).scatter(-1, keep, logits.gather(-1, keep))
     probs = torch.softmax(logits, dim=-1)
     if top_p is not None and top_p < 1.0:
         sorted_p, order = probs.sort(dim=-1, descending=True)

@@ -39,6 +39,8 @@ def test_top_k_and_top_p_keep_the_right_sets():
     logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
     p = next_char_probs(logits, 1.0, top_k=2)
     assert torch.allclose(p, torch.tensor([[0.625, 0.375, 0.0, 0.0]]))
+    tied = next_char_probs(torch.zeros(1, 6), 1.0, top_k=2)
+    assert (tied > 0).sum().item() == 2 and torch.allclose(tied.sum(), torch.tensor(1.0))
     p = next_char_probs(logits, 1.0, top_p=0.75)
     assert torch.allclose(p, torch.tensor([[0.625, 0.375, 0.0, 0.0]]))
     p = next_char_probs(logits, 1.0, top_p=0.81)
