@@ -4,12 +4,13 @@ from __future__ import annotations
 import os
 import pickle
 import re
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
+
+from .files import atomic_write
 
 FORMAT_VERSION = 1
 KINDS = ("char-lm", "sentiment")
@@ -22,17 +23,8 @@ class CheckpointError(ValueError):
 def save(obj: dict[str, Any], path: str | os.PathLike) -> Path:
     """Write `obj` to `path` through a temporary file and os.replace, so readers never see half a file."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as f:
+        torch.save(obj, f)
     return path
 
 

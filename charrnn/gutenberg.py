@@ -4,16 +4,16 @@ from __future__ import annotations
 import http.client
 import os
 import re
-import tempfile
 import time
 import urllib.error
 import urllib.request
 import warnings
 from pathlib import Path
 
+from .files import atomic_write, default_cache_dir
+
 DEFAULT_BASE_URL = "https://www.gutenberg.org"
 BASE_URL_ENV = "CHARRNN_GUTENBERG_URL"
-CACHE_ENV = "CHARRNN_CORPORA"
 URL_PATTERNS = (
     "{base}/cache/epub/{id}/pg{id}.txt",
     "{base}/files/{id}/{id}-0.txt",
@@ -36,22 +36,6 @@ CATALOGUE: dict[int, str] = {
 
 class GutenbergError(RuntimeError):
     """A book could not be fetched or read."""
-
-
-def default_cache_dir() -> Path:
-    return Path(os.environ.get(CACHE_ENV, "corpora"))
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _looks_like_html(data: bytes) -> bool:
@@ -107,7 +91,8 @@ def download(
                 if not data.strip():
                     reason = "empty response"
                     break
-                _atomic_write_bytes(path, data)
+                with atomic_write(path) as f:
+                    f.write(data)
                 return path
             if attempt < retries:
                 time.sleep(backoff * (2**attempt))

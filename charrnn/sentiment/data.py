@@ -8,7 +8,6 @@ import http.client
 import os
 import re
 import tarfile
-import tempfile
 import urllib.error
 import urllib.request
 import zlib
@@ -17,10 +16,11 @@ from pathlib import Path
 
 import torch
 
+from ..files import atomic_write, default_cache_dir
+
 IMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
 IMDB_SHA256 = "c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe"
 URL_ENV = "CHARRNN_IMDB_URL"
-CACHE_ENV = "CHARRNN_CORPORA"
 VAL_SIZE = 5000
 SPLIT_SEED = 1
 
@@ -48,10 +48,6 @@ class Imdb:
     source: str = ""
 
 
-def default_cache_dir() -> Path:
-    return Path(os.environ.get(CACHE_ENV, "corpora"))
-
-
 def sha256_file(path: str | os.PathLike) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -77,25 +73,19 @@ def download_imdb(
     path = cache / "aclImdb_v1.tar.gz"
     if path.is_file() and (sha256 is None or sha256_file(path) == sha256):
         return path
-    cache.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=cache, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        h = hashlib.sha256()
-        with os.fdopen(fd, "wb") as f:
-            try:
-                with urllib.request.urlopen(url, timeout=timeout) as r:
-                    for block in iter(lambda: r.read(1 << 20), b""):
-                        f.write(block)
-                        h.update(block)
-            except (urllib.error.URLError, http.client.HTTPException, OSError) as e:
-                raise ImdbError(f"could not download the IMDb archive from {url}: {e}") from None
+    h = hashlib.sha256()
+    with atomic_write(path) as f:
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as r:
+                for block in iter(lambda: r.read(1 << 20), b""):
+                    f.write(block)
+                    h.update(block)
+        except (urllib.error.URLError, http.client.HTTPException, OSError) as e:
+            raise ImdbError(f"could not download the IMDb archive from {url}: {e}") from None
         if sha256 is not None and h.hexdigest() != sha256:
             raise ImdbError(
                 f"downloaded IMDb archive from {url} has sha256 {h.hexdigest()}, expected {sha256}; not cached"
             )
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
     return path
 
 

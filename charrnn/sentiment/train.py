@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import asdict, dataclass, fields
-from pathlib import Path
 from typing import Callable
 
 import torch
