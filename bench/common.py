@@ -27,3 +27,12 @@ def machine() -> str:
         pass
     gpu = f", GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""
     return f"{cpu}, {torch.get_num_threads()} threads, torch {torch.__version__}{gpu}"
+
+
+def report_rounds(refs: list[float], ours: list[float], unit: str) -> None:
+    """Print the medians of interleaved rounds and, as the last line, ratio=<ours / reference>."""
+    import statistics
+
+    rm, om = statistics.median(refs), statistics.median(ours)
+    print(f"median: reference {rm:,.0f} {unit}   ours {om:,.0f} {unit}")
+    print(f"ratio={om / rm:.2f}")

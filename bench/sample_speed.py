@@ -4,12 +4,11 @@ Usage: python bench/sample_speed.py [--length 2000] [--rounds 3]
 Prints both figures per round, the medians, and as its last line ratio=<ours / reference>.
 """
 import argparse
-import statistics
 import time
 
 import torch
 
-from common import chapter_text, machine
+from common import chapter_text, machine, report_rounds
 
 import reference as ref
 from charrnn import CharLM, CharRNN, ModelConfig, Vocab, stream
@@ -41,9 +40,7 @@ def main():
         n = sum(1 for _ in stream(lm, prompt, a.length, temperature=1.0, seed=r))
         mine.append(n / (time.perf_counter() - t))
         print(f"round {r + 1}: reference {refs[-1]:,.0f} chars/s   ours {mine[-1]:,.0f} chars/s")
-    rm, om = statistics.median(refs), statistics.median(mine)
-    print(f"median: reference {rm:,.0f} chars/s   ours {om:,.0f} chars/s")
-    print(f"ratio={om / rm:.2f}")
+    report_rounds(refs, mine, "chars/s")
 
 
 if __name__ == "__main__":

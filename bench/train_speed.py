@@ -4,14 +4,13 @@ Usage: python bench/train_speed.py [--steps 30] [--rounds 3] [--device auto]
 Prints both figures per round, then the medians, and as its last line ratio=<ours / reference>.
 """
 import argparse
-import statistics
 import tempfile
 import time
 
 import torch
 from torch import nn
 
-from common import chapter_text, machine
+from common import chapter_text, machine, report_rounds
 
 import reference as ref
 from charrnn import Corpus, TrainConfig, train
@@ -63,9 +62,7 @@ def main():
         refs.append(reference_rate(text, device, a.steps, a.batch_size, a.seq_len))
         ours.append(ours_rate(text, device, a.steps, a.batch_size, a.seq_len))
         print(f"round {r + 1}: reference {refs[-1]:,.0f} chars/s   ours {ours[-1]:,.0f} chars/s")
-    rm, om = statistics.median(refs), statistics.median(ours)
-    print(f"median: reference {rm:,.0f} chars/s   ours {om:,.0f} chars/s")
-    print(f"ratio={om / rm:.2f}")
+    report_rounds(refs, ours, "chars/s")
 
 
 if __name__ == "__main__":
