@@ -89,3 +89,20 @@ def tiny_sentiment(out: Path) -> Path | None:
     except (TypeError, ValueError):
         return None
     return out
+
+
+def checkpoint_folder(base: Path, extra: list[Path] = ()) -> Path:
+    """A checkpoints folder for app tests: a tiny char model, a toy classifier, and copies of `extra` files present."""
+    import shutil
+
+    from .helpers import train_tiny
+
+    folder = base / "checkpoints"
+    folder.mkdir()
+    train_tiny(base / "run" / "tiny.pt", steps=30, eval_every=30, save_every=30)
+    shutil.copyfile(base / "run" / "tiny.best.pt", folder / "tiny.pt")
+    tiny_sentiment(folder / "toy-sentiment.pt")
+    for path in extra:
+        if path.is_file():
+            shutil.copyfile(path, folder / path.name)
+    return folder

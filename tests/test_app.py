@@ -1,7 +1,6 @@
 """End-to-end: app.py in a subprocess, driven through its API with gradio_client."""
 import filecmp
 import os
-import shutil
 import threading
 import time
 from functools import partial
@@ -18,8 +17,8 @@ from charrnn import catalog  # noqa: E402
 from charrnn import checkpoint as ckpt  # noqa: E402
 from charrnn.sample import MAX_LENGTH  # noqa: E402
 
-from .apphelpers import SHIPPED, launch, tiny_sentiment  # noqa: E402
-from .helpers import REPEAT, train_tiny  # noqa: E402
+from .apphelpers import SHIPPED, checkpoint_folder, launch  # noqa: E402
+from .helpers import REPEAT  # noqa: E402
 
 BOOK = 4242
 SENTIMENT = SHIPPED / "imdb-sentiment.pt"
@@ -48,13 +47,7 @@ def gutenberg(tmp_path_factory):
 @pytest.fixture(scope="module")
 def app(tmp_path_factory, gutenberg):
     base = tmp_path_factory.mktemp("app")
-    folder = base / "checkpoints"
-    folder.mkdir()
-    train_tiny(base / "run" / "tiny.pt", steps=30, eval_every=30, save_every=30)
-    shutil.copyfile(base / "run" / "tiny.best.pt", folder / "tiny.pt")
-    tiny_sentiment(folder / "toy-sentiment.pt")
-    if SENTIMENT.is_file():
-        shutil.copyfile(SENTIMENT, folder / SENTIMENT.name)
+    folder = checkpoint_folder(base, [SENTIMENT])
     proc = launch(folder, {"CHARRNN_GUTENBERG_URL": gutenberg, "CHARRNN_CORPORA": str(base / "corpora"),
                            "GRADIO_TEMP_DIR": str(base / "gradio")})
     yield proc

@@ -5,14 +5,12 @@ Needs Chromium (`apt-get install chromium`; path from CHARRNN_CHROMIUM, default 
 to also save the Generate tab's screenshot there.
 """
 import os
-import shutil
 import time
 from pathlib import Path
 
 import pytest
 
-from .apphelpers import SHIPPED, launch, tiny_sentiment
-from .helpers import train_tiny
+from .apphelpers import SHIPPED, checkpoint_folder, launch
 
 CHROMIUM = Path(os.environ.get("CHARRNN_CHROMIUM", "/usr/bin/chromium"))
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -28,14 +26,7 @@ if not CHROMIUM.is_file():
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
     base = tmp_path_factory.mktemp("browser")
-    folder = base / "checkpoints"
-    folder.mkdir()
-    train_tiny(base / "run" / "tiny.pt", steps=30, eval_every=30, save_every=30)
-    shutil.copyfile(base / "run" / "tiny.best.pt", folder / "tiny.pt")
-    tiny_sentiment(folder / "toy-sentiment.pt")
-    for name in ("mysterious-island.pt", "imdb-sentiment.pt"):
-        if (SHIPPED / name).is_file():
-            shutil.copyfile(SHIPPED / name, folder / name)
+    folder = checkpoint_folder(base, [SHIPPED / "mysterious-island.pt", SHIPPED / "imdb-sentiment.pt"])
     proc = launch(folder, {"GRADIO_TEMP_DIR": str(base / "gradio")})
     yield proc
     proc.stop()
