@@ -38,21 +38,44 @@ def _saved_steps(out: str) -> int:
 
 
 def cmd_train(args) -> None:
+    from . import distributed
+
+    ctx = distributed.init(args.device)
+    try:
+        _train(args, ctx)
+    finally:
+        distributed.shutdown()
+
+
+def _train(args, ctx) -> None:
+    from . import distributed
     from .corpus import load_corpus
     from .train import TrainConfig, train
 
     if args.steps is None:
         args.steps = _saved_steps(args.out) if args.resume else 5000
     clean = "slice" if args.chapter else args.clean
+    if not ctx.is_main:
+        distributed.barrier()  # rank 0 downloads the book once; the others then read the cache
     corpus = load_corpus(args.book, args.text, clean, args.start, args.end, cache_dir=args.cache)
+    if ctx.is_main and ctx.enabled:
+        distributed.barrier()
     model = dict(embed=args.embed, hidden=args.hidden, layers=args.layers, dropout=args.dropout, cell=args.cell)
     config = TrainConfig(
         steps=args.steps, batch_size=args.batch_size, seq_len=args.seq_len, lr=args.lr, lr_decay=args.lr_decay,
         warmup=args.warmup, grad_clip=args.grad_clip, val_fraction=args.val_fraction, eval_every=args.eval_every,
-        eval_chars=args.eval_chars, save_every=args.save_every, seed=args.seed, device=args.device, amp=not args.no_amp,
+        eval_chars=args.eval_chars, save_every=args.save_every, log_every=args.log_every, seed=args.seed,
+        device=args.device, amp=not args.no_amp,
     )
-    print(f"corpus {corpus.name}: {len(corpus.text):,} characters, {len(set(corpus.text))} distinct", file=sys.stderr)
+    if ctx.is_main:
+        print(f"corpus {corpus.name}: {len(corpus.text):,} characters, {len(set(corpus.text))} distinct",
+              file=sys.stderr)
+        if ctx.enabled:
+            print(f"data-parallel on {ctx.world_size} processes: {args.batch_size} windows each, "
+                  f"{args.batch_size * ctx.world_size} per step", file=sys.stderr)
     result = train(corpus, model, config, out=args.out, resume=args.resume, progress=not args.quiet)
+    if not ctx.is_main:
+        return
     val = result.get("val_loss")
     summary = f"status={result['status']} steps={result['steps']} out={result['out']} best={result['best']}"
     if val is not None:
@@ -114,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="checkpoints/model.pt", help="checkpoint path (best: <stem>.best.pt)")
     p.add_argument("--resume", action="store_true", help="continue exactly from --out")
     p.add_argument("--steps", type=int, default=None, help="total steps (default 5000; with --resume, the saved run's)")
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--batch-size", type=int, default=64, help="windows per step (per process under torchrun)")
     p.add_argument("--seq-len", type=int, default=40)
     p.add_argument("--embed", type=int, default=256)
     p.add_argument("--hidden", type=int, default=512)
@@ -129,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-every", type=int, default=500)
     p.add_argument("--eval-chars", type=int, default=0, help="validate on this many characters (0: all)")
     p.add_argument("--save-every", type=int, default=500)
+    p.add_argument("--log-every", type=int, default=50, help="steps between train-loss records in the log")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--device", default="auto", help="auto (cuda, mps, cpu), cpu, cuda, cuda:N, mps")
     p.add_argument("--no-amp", action="store_true", help="disable mixed precision on CUDA")

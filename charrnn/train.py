@@ -1,5 +1,10 @@
 """Trainer for the character model: random stride-1 windows, Adam, clipping, LR decay, AMP on CUDA,
-validation in nats and bits per character, periodic/best checkpoints, exact resume, a JSON-lines log."""
+validation in nats and bits per character, periodic/best checkpoints, exact resume, a JSON-lines log.
+
+Under `torchrun` (see charrnn.distributed) the same loop runs data-parallel: every rank draws the same
+`batch_size * world_size` window starts from the shared seeded generator and takes every world_size-th one,
+DistributedDataParallel averages the gradients, and rank 0 alone validates, logs and writes checkpoints.
+A run on N ranks therefore follows the single-process run with N times the batch size."""
 from __future__ import annotations
 
 import json
@@ -13,9 +18,11 @@ from typing import Callable
 
 import torch
 import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from . import checkpoint as ckpt
+from . import distributed
 from .corpus import Corpus
 from .data import CharWindows, Vocab, split_ids
 from .device import pick_device
@@ -36,6 +43,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     val_fraction: float = 0.1
     eval_every: int = 500
+    log_every: int = 50
     eval_chars: int = 0  # 0: the whole validation split at every evaluation
     save_every: int = 500
     seed: int = 1
@@ -47,8 +55,8 @@ class TrainConfig:
             raise ValueError("steps, batch_size and seq_len must be at least 1")
         if not self.lr > 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
-        if self.eval_every < 1 or self.save_every < 1:
-            raise ValueError("eval_every and save_every must be at least 1 (steps)")
+        if self.eval_every < 1 or self.save_every < 1 or self.log_every < 1:
+            raise ValueError("eval_every, save_every and log_every must be at least 1 (steps)")
         if self.lr_decay not in ("cosine", "none"):
             raise ValueError(f"lr_decay must be 'cosine' or 'none', got {self.lr_decay!r}")
 
@@ -87,6 +95,13 @@ def slim(checkpoint: dict) -> dict:
     return {k: v for k, v in checkpoint.items() if k not in ("optimizer", "trainer")}
 
 
+def _remove_stale_temporaries(out: Path) -> None:
+    """Delete temporary files left beside `out` by a process killed while writing a checkpoint."""
+    for stem in (out.name, best_path(out).name):
+        for tmp in out.parent.glob(f".{stem}.*.tmp"):
+            tmp.unlink(missing_ok=True)
+
+
 def _truncate_log(path: Path, step: int) -> None:
     """Drop log records past `step` (written after the checkpoint a resumed run starts from)."""
     if not path.exists():
@@ -109,12 +124,16 @@ def train(
 
     Writes `out` (latest state, for --resume), `<stem>.best.pt` (best validation loss, slim: no
     optimizer state, ready to sample or share) and `<stem>.log.jsonl`. Ctrl-C, SIGTERM or `stop_event`
-    save the current state before returning.
+    save the current state before returning. Under torchrun every rank calls this; only rank 0 writes files.
     """
     config = config or TrainConfig()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    dctx = distributed.context()
+    main = dctx.is_main
     device = pick_device(config.device)
+    if dctx.enabled and device.type == "cuda":
+        device = torch.device("cuda", dctx.local_rank)
     state = None
     if resume:
         if not out.is_file():
@@ -127,7 +146,8 @@ def train(
             raise ValueError(f"cannot resume {out}: it was trained on a different text")
         vocab = Vocab(tuple(state["vocab"]))
         model_cfg = ModelConfig(**state["config"]["model"])
-        config = TrainConfig(**{**state["config"]["train"], "device": config.device, "steps": config.steps})
+        saved = {k: v for k, v in state["config"]["train"].items() if k in TrainConfig.__dataclass_fields__}
+        config = TrainConfig(**{**saved, "device": config.device, "steps": config.steps, "log_every": config.log_every})
     else:
         vocab = Vocab.from_text(corpus.text)
         model_cfg = ModelConfig(vocab_size=len(vocab), **(model_config or {}))
@@ -144,6 +164,8 @@ def train(
     torch.manual_seed(config.seed)
     gen = torch.Generator().manual_seed(config.seed)
     model = CharRNN(model_cfg).to(device)
+    if dctx.rank:
+        torch.manual_seed(config.seed + dctx.rank)  # each rank its own dropout masks; rank 0 as a single process
     opt = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     use_amp = config.amp and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
@@ -155,12 +177,24 @@ def train(
         t = state["trainer"]
         step, chars_seen, seconds, best = t["step"], t["chars_seen"], t["seconds"], t["best_val"]
         gen.set_state(t["gen_state"])
-        torch.set_rng_state(t["rng_state"])
-        if t.get("cuda_rng_state") and device.type == "cuda":
-            torch.cuda.set_rng_state_all(t["cuda_rng_state"])
+        ranks = t.get("rank_rng_states") or []
+        if len(ranks) == dctx.world_size and dctx.enabled:
+            torch.set_rng_state(ranks[dctx.rank]["cpu"])
+            if ranks[dctx.rank]["cuda"] is not None and device.type == "cuda":
+                torch.cuda.set_rng_state(ranks[dctx.rank]["cuda"], device)
+        elif dctx.rank == 0:
+            torch.set_rng_state(t["rng_state"])
+            if t.get("cuda_rng_state") and device.type == "cuda":
+                torch.cuda.set_rng_state_all(t["cuda_rng_state"])
+        else:  # resumed on another number of ranks: fresh dropout streams for the extra ranks
+            torch.manual_seed(config.seed + dctx.rank + step)
         if t.get("scaler") and use_amp:
             scaler.load_state_dict(t["scaler"])
     metrics = dict(state["metrics"]) if state else {}
+    net = model
+    if dctx.enabled:
+        model = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
+    rank_rng_states: list = []
 
     def snapshot(val: float | None) -> dict:
         m = {
@@ -172,6 +206,7 @@ def train(
             "corpus_chars": len(corpus.text),
             "train_seconds": seconds,
             "device": str(device),
+            "world_size": dctx.world_size,
         }
         if val is not None:
             m.update(val_loss=val, val_bpc=val / LN2, val_chars=len(eval_ids) - 1)
@@ -182,7 +217,7 @@ def train(
             "config": {"model": model_cfg.to_dict(), "train": asdict(config)},
             "preprocessing": {**corpus.preprocessing, "val_fraction": config.val_fraction},
             "vocab": list(vocab.chars),
-            "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+            "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()},
             "optimizer": opt.state_dict(),
             "trainer": {
                 "step": step,
@@ -193,11 +228,24 @@ def train(
                 "rng_state": torch.get_rng_state(),
                 "cuda_rng_state": torch.cuda.get_rng_state_all() if device.type == "cuda" else [],
                 "scaler": scaler.state_dict() if use_amp else {},
+                "rank_rng_states": rank_rng_states,
             },
             "metrics": dict(metrics),
         }
 
+    def save_latest() -> None:
+        """Write `out` on rank 0; under torchrun every rank first sends its RNG state along (a collective)."""
+        nonlocal rank_rng_states
+        if dctx.enabled:
+            mine = {"cpu": torch.get_rng_state(),
+                    "cuda": torch.cuda.get_rng_state(device).cpu() if device.type == "cuda" else None}
+            rank_rng_states = distributed.gather(mine)
+        if main:
+            ckpt.save(snapshot(last_val), out)
+
     def log(record: dict) -> None:
+        if not main:
+            return
         history.append(record)
         with open(log_path(out), "a") as f:
             f.write(json.dumps(record) + "\n")
@@ -206,7 +254,7 @@ def train(
 
     def validate() -> float:
         nonlocal best
-        val = evaluate_stream(model, eval_ids, device=device).loss_nats
+        val = evaluate_stream(net, eval_ids, device=device).loss_nats
         log({"step": step, "val_loss": val, "val_bpc": val / LN2, "chars_seen": chars_seen, "seconds": round(seconds, 1)})
         snap = snapshot(val)
         if val < best:
@@ -219,26 +267,32 @@ def train(
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
             old_handlers[sig] = signal.signal(sig, lambda signum, frame: signalled.append(signum))
-    if resume:
-        _truncate_log(log_path(out), step)
-    else:
-        log_path(out).unlink(missing_ok=True)
-        best_path(out).unlink(missing_ok=True)
+    if main:
+        _remove_stale_temporaries(out)
+        if resume:
+            _truncate_log(log_path(out), step)
+        else:
+            log_path(out).unlink(missing_ok=True)
+            best_path(out).unlink(missing_ok=True)
     model.train()
     status = "finished"
     last_val = None
-    bar = tqdm(total=config.steps, initial=step, disable=not progress, desc="train", unit="step", dynamic_ncols=True)
-    tokens = config.batch_size * config.seq_len
+    bar = tqdm(total=config.steps, initial=step, disable=not (progress and main), desc="train", unit="step",
+               dynamic_ncols=True)
+    tokens = config.batch_size * config.seq_len * dctx.world_size
     try:
         while step < config.steps:
-            if signalled or (stop_event is not None and stop_event.is_set()):
+            stop = bool(signalled) or (stop_event is not None and stop_event.is_set())
+            if dctx.enabled:
+                stop = distributed.any_rank(stop, device)
+            if stop:
                 status = "stopped"  # only ever between steps, so the saved state is exactly step N's
                 break
             t0 = time.perf_counter()
             for g in opt.param_groups:
                 g["lr"] = lr_at(step, config)
-            starts = torch.randint(0, len(windows), (config.batch_size,), generator=gen)
-            x, y = windows.batch(starts)
+            starts = torch.randint(0, len(windows), (config.batch_size * dctx.world_size,), generator=gen)
+            x, y = windows.batch(starts[dctx.rank :: dctx.world_size])
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp):
                 logits, _ = model(x)
@@ -251,18 +305,19 @@ def train(
             seconds += dt
             bar.update(1)
             bar.set_postfix(loss=f"{loss_v:.3f}", chars_s=f"{tokens / dt:,.0f}", refresh=False)
-            if step % 50 == 0 or step == config.steps:
+            if step % config.log_every == 0 or step == config.steps:
                 log({"step": step, "train_loss": loss_v, "lr": opt.param_groups[0]["lr"], "chars_seen": chars_seen,
                      "seconds": round(seconds, 1)})
-            if step % config.eval_every == 0 or step == config.steps:
+            if main and (step % config.eval_every == 0 or step == config.steps):
                 last_val = validate()
                 bar.set_postfix(loss=f"{loss_v:.3f}", val=f"{last_val:.3f}", refresh=False)
             if step % config.save_every == 0 or step == config.steps:
-                ckpt.save(snapshot(last_val), out)
+                save_latest()
         if status == "stopped":
-            ckpt.save(snapshot(last_val), out)
-        if not best_path(out).exists():  # stopped before any validation, or validation never finite
+            save_latest()
+        if main and not best_path(out).exists():  # stopped before any validation, or validation never finite
             ckpt.save(slim(snapshot(last_val)), best_path(out))
+        distributed.barrier()
     finally:
         bar.close()
         for sig, handler in old_handlers.items():

@@ -1,0 +1,83 @@
+"""Data-parallel training under torchrun: 2 CPU processes on the gloo backend."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from charrnn import checkpoint as ckpt
+from charrnn import generate, load_char_lm
+from charrnn.distributed import Context, context
+
+from .helpers import REPEAT
+
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+def train_args(text, out, batch_size, steps, *extra):
+    return ["train", "--text", str(text), "--clean", "none", "--out", str(out), "--steps", str(steps),
+            "--batch-size", str(batch_size), "--seq-len", "20", "--embed", "16", "--hidden", "48", "--lr", "0.01",
+            "--warmup", "0", "--lr-decay", "none", "--eval-every", "10", "--save-every", "10", "--seed", "3",
+            "--device", "cpu", "--quiet", *extra]
+
+
+def torchrun(*args):
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "charrnn", *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=ENV, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Two ranks with 8 windows each for 20 steps, resumed to 30; and one process with 16 windows for 30 steps."""
+    d = tmp_path_factory.mktemp("ddp")
+    text = d / "t.txt"
+    text.write_text(REPEAT)
+    first = torchrun(*train_args(text, d / "ddp" / "m.pt", 8, 20))
+    resumed = torchrun(*train_args(text, d / "ddp" / "m.pt", 8, 30, "--resume"))
+    single = subprocess.run([sys.executable, "-m", "charrnn", *train_args(text, d / "one" / "m.pt", 16, 30)],
+                            capture_output=True, text=True, env=ENV, timeout=300)
+    assert single.returncode == 0, single.stderr
+    return d, first, resumed
+
+
+def test_two_processes_write_one_valid_checkpoint(runs):
+    d, first, resumed = runs
+    assert sorted(p.name for p in (d / "ddp").iterdir()) == ["m.best.pt", "m.log.jsonl", "m.pt"]
+    assert first.stdout.count("status=finished") == 1 and "steps=20" in first.stdout  # printed by rank 0 only
+    assert "data-parallel on 2 processes: 8 windows each, 16 per step" in first.stderr
+    state = ckpt.load(d / "ddp" / "m.pt", kind="char-lm")
+    assert state["trainer"]["step"] == 30 and state["metrics"]["world_size"] == 2
+    assert state["metrics"]["chars_seen"] == 30 * 16 * 20
+    assert len(state["trainer"]["rank_rng_states"]) == 2
+    assert not any(k.startswith("module.") for k in state["state_dict"])
+    lm = load_char_lm(d / "ddp" / "m.best.pt")
+    assert generate(lm, "the quick", 40, temperature=0, seed=0)[0].startswith("the quick brown fox")
+
+
+def test_log_is_written_once(runs):
+    d, _, _ = runs
+    records = [json.loads(line) for line in (d / "ddp" / "m.log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records if "val_loss" in r] == [10, 20, 30]
+    assert [r["step"] for r in records if "train_loss" in r] == [20, 30]
+
+
+def test_gradients_are_averaged_like_one_process_with_the_whole_batch(runs):
+    """Each rank takes half of the same 16 windows and DDP averages the gradients, so two ranks of 8 (with a
+    resume half-way) follow one process of 16 up to float rounding; summed gradients would double each step."""
+    d, _, _ = runs
+    ddp, one = ckpt.load(d / "ddp" / "m.pt"), ckpt.load(d / "one" / "m.pt")
+    for k, v in one["state_dict"].items():
+        torch.testing.assert_close(ddp["state_dict"][k], v, atol=1e-4, rtol=1e-4)
+    assert ddp["metrics"]["val_loss"] == pytest.approx(one["metrics"]["val_loss"], abs=1e-4)
+    assert ddp["metrics"]["val_loss"] < 1.0
+
+
+def test_not_distributed_without_torchrun(monkeypatch):
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    from charrnn import distributed
+
+    assert distributed.init("cpu") == Context() and context().world_size == 1 and not context().enabled
