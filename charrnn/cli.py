@@ -71,7 +71,7 @@ def _train(args, ctx) -> None:
         print(f"corpus {corpus.name}: {len(corpus.text):,} characters, {len(set(corpus.text))} distinct",
               file=sys.stderr)
         if ctx.enabled:
-            print(f"data-parallel on {ctx.world_size} processes: {args.batch_size} windows each, "
+            print(f"data-parallel on {ctx.world_size} process(es): {args.batch_size} windows each, "
                   f"{args.batch_size * ctx.world_size} per step", file=sys.stderr)
     result = train(corpus, model, config, out=args.out, resume=args.resume, progress=not args.quiet)
     if not ctx.is_main:

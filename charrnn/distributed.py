@@ -11,15 +11,12 @@ import torch.distributed as dist
 
 @dataclass(frozen=True)
 class Context:
-    """This process's place in the job: rank 0 of 1 when not distributed."""
+    """This process's place in the job: rank 0 of 1, not enabled, when not launched by torchrun."""
 
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
-
-    @property
-    def enabled(self) -> bool:
-        return self.world_size > 1
+    enabled: bool = False
 
     @property
     def is_main(self) -> bool:
@@ -27,13 +24,14 @@ class Context:
 
 
 def launched_by_torchrun() -> bool:
-    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+    """torchrun (and other launchers of torch.distributed) set RANK and WORLD_SIZE for every process."""
+    return "RANK" in os.environ and "WORLD_SIZE" in os.environ
 
 
 def init(device: str = "auto") -> Context:
     """Join the process group that torchrun described in the environment (nccl for CUDA, gloo for CPU).
 
-    Does nothing when WORLD_SIZE is 1 or unset. On CUDA each process takes the GPU numbered by LOCAL_RANK.
+    Does nothing outside torchrun. On CUDA each process takes the GPU numbered by LOCAL_RANK.
     """
     if not launched_by_torchrun():
         return Context()
@@ -53,7 +51,7 @@ def context() -> Context:
     """The current process group's rank and size (rank 0 of 1 when there is none)."""
     if not (dist.is_available() and dist.is_initialized()):
         return Context()
-    return Context(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+    return Context(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")), enabled=True)
 
 
 def shutdown() -> None:

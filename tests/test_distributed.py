@@ -48,7 +48,7 @@ def test_two_processes_write_one_valid_checkpoint(runs):
     d, first, resumed = runs
     assert sorted(p.name for p in (d / "ddp").iterdir()) == ["m.best.pt", "m.log.jsonl", "m.pt"]
     assert first.stdout.count("status=finished") == 1 and "steps=20" in first.stdout  # printed by rank 0 only
-    assert "data-parallel on 2 processes: 8 windows each, 16 per step" in first.stderr
+    assert "data-parallel on 2 process(es): 8 windows each, 16 per step" in first.stderr
     state = ckpt.load(d / "ddp" / "m.pt", kind="char-lm")
     assert state["trainer"]["step"] == 30 and state["metrics"]["world_size"] == 2
     assert state["metrics"]["chars_seen"] == 30 * 16 * 20
@@ -78,6 +78,7 @@ def test_gradients_are_averaged_like_one_process_with_the_whole_batch(runs):
 
 def test_not_distributed_without_torchrun(monkeypatch):
     monkeypatch.delenv("WORLD_SIZE", raising=False)
+    monkeypatch.delenv("RANK", raising=False)
     from charrnn import distributed
 
     assert distributed.init("cpu") == Context() and context().world_size == 1 and not context().enabled
