@@ -46,7 +46,7 @@ def build(folder: str | os.PathLike, device: str = "auto") -> gr.Blocks:
 
     def table() -> list[list]:
         return [[i.name, i.kind, i.corpus or "", f"{i.size / 2**20:.2f} MiB", "" if i.steps is None else i.steps,
-                 i.score or i.error or "", i.modified.strftime("%Y-%m-%d %H:%M")]
+                 i.error or i.score or "", i.modified.strftime("%Y-%m-%d %H:%M")]
                 for i in catalog.list_checkpoints(folder)]
 
     def refresh(lm_name, sentiment_name, download_name):

@@ -67,7 +67,8 @@ def describe(path: str | os.PathLike) -> CheckpointInfo:
     except ckpt.CheckpointError as e:
         info = CheckpointInfo(path.name, path, "unreadable", st.st_size, modified, error=str(e))
     else:
-        m = obj.get("metrics") or {}
+        m = obj.get("metrics")
+        m = m if isinstance(m, dict) else {}
         info = CheckpointInfo(
             path.name, path, str(obj["kind"]), st.st_size, modified,
             corpus=_opt(m.get("corpus"), str),
@@ -75,26 +76,55 @@ def describe(path: str | os.PathLike) -> CheckpointInfo:
             val_loss=_opt(m.get("val_loss"), float),
             val_accuracy=_opt(m.get("val_accuracy"), float),
             test_accuracy=_opt(m.get("test_accuracy"), float),
+            error=check_fits(obj, path.name),
         )
     _cache[key] = info
     return info
 
 
+def check_fits(obj: dict, name: str) -> str | None:
+    """Why the model a loaded checkpoint describes cannot be built from its weights, or None if it can.
+
+    Only shapes are checked, on the meta device: nothing is allocated. Kinds other than char-lm and sentiment
+    pass (the app offers checkpoints by kind).
+    """
+    try:
+        if obj["kind"] == "char-lm":
+            from .model import char_lm_parts
+
+            char_lm_parts(obj, name, meta=True)
+        elif obj["kind"] == "sentiment":
+            from .sentiment.predict import sentiment_parts
+
+            sentiment_parts(obj, name, meta=True)
+    except ckpt.CheckpointError as e:
+        return str(e)
+    except Exception as e:  # a listing must never fail on a hostile file
+        return f"{name} does not match a {obj['kind']} model: {ckpt.short(e)}"
+    return None
+
+
 def _opt(value, cast):
     try:
         return None if value is None else cast(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
 
 
 def list_checkpoints(folder: str | os.PathLike, kind: str | None = None) -> list[CheckpointInfo]:
-    """The `*.pt` files directly inside `folder`, newest first; with `kind`, only readable ones of that kind."""
+    """The `*.pt` files directly inside `folder`, newest first; with `kind`, only usable ones of that kind."""
     folder = Path(folder)
     if not folder.is_dir():
         return []
-    infos = [describe(p) for p in folder.glob(f"*{SUFFIX}") if p.is_file() and not p.name.startswith(".")]
+    infos = []
+    for p in folder.glob(f"*{SUFFIX}"):
+        if p.is_file() and not p.name.startswith("."):
+            try:
+                infos.append(describe(p))
+            except OSError:  # removed or replaced while listing
+                continue
     if kind is not None:
-        infos = [i for i in infos if i.kind == kind]
+        infos = [i for i in infos if i.kind == kind and i.error is None]
     return sorted(infos, key=lambda i: (-i.modified.timestamp(), i.name))
 
 
@@ -200,16 +230,16 @@ def accept_upload(src: str | os.PathLike, folder: str | os.PathLike, filename: s
 
 def check_loads(path: str | os.PathLike, kind: str) -> None:
     """Build the model a checkpoint describes and load its weights; CheckpointError if they do not fit."""
-    if kind == "char-lm":
-        from .sample import load_char_lm
+    try:
+        if kind == "char-lm":
+            from .sample import load_char_lm
 
-        load_char_lm(path)
-    elif kind == "sentiment":
-        from .sentiment import load_sentiment
+            load_char_lm(path)
+        elif kind == "sentiment":
+            from .sentiment import load_sentiment
 
-        try:
             load_sentiment(path)
-        except ckpt.CheckpointError:
-            raise
-        except (KeyError, TypeError, ValueError, RuntimeError) as e:
-            raise ckpt.CheckpointError(f"{Path(path).name} does not match a sentiment model: {str(e)[:300]}") from None
+    except (ckpt.CheckpointError, ImportError):
+        raise
+    except Exception as e:  # an upload is refused with a reason, whatever the file holds
+        raise ckpt.CheckpointError(f"{Path(path).name} does not match a {kind} model: {ckpt.short(e, 300)}") from None

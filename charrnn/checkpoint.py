@@ -1,14 +1,18 @@
 """One-file checkpoints: plain values and tensors only, written atomically, read with weights_only=True."""
 from __future__ import annotations
 
+import io
 import os
 import pickle
+import pickletools
 import re
 import warnings
+import zipfile
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
+from torch.overrides import TorchFunctionMode
 
 from .files import atomic_write
 
@@ -18,6 +22,13 @@ KINDS = ("char-lm", "sentiment")
 
 class CheckpointError(ValueError):
     """A checkpoint file is missing, damaged, unsafe, or of the wrong kind."""
+
+
+def short(value, limit: int = 200) -> str:
+    """`value` (an exception's message, a value's repr) on one line of at most `limit` characters."""
+    text = str(value) if isinstance(value, BaseException) else repr(value)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def save(obj: dict[str, Any], path: str | os.PathLike) -> Path:
@@ -38,22 +49,25 @@ def load(path: str | os.PathLike, kind: str | None = None, map_location: str | t
             warnings.simplefilter("ignore")
             obj = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
-        unsafe = re.search(r"(?:GLOBAL|global) (\S+) was not an allowed global|Unsupported global: (\S+)", str(e))
-        if unsafe:
-            name = unsafe.group(1) or unsafe.group(2)
+        unsafe = re.search(r"Unsupported global: (?:GLOBAL )?([\w.]+)|(?:GLOBAL|global) ([\w.]+) was not an allowed",
+                           str(e))
+        name = (unsafe.group(1) or unsafe.group(2)) if unsafe else next(iter(pickled_code(path)), None)
+        if name:
             raise CheckpointError(
                 f"{path.name} was refused: it references {name}, which is not a tensor or plain value; "
                 f"loading it could run code, so it is not loaded"
             ) from None
         raise CheckpointError(f"{path.name} is not a readable checkpoint (truncated or corrupt?)") from None
     except Exception as e:  # torch.load fails on arbitrary bytes with many types (IndexError, KeyError, ...)
-        raise CheckpointError(f"{path.name} is not a readable checkpoint (truncated or corrupt?): {str(e)[:200]}") from None
-    if not isinstance(obj, dict) or "format_version" not in obj or "kind" not in obj:
+        detail = f": {short(e)}" if str(e).strip() else ""
+        raise CheckpointError(f"{path.name} is not a readable checkpoint (truncated or corrupt?){detail}") from None
+    if not isinstance(obj, dict) or "format_version" not in obj or not isinstance(obj.get("kind"), str):
         raise CheckpointError(f"{path.name} is not a charrnn checkpoint (no format_version/kind)")
     version = obj["format_version"]
     if not isinstance(version, int) or version > FORMAT_VERSION:
         raise CheckpointError(
-            f"{path.name} has format_version {version!r}; this charrnn reads up to {FORMAT_VERSION}: upgrade charrnn"
+            f"{path.name} has format_version {short(version, 40)}; this charrnn reads up to {FORMAT_VERSION}: "
+            f"upgrade charrnn"
         )
     if kind is not None and obj["kind"] != kind:
         raise CheckpointError(f"{path.name} is a {obj['kind']!r} checkpoint, expected {kind!r}")
@@ -62,13 +76,75 @@ def load(path: str | os.PathLike, kind: str | None = None, map_location: str | t
     return obj
 
 
-def build_model(factory: Callable[[], torch.nn.Module], state_dict: dict) -> torch.nn.Module:
-    """Build a model and load weights, checking shapes on the meta device first.
+_SAFE_MODULES = ("torch", "collections", "_codecs", "builtins.set", "builtins.bytearray", "numpy")
+_STRING_OPS = {"SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "UNICODE", "STRING", "BINSTRING", "SHORT_BINSTRING"}
 
-    A config that asks for a huge model is refused before any memory is allocated, unless the file
-    really holds tensors of those shapes.
+
+def pickled_code(path: str | os.PathLike, limit: int = 1 << 26) -> list[str]:
+    """The callables a pickle (raw, or a torch zip file's data.pkl) would import, found without unpickling it.
+
+    Used only to explain why torch's safe loader refused a file (for pickle opcodes it does not support, it does
+    not name the global). Torch's own rebuild functions and containers are left out; never raises.
     """
-    with torch.device("meta"):
+    found: list[str] = []
+    try:
+        path = Path(path)
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as z:
+                member = next((i for i in z.infolist() if i.filename.endswith("data.pkl")), None)
+                data = z.read(member) if member is not None and member.file_size <= limit else b""
+        else:
+            with open(path, "rb") as f:
+                data = f.read(limit)
+        stream = io.BytesIO(data)
+        for _ in range(8):  # torch's legacy format is several pickles in a row
+            start = stream.tell()
+            strings: list = []
+            memo: dict = {}
+            for op, arg, _pos in pickletools.genops(stream):
+                if op.name in _STRING_OPS:
+                    strings.append(arg)
+                elif op.name == "MEMOIZE" and strings:
+                    memo[len(memo)] = strings[-1]
+                elif op.name in ("BINPUT", "LONG_BINPUT", "PUT") and strings:
+                    memo[arg] = strings[-1]
+                elif op.name in ("BINGET", "LONG_BINGET", "GET") and isinstance(memo.get(arg), str):
+                    strings.append(memo[arg])
+                elif op.name in ("GLOBAL", "INST"):
+                    found.append(str(arg).replace(" ", "."))
+                elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
+                    found.append(f"{strings[-2]}.{strings[-1]}")
+            if stream.tell() in (start, len(data)):
+                break
+    except Exception:  # damaged or not a pickle: whatever was found so far
+        pass
+    return [name for name in dict.fromkeys(found) if not name.startswith(_SAFE_MODULES)]
+
+
+_INIT_FUNCTIONS = {"normal_", "uniform_", "zero_", "fill_", "constant_", "zeros_", "ones_", "kaiming_uniform_",
+                   "kaiming_normal_", "xavier_uniform_", "xavier_normal_", "orthogonal_", "trunc_normal_"}
+
+
+class _SkipInit(TorchFunctionMode):
+    """Skips parameter initialisation while a shape probe is built on the meta device.
+
+    A probe needs shapes only, and initialising meta tensors imports torch._dynamo (about 2 s, once per process).
+    """
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if getattr(func, "__name__", None) in _INIT_FUNCTIONS:
+            return args[0] if args else (kwargs or {}).get("tensor")
+        return func(*args, **(kwargs or {}))
+
+
+def check_shapes(factory: Callable[[], torch.nn.Module], state_dict: dict) -> torch.nn.Module:
+    """The model `factory` builds, on the meta device (no memory), after checking `state_dict` fits it exactly.
+
+    ValueError naming the first tensors that do not fit.
+    """
+    if not isinstance(state_dict, dict):
+        raise ValueError(f"state_dict is a {type(state_dict).__name__}, not a dict of tensors")
+    with torch.device("meta"), _SkipInit():
         probe = factory()
     expected = {k: tuple(v.shape) for k, v in probe.state_dict().items()}
     got = {k: tuple(v.shape) for k, v in state_dict.items() if isinstance(v, torch.Tensor)}
@@ -76,6 +152,20 @@ def build_model(factory: Callable[[], torch.nn.Module], state_dict: dict) -> tor
         wrong = sorted(k for k in expected.keys() | got.keys() if expected.get(k) != got.get(k))
         detail = ", ".join(f"{k}: expected {expected.get(k)}, found {got.get(k)}" for k in wrong[:3])
         raise ValueError(f"weights do not fit the model described by the config ({detail})")
+    return probe
+
+
+def build_model(factory: Callable[[], torch.nn.Module], state_dict: dict) -> torch.nn.Module:
+    """Build a model and load weights, checking shapes on the meta device first.
+
+    A config that asks for a huge model is refused before any memory is allocated, unless the file
+    really holds tensors of those shapes. Weights with NaN or infinite values are refused too: they cannot
+    produce text or scores.
+    """
+    check_shapes(factory, state_dict)
+    bad = [k for k, v in state_dict.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise ValueError(f"weights hold NaN or infinite values ({', '.join(bad[:3])}): the training run diverged")
     model = factory()
     model.load_state_dict(state_dict)
     return model

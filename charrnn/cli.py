@@ -34,7 +34,12 @@ def cmd_download(args) -> None:
 def _saved_steps(out: str) -> int:
     from .checkpoint import load
 
-    return load(out, kind="char-lm")["config"]["train"]["steps"]
+    try:
+        return int(load(out, kind="char-lm")["config"]["train"]["steps"])
+    except (KeyError, TypeError, ValueError) as e:
+        if isinstance(e, CheckpointError):
+            raise
+        raise CheckpointError(f"cannot resume from {Path(out).name}: it records no training steps; give --steps") from None
 
 
 def cmd_train(args) -> None:

@@ -6,6 +6,7 @@ alpha multiplies the logits instead, so alpha = 1 / T: alpha 2.0 is T 0.5, alpha
 from __future__ import annotations
 
 import math
+import operator
 import os
 from dataclasses import dataclass
 from typing import Iterator
@@ -15,10 +16,11 @@ import torch
 from . import checkpoint as ckpt
 from .data import Vocab
 from .device import pick_device
-from .model import CharRNN, ModelConfig, make_stepper
+from .model import CharRNN, char_lm_parts, make_stepper
 
 MAX_LENGTH = 10_000
 MAX_TEMPERATURE = 10.0
+MIN_SEED, MAX_SEED = -(2**63), 2**64 - 1  # torch.Generator.manual_seed's range
 
 
 @dataclass
@@ -40,20 +42,16 @@ class CharLM:
 def load_char_lm(path: str | os.PathLike, device: str = "cpu") -> CharLM:
     """Load a `char-lm` checkpoint onto `device` ('auto' picks the GPU when present)."""
     obj = ckpt.load(path, kind="char-lm")
-    try:
-        vocab = Vocab(tuple(obj["vocab"]))
-        cfg = ModelConfig(**obj["config"]["model"])
-        if cfg.vocab_size != len(vocab):
-            raise ValueError(f"vocabulary has {len(vocab)} characters but the model expects {cfg.vocab_size}")
-        model = ckpt.build_model(lambda: CharRNN(cfg), obj["state_dict"])
-    except (KeyError, TypeError, ValueError, RuntimeError) as e:
-        raise ckpt.CheckpointError(f"{os.path.basename(path)} does not match a char-lm model: {str(e)[:300]}") from None
+    vocab, model = char_lm_parts(obj, os.path.basename(path))
     model.to(pick_device(device)).eval()
     meta = {k: obj.get(k) for k in ("config", "preprocessing", "metrics")}
     return CharLM(model, vocab, meta)
 
 
-def check_options(length: int, temperature: float, top_k: int | None, top_p: float | None) -> None:
+def check_options(
+    length: int, temperature: float, top_k: int | None, top_p: float | None, seed: int | None = None,
+    num_samples: int = 1,
+) -> None:
     """Reject sampling options that have no meaning, with a message naming the option."""
     if not isinstance(length, int) or length < 0 or length > MAX_LENGTH:
         raise ValueError(f"length must be an integer from 0 to {MAX_LENGTH}, got {length!r}")
@@ -65,6 +63,19 @@ def check_options(length: int, temperature: float, top_k: int | None, top_p: flo
         raise ValueError(f"top_k must be a non-negative integer (0 = off), got {top_k!r}")
     if top_p is not None and not (isinstance(top_p, (int, float)) and 0.0 < top_p <= 1.0):
         raise ValueError(f"top_p must be in (0, 1] (1 = off), got {top_p!r}")
+    if seed is not None and not (_is_int(seed) and MIN_SEED <= seed <= MAX_SEED):
+        raise ValueError(f"seed must be None (random) or an integer from {MIN_SEED} to {MAX_SEED}, got {seed!r:.40}")
+    if not _is_int(num_samples) or num_samples < 1:
+        raise ValueError(f"num_samples must be an integer of at least 1, got {num_samples!r:.40}")
+
+
+def _is_int(value) -> bool:
+    """An integer (Python or NumPy), not a float or string that looks like one."""
+    try:
+        operator.index(value)
+    except TypeError:
+        return False
+    return True
 
 
 def next_char_probs(
@@ -76,7 +87,12 @@ def next_char_probs(
         probs = torch.zeros_like(logits)
         probs.scatter_(-1, logits.argmax(-1, keepdim=True), 1.0)
         return probs
-    logits = logits / temperature
+    scaled = logits / temperature
+    overflow = ~torch.isfinite(scaled).all(-1, keepdim=True)
+    if overflow.any():  # a temperature so small that the logits overflow: its limit, greedy shared among ties
+        greedy = torch.where(logits == logits.amax(-1, keepdim=True), 0.0, float("-inf"))
+        scaled = torch.where(overflow, greedy, scaled)
+    logits = scaled
     if top_k and top_k < logits.shape[-1]:
         keep = torch.topk(logits, top_k, dim=-1).indices
         logits = torch.full_like(logits, float("-inf")).scatter(-1, keep, logits.gather(-1, keep))
@@ -85,6 +101,7 @@ def next_char_probs(
         sorted_p, order = probs.sort(dim=-1, descending=True)
         cum = sorted_p.cumsum(-1)
         drop = cum - sorted_p >= top_p  # keep the smallest prefix whose mass reaches top_p
+        drop[..., 0] = False  # the most likely character, even when top_p rounds to 0 in float32
         sorted_p = sorted_p.masked_fill(drop, 0.0)
         probs = torch.zeros_like(probs).scatter_(-1, order, sorted_p)
         probs = probs / probs.sum(-1, keepdim=True)
@@ -107,14 +124,12 @@ def stream(
     The prompt is fed through the model in one call. An empty prompt starts from a newline if the
     vocabulary has one, else from a uniformly chosen character. Same seed, same output.
     """
-    check_options(length, temperature, top_k, top_p)
-    if num_samples < 1:
-        raise ValueError(f"num_samples must be at least 1, got {num_samples}")
+    check_options(length, temperature, top_k, top_p, seed, num_samples)
     ids = torch.as_tensor(lm.vocab.encode(prompt), dtype=torch.long)
     device = lm.device
     gen = torch.Generator(device="cpu")
     if seed is not None:
-        gen.manual_seed(int(seed))
+        gen.manual_seed(operator.index(seed))
     else:
         gen.seed()
     if len(ids) == 0:
@@ -136,8 +151,5 @@ def stream(
 
 def generate(lm: CharLM, prompt: str = "", length: int = 300, num_samples: int = 1, **kwargs) -> list[str]:
     """Whole continuations, each starting with the prompt."""
-    outs = [[prompt] for _ in range(num_samples)]
-    for chars in stream(lm, prompt, length, num_samples=num_samples, **kwargs):
-        for o, c in zip(outs, chars):
-            o.append(c)
-    return ["".join(o) for o in outs]
+    steps = list(stream(lm, prompt, length, num_samples=num_samples, **kwargs))
+    return [prompt + "".join(chars[i] for chars in steps) for i in range(num_samples)]

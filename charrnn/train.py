@@ -27,7 +27,7 @@ from .corpus import Corpus
 from .data import CharWindows, Vocab, split_ids
 from .device import pick_device
 from .evaluate import LN2, evaluate_stream
-from .model import CharRNN, ModelConfig
+from .model import CharRNN, ModelConfig, char_lm_parts
 
 
 @dataclass
@@ -110,6 +110,31 @@ def _truncate_log(path: Path, step: int) -> None:
     path.write_text("".join(line + "\n" for line in kept))
 
 
+def _restore(state: dict, model: CharRNN, opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
+             gen: torch.Generator, use_amp: bool, dctx: distributed.Context, device: torch.device,
+             config: TrainConfig) -> tuple[int, int, float, float]:
+    """Put a saved run's weights, optimizer, RNG and scaler state back; return (step, chars_seen, seconds, best)."""
+    model.load_state_dict(state["state_dict"])
+    opt.load_state_dict(state["optimizer"])
+    t = state["trainer"]
+    step, chars_seen, seconds, best = int(t["step"]), int(t["chars_seen"]), float(t["seconds"]), float(t["best_val"])
+    gen.set_state(t["gen_state"])
+    ranks = t.get("rank_rng_states") or []
+    if len(ranks) == dctx.world_size and dctx.enabled:
+        torch.set_rng_state(ranks[dctx.rank]["cpu"])
+        if ranks[dctx.rank]["cuda"] is not None and device.type == "cuda":
+            torch.cuda.set_rng_state(ranks[dctx.rank]["cuda"], device)
+    elif dctx.rank == 0:
+        torch.set_rng_state(t["rng_state"])
+        if t.get("cuda_rng_state") and device.type == "cuda":
+            torch.cuda.set_rng_state_all(t["cuda_rng_state"])
+    else:  # resumed on another number of ranks: fresh dropout streams for the extra ranks
+        torch.manual_seed(config.seed + dctx.rank + step)
+    if t.get("scaler") and use_amp:
+        scaler.load_state_dict(t["scaler"])
+    return step, chars_seen, seconds, best
+
+
 def train(
     corpus: Corpus,
     model_config: dict | None = None,
@@ -142,18 +167,31 @@ def train(
         if "trainer" not in state or "optimizer" not in state:
             raise ckpt.CheckpointError(f"cannot resume from {out.name}: it holds no optimizer/trainer state "
                                        f"(a .best.pt file?); resume from the run's latest checkpoint")
+        if not isinstance(state.get("metrics"), dict) or not isinstance(state["trainer"], dict):
+            raise ckpt.CheckpointError(f"cannot resume from {out.name}: its metrics or trainer state is damaged")
         if state["metrics"].get("corpus_sha256") != corpus.sha256:
             raise ValueError(f"cannot resume {out}: it was trained on a different text")
-        vocab = Vocab(tuple(state["vocab"]))
-        model_cfg = ModelConfig(**state["config"]["model"])
-        saved = {k: v for k, v in state["config"]["train"].items() if k in TrainConfig.__dataclass_fields__}
-        config = TrainConfig(**{**saved, "device": config.device, "steps": config.steps, "log_every": config.log_every})
+        vocab, _ = char_lm_parts(state, out.name, meta=True)
+        try:
+            model_cfg = ModelConfig(**state["config"]["model"])
+            saved = {k: v for k, v in state["config"]["train"].items() if k in TrainConfig.__dataclass_fields__}
+            config = TrainConfig(**{**saved, "device": config.device, "steps": config.steps,
+                                    "log_every": config.log_every})
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise ckpt.CheckpointError(f"cannot resume from {out.name}: its training settings are damaged: "
+                                       f"{ckpt.short(e)}") from None
     else:
         vocab = Vocab.from_text(corpus.text)
         model_cfg = ModelConfig(vocab_size=len(vocab), **(model_config or {}))
 
     ids = vocab.encode(corpus.text)
     train_ids, val_ids = split_ids(ids, config.val_fraction)
+    if len(train_ids) < config.seq_len + 1:
+        raise ValueError(
+            f"{corpus.name} is too short: {len(ids):,} characters leave {len(train_ids):,} for training after "
+            f"holding out val_fraction={config.val_fraction}, fewer than one window of {config.seq_len + 1}; "
+            f"use a longer text or a smaller seq_len"
+        )
     windows = CharWindows(train_ids, config.seq_len)
     if len(val_ids) < 2:
         raise ValueError(
@@ -172,24 +210,11 @@ def train(
     step, chars_seen, seconds, best = 0, 0, 0.0, math.inf
     history: list[dict] = []
     if state is not None:
-        model.load_state_dict(state["state_dict"])
-        opt.load_state_dict(state["optimizer"])
-        t = state["trainer"]
-        step, chars_seen, seconds, best = t["step"], t["chars_seen"], t["seconds"], t["best_val"]
-        gen.set_state(t["gen_state"])
-        ranks = t.get("rank_rng_states") or []
-        if len(ranks) == dctx.world_size and dctx.enabled:
-            torch.set_rng_state(ranks[dctx.rank]["cpu"])
-            if ranks[dctx.rank]["cuda"] is not None and device.type == "cuda":
-                torch.cuda.set_rng_state(ranks[dctx.rank]["cuda"], device)
-        elif dctx.rank == 0:
-            torch.set_rng_state(t["rng_state"])
-            if t.get("cuda_rng_state") and device.type == "cuda":
-                torch.cuda.set_rng_state_all(t["cuda_rng_state"])
-        else:  # resumed on another number of ranks: fresh dropout streams for the extra ranks
-            torch.manual_seed(config.seed + dctx.rank + step)
-        if t.get("scaler") and use_amp:
-            scaler.load_state_dict(t["scaler"])
+        try:
+            step, chars_seen, seconds, best = _restore(state, model, opt, scaler, gen, use_amp, dctx, device, config)
+        except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, IndexError) as e:
+            raise ckpt.CheckpointError(f"cannot resume from {out.name}: its optimizer or trainer state is damaged: "
+                                       f"{ckpt.short(e)}") from None
     metrics = dict(state["metrics"]) if state else {}
     net = model
     if dctx.enabled:

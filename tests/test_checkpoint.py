@@ -103,3 +103,14 @@ def test_huge_config_with_small_weights_is_refused_before_allocating(tiny_ckpt, 
     with pytest.raises(CheckpointError, match="weights do not fit"):
         load_char_lm(tmp_path / "huge.pt")
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 500_000  # KiB: no 60k-wide LSTM was built
+
+
+def test_diverged_weights_are_refused(tiny_ckpt, tmp_path):
+    obj = ckpt.load(tiny_ckpt)
+    weights = dict(obj["state_dict"])
+    key = next(iter(weights))
+    weights[key] = weights[key].clone()
+    weights[key].view(-1)[0] = float("nan")
+    ckpt.save({**obj, "state_dict": weights}, tmp_path / "nan.pt")
+    with pytest.raises(CheckpointError, match=f"NaN or infinite values \\({key}\\)"):
+        load_char_lm(tmp_path / "nan.pt")

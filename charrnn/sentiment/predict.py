@@ -27,22 +27,44 @@ class SentimentModel:
     device: torch.device = torch.device("cpu")
 
 
+def sentiment_parts(state: dict, name: str, meta: bool = False) -> tuple[WordVocab, SentimentLSTM, int]:
+    """The vocabulary, model and token limit of a loaded sentiment checkpoint; CheckpointError when they do not fit.
+
+    With meta=True the model is only checked: it is built on the meta device, allocating nothing.
+    """
+    tok = state.get("tokenizer") or {}
+    if not isinstance(tok, dict):
+        raise ckpt.CheckpointError(f"{name} is not a usable sentiment checkpoint: "
+                                   f"its tokenizer is {ckpt.short(tok, 40)}")
+    if tok.get("name", TOKENIZER) != TOKENIZER:
+        raise ckpt.CheckpointError(f"{name} uses tokenizer {ckpt.short(tok.get('name'), 40)}; "
+                                   f"this charrnn knows {TOKENIZER!r}")
+    try:
+        max_tokens = int(tok.get("max_tokens") or MAX_TOKENS)
+        if max_tokens < 1:
+            raise ValueError(f"max_tokens must be at least 1, got {max_tokens}")
+        vocab = WordVocab(list(state["vocab"]))
+        cfg = SentimentConfig(**state["config"]["model"])
+        if cfg.vocab_size != len(vocab):
+            raise ValueError(f"vocabulary has {len(vocab)} words but the model expects {cfg.vocab_size}")
+        weights = state["state_dict"]
+        if isinstance(weights, dict) and cfg.layers > len(weights):  # checked before building a deep probe
+            raise ValueError(f"weights do not fit the model described by the config ({cfg.layers} layers)")
+        model = (ckpt.check_shapes if meta else ckpt.build_model)(lambda: SentimentLSTM(cfg), weights)
+    except (KeyError, TypeError, RuntimeError, ValueError, AttributeError, IndexError, OverflowError) as e:
+        raise ckpt.CheckpointError(f"{name} is not a usable sentiment checkpoint: {ckpt.short(e)}") from None
+    return vocab, model, max_tokens
+
+
 def load_sentiment(path: str | os.PathLike, device: str = "cpu") -> SentimentModel:
     """Load a `sentiment` checkpoint safely (weights_only=True); CheckpointError if it is not one."""
     state = ckpt.load(path, kind="sentiment")
-    tok = state.get("tokenizer") or {}
-    if tok.get("name", TOKENIZER) != TOKENIZER:
-        raise ckpt.CheckpointError(f"{path} uses tokenizer {tok.get('name')!r}; this charrnn knows {TOKENIZER!r}")
-    try:
-        vocab = WordVocab(list(state["vocab"]))
-        cfg = SentimentConfig(**state["config"]["model"])
-        model = ckpt.build_model(lambda: SentimentLSTM(cfg), state["state_dict"])
-    except (KeyError, TypeError, RuntimeError, ValueError) as e:
-        raise ckpt.CheckpointError(f"{path} is not a usable sentiment checkpoint: {str(e)[:200]}") from None
+    vocab, model, max_tokens = sentiment_parts(state, os.path.basename(path))
     dev = pick_device(device)
     model.to(dev).eval()
-    return SentimentModel(model, vocab, state["config"], dict(state.get("metrics") or {}),
-                          int(tok.get("max_tokens") or MAX_TOKENS), dev)
+    metrics = state.get("metrics")
+    return SentimentModel(model, vocab, state["config"], dict(metrics) if isinstance(metrics, dict) else {},
+                          max_tokens, dev)
 
 
 def predict(model: SentimentModel, texts: list[str], batch_size: int = 64) -> list[float]:
