@@ -12,7 +12,7 @@ from typing import Callable, Iterator
 from . import catalog
 from . import checkpoint as ckpt
 from .data import VocabError
-from .sample import MAX_LENGTH, MAX_TEMPERATURE, CharLM, load_char_lm, stream
+from .sample import MAX_LENGTH, MAX_SEED, MAX_TEMPERATURE, CharLM, load_char_lm, stream
 
 MAX_SAMPLES = 8
 MAX_PROMPT = 5000
@@ -52,48 +52,66 @@ def sample_options(
         raise ValueError(f"the prompt has {len(prompt):,} characters; the limit is {MAX_PROMPT:,}")
     length = _whole("length", length, 300)
     if length < 1:
-        raise ValueError(f"length must be at least 1, got {length}")
+        raise ValueError(f"length must be at least 1, got {_show(length)}")
     if length > max_length:
-        notices.append(f"length {length:,} is more than the maximum {max_length:,}: "
+        notices.append(f"length {_show(length)} is more than the maximum {max_length:,}: "
                        f"generating {max_length:,} characters")
         length = max_length
-    try:
-        temperature = float(0.8 if temperature is None else temperature)
-    except (TypeError, ValueError):
-        raise ValueError(f"temperature must be a number, got {temperature!r}") from None
+    temperature = _number("temperature", temperature, 0.8)
     if not math.isfinite(temperature) or not 0 <= temperature <= MAX_TEMPERATURE:
         raise ValueError(f"temperature must be between 0 (greedy) and {MAX_TEMPERATURE:g}, got {temperature:g}")
     top_k = _whole("top-k", top_k, 0)
     if top_k < 0:
-        raise ValueError(f"top-k must be 0 (off) or more, got {top_k}")
-    try:
-        top_p = float(1.0 if top_p is None else top_p)
-    except (TypeError, ValueError):
-        raise ValueError(f"top-p must be a number, got {top_p!r}") from None
+        raise ValueError(f"top-k must be 0 (off) or more, got {_show(top_k)}")
+    top_p = _number("top-p", top_p, 1.0)
     if not (math.isfinite(top_p) and 0 < top_p <= 1):
         raise ValueError(f"top-p must be in (0, 1] (1 = off), got {top_p:g}")
     seed = _whole("seed", seed, -1)
+    if seed > MAX_SEED:
+        raise ValueError(f"seed must be at most {MAX_SEED} (-1 = random), got {_show(seed)}")
     num_samples = _whole("number of samples", num_samples, 1)
     if num_samples < 1:
-        raise ValueError(f"number of samples must be at least 1, got {num_samples}")
+        raise ValueError(f"number of samples must be at least 1, got {_show(num_samples)}")
     if num_samples > MAX_SAMPLES:
-        notices.append(f"{num_samples} samples is more than the maximum {MAX_SAMPLES}: generating {MAX_SAMPLES}")
+        notices.append(f"{_show(num_samples)} samples is more than the maximum {MAX_SAMPLES}: generating {MAX_SAMPLES}")
         num_samples = MAX_SAMPLES
     opts = SampleOptions(prompt, length, temperature, top_k or None, top_p if top_p < 1 else None,
                          seed if seed >= 0 else None, num_samples)
     return opts, notices
 
 
-def _whole(name: str, value, default: int) -> int:
-    if value is None or value == "":
+def _number(name: str, value, default: float) -> float:
+    """A form value as a float (an integer too large for one becomes +-inf); ValueError when it is not a number."""
+    if value is None:
         return default
     try:
-        f = float(value)
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a whole number, got {value!r}") from None
+        raise ValueError(f"{name} must be a number, got {value!r:.40}") from None
+
+
+def _whole(name: str, value, default: int) -> int:
+    """A form value as an int (integers of any size kept exactly); ValueError when it is not a whole number."""
+    if value is None or value == "":
+        return default
+    if isinstance(value, int):
+        return int(value)
+    try:
+        f = float(value)
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"{name} must be a whole number, got {value!r:.40}") from None
     if not math.isfinite(f) or not f.is_integer():
-        raise ValueError(f"{name} must be a whole number, got {value!r}")
+        raise ValueError(f"{name} must be a whole number, got {value!r:.40}")
     return int(f)
+
+
+def _show(n: int) -> str:
+    """An integer for a message: with thousands separators, or its order of magnitude when huge."""
+    if abs(n) < 10**18:
+        return f"{n:,}"
+    return f"about {'-' if n < 0 else ''}10^{math.log10(abs(n)):.0f}"
 
 
 def check_prompt(lm: CharLM, prompt: str) -> None:
@@ -170,6 +188,8 @@ def pick(folder: str | os.PathLike, name: str | None, kind: str, preferred: str 
     if name:
         path = catalog.resolve(folder, name)
         info = catalog.describe(path)
+        if info.kind == "unreadable" or (info.error and info.kind == kind):
+            raise ckpt.CheckpointError(info.error)
         if info.kind != kind:
             raise ckpt.CheckpointError(f"{name} is a {info.kind} checkpoint, not {kind}")
         return path

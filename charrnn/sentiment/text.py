@@ -14,10 +14,17 @@ _EMOTICON = re.compile(r"(?::|;|=)(?:-)?(?:\)|\(|D|P)")
 _NON_WORD = re.compile(r"[\W]+")
 
 
+def strip_html(text: str) -> str:
+    """Remove `<...>` tags in linear time: a `<` after the last `>` opens no tag, so that tail is left to itself
+    (scanning it from each `<` would take time quadratic in its length)."""
+    end = text.rfind(">") + 1
+    return _HTML.sub("", text[:end]) + text[end:]
+
+
 def tokenize(text: str) -> list[str]:
     """The chapter's tokenizer: drop HTML tags, lowercase, split on non-word characters, and append the
     emoticons (`:)`, `;-(`, `=)`..., noses removed) found in the text, which the splitting would lose."""
-    text = _HTML.sub("", text)
+    text = strip_html(text)
     emoticons = _EMOTICON.findall(text.lower())
     text = _NON_WORD.sub(" ", text.lower()) + " ".join(emoticons).replace("-", "")
     return text.split()
