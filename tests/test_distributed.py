@@ -82,3 +82,28 @@ def test_not_distributed_without_torchrun(monkeypatch):
     from charrnn import distributed
 
     assert distributed.init("cpu") == Context() and context().world_size == 1 and not context().enabled
+
+
+def test_sigterm_to_torchrun_stops_every_rank_at_the_same_step_and_saves(tmp_path):
+    import signal
+    import time
+
+    text = tmp_path / "t.txt"
+    text.write_text(REPEAT)
+    out = tmp_path / "m.pt"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "charrnn",
+           *train_args(text, out, 8, 100_000, "--log-every", "1")]
+    cmd[cmd.index("--save-every") + 1] = cmd[cmd.index("--eval-every") + 1] = "100000"
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    log = out.with_name("m.log.jsonl")
+    deadline = time.monotonic() + 120
+    while not (log.exists() and log.read_text().count("\n") >= 5) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)  # torchrun passes it on to both workers
+    stdout, stderr = proc.communicate(timeout=120)
+    assert "status=stopped" in stdout, stderr[-3000:]
+    state = ckpt.load(out)
+    logged = [json.loads(line)["step"] for line in log.read_text().splitlines()]
+    assert state["trainer"]["step"] == logged[-1] >= 5  # saved at the step every rank stopped at, nothing lost
+    assert len(state["trainer"]["rank_rng_states"]) == 2
+    assert not list(tmp_path.glob(".*.tmp"))
