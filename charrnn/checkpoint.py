@@ -155,6 +155,15 @@ def check_shapes(factory: Callable[[], torch.nn.Module], state_dict: dict) -> to
     return probe
 
 
+def fit_model(factory: Callable[[], torch.nn.Module], state_dict: dict, layers: int, meta: bool = False
+              ) -> torch.nn.Module:
+    """`build_model`, or with meta=True only `check_shapes`; a config with more layers than the file has
+    tensors is refused first, before even a meta-device probe of it is built."""
+    if isinstance(state_dict, dict) and layers > len(state_dict):
+        raise ValueError(f"weights do not fit the model described by the config ({layers} layers)")
+    return (check_shapes if meta else build_model)(factory, state_dict)
+
+
 def build_model(factory: Callable[[], torch.nn.Module], state_dict: dict) -> torch.nn.Module:
     """Build a model and load weights, checking shapes on the meta device first.
 

@@ -137,10 +137,7 @@ def char_lm_parts(obj: dict, name: str, meta: bool = False) -> tuple[Vocab, Char
         cfg = ModelConfig(**obj["config"]["model"])
         if cfg.vocab_size != len(vocab):
             raise ValueError(f"vocabulary has {len(vocab)} characters but the model expects {cfg.vocab_size}")
-        state = obj["state_dict"]
-        if isinstance(state, dict) and cfg.layers > len(state):  # checked before building a deep probe
-            raise ValueError(f"weights do not fit the model described by the config ({cfg.layers} layers)")
-        model = (ckpt.check_shapes if meta else ckpt.build_model)(lambda: CharRNN(cfg), state)
+        model = ckpt.fit_model(lambda: CharRNN(cfg), obj["state_dict"], cfg.layers, meta)
     except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, IndexError) as e:
         raise ckpt.CheckpointError(f"{name} does not match a char-lm model: {ckpt.short(e, 300)}") from None
     return vocab, model

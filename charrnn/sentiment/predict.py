@@ -47,10 +47,7 @@ def sentiment_parts(state: dict, name: str, meta: bool = False) -> tuple[WordVoc
         cfg = SentimentConfig(**state["config"]["model"])
         if cfg.vocab_size != len(vocab):
             raise ValueError(f"vocabulary has {len(vocab)} words but the model expects {cfg.vocab_size}")
-        weights = state["state_dict"]
-        if isinstance(weights, dict) and cfg.layers > len(weights):  # checked before building a deep probe
-            raise ValueError(f"weights do not fit the model described by the config ({cfg.layers} layers)")
-        model = (ckpt.check_shapes if meta else ckpt.build_model)(lambda: SentimentLSTM(cfg), weights)
+        model = ckpt.fit_model(lambda: SentimentLSTM(cfg), state["state_dict"], cfg.layers, meta)
     except (KeyError, TypeError, RuntimeError, ValueError, AttributeError, IndexError, OverflowError) as e:
         raise ckpt.CheckpointError(f"{name} is not a usable sentiment checkpoint: {ckpt.short(e)}") from None
     return vocab, model, max_tokens
