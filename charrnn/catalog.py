@@ -90,9 +90,7 @@ def check_fits(obj: dict, name: str) -> str | None:
     """
     try:
         if obj["kind"] == "char-lm":
-            from .model import char_lm_parts
-
-            char_lm_parts(obj, name, meta=True)
+            ckpt.char_lm_parts(obj, name, meta=True)
         elif obj["kind"] == "sentiment":
             from .sentiment.predict import sentiment_parts
 
@@ -105,8 +103,11 @@ def check_fits(obj: dict, name: str) -> str | None:
 
 
 def _opt(value, cast):
+    """A metric shown in the listing: a plain number or string converted by `cast`, else None."""
+    if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+        return None
     try:
-        return None if value is None else cast(value)
+        return cast(value)
     except (TypeError, ValueError, OverflowError):
         return None
 

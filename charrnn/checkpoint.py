@@ -6,6 +6,7 @@ import os
 import pickle
 import pickletools
 import re
+import reprlib
 import warnings
 import zipfile
 from pathlib import Path
@@ -14,7 +15,9 @@ from typing import Any, Callable
 import torch
 from torch.overrides import TorchFunctionMode
 
+from .data import Vocab
 from .files import atomic_write
+from .model import CharRNN, ModelConfig
 
 FORMAT_VERSION = 1
 KINDS = ("char-lm", "sentiment")
@@ -24,9 +27,19 @@ class CheckpointError(ValueError):
     """A checkpoint file is missing, damaged, unsafe, or of the wrong kind."""
 
 
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother = 3, 80, 80
+
+
 def short(value, limit: int = 200) -> str:
-    """`value` (an exception's message, a value's repr) on one line of at most `limit` characters."""
-    text = str(value) if isinstance(value, BaseException) else repr(value)
+    """`value` (an exception's message, a value's repr) on one line of at most `limit` characters.
+
+    Values come from untrusted files: their repr is depth-limited, so deep nesting cannot recurse without end.
+    """
+    try:
+        text = str(value) if isinstance(value, BaseException) else _REPR.repr(value)
+    except (RecursionError, ValueError, TypeError):
+        text = f"<{type(value).__name__}>"
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
@@ -140,10 +153,15 @@ class _SkipInit(TorchFunctionMode):
 def check_shapes(factory: Callable[[], torch.nn.Module], state_dict: dict) -> torch.nn.Module:
     """The model `factory` builds, on the meta device (no memory), after checking `state_dict` fits it exactly.
 
-    ValueError naming the first tensors that do not fit.
+    ValueError naming the first tensors that do not fit, or holding NaN or infinite values (a diverged run: such
+    weights cannot produce text or scores).
     """
-    if not isinstance(state_dict, dict):
-        raise ValueError(f"state_dict is a {type(state_dict).__name__}, not a dict of tensors")
+    if not isinstance(state_dict, dict) or not all(isinstance(v, torch.Tensor) for v in state_dict.values()):
+        raise ValueError("state_dict is not a dict of tensors")
+    bad = [k for k, v in state_dict.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise ValueError(f"weights hold NaN or infinite values ({', '.join(map(str, bad[:3]))}): "
+                         f"the training run diverged")
     with torch.device("meta"), _SkipInit():
         probe = factory()
     expected = {k: tuple(v.shape) for k, v in probe.state_dict().items()}
@@ -168,13 +186,27 @@ def build_model(factory: Callable[[], torch.nn.Module], state_dict: dict) -> tor
     """Build a model and load weights, checking shapes on the meta device first.
 
     A config that asks for a huge model is refused before any memory is allocated, unless the file
-    really holds tensors of those shapes. Weights with NaN or infinite values are refused too: they cannot
-    produce text or scores.
+    really holds tensors of those shapes.
     """
     check_shapes(factory, state_dict)
-    bad = [k for k, v in state_dict.items() if v.is_floating_point() and not torch.isfinite(v).all()]
-    if bad:
-        raise ValueError(f"weights hold NaN or infinite values ({', '.join(bad[:3])}): the training run diverged")
     model = factory()
     model.load_state_dict(state_dict)
     return model
+
+
+def char_lm_parts(obj: dict, name: str, meta: bool = False) -> tuple[Vocab, CharRNN]:
+    """The vocabulary and model of a loaded char-lm checkpoint; CheckpointError when they do not fit together.
+
+    With meta=True the model is only checked: it is built on the meta device, allocating nothing.
+    """
+    try:
+        vocab = Vocab(tuple(obj["vocab"]))
+        if not all(isinstance(c, str) and len(c) == 1 for c in vocab.chars) or len(set(vocab.chars)) != len(vocab):
+            raise ValueError("the vocabulary must be a list of distinct single characters")
+        cfg = ModelConfig(**obj["config"]["model"])
+        if cfg.vocab_size != len(vocab):
+            raise ValueError(f"vocabulary has {len(vocab)} characters but the model expects {cfg.vocab_size}")
+        model = fit_model(lambda: CharRNN(cfg), obj["state_dict"], cfg.layers, meta)
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, IndexError) as e:
+        raise CheckpointError(f"{name} does not match a char-lm model: {short(e, 300)}") from None
+    return vocab, model

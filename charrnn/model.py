@@ -6,9 +6,6 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from . import checkpoint as ckpt
-from .data import Vocab
-
 CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 
 
@@ -123,21 +120,3 @@ def make_stepper(model: CharRNN):
         return logits[:, -1], state
 
     return step
-
-
-def char_lm_parts(obj: dict, name: str, meta: bool = False) -> tuple[Vocab, CharRNN]:
-    """The vocabulary and model of a loaded char-lm checkpoint; CheckpointError when they do not fit together.
-
-    With meta=True the model is only checked: it is built on the meta device, allocating nothing.
-    """
-    try:
-        vocab = Vocab(tuple(obj["vocab"]))
-        if not all(isinstance(c, str) and len(c) == 1 for c in vocab.chars) or len(set(vocab.chars)) != len(vocab):
-            raise ValueError("the vocabulary must be a list of distinct single characters")
-        cfg = ModelConfig(**obj["config"]["model"])
-        if cfg.vocab_size != len(vocab):
-            raise ValueError(f"vocabulary has {len(vocab)} characters but the model expects {cfg.vocab_size}")
-        model = ckpt.fit_model(lambda: CharRNN(cfg), obj["state_dict"], cfg.layers, meta)
-    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, IndexError) as e:
-        raise ckpt.CheckpointError(f"{name} does not match a char-lm model: {ckpt.short(e, 300)}") from None
-    return vocab, model

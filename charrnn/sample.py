@@ -16,10 +16,11 @@ import torch
 from . import checkpoint as ckpt
 from .data import Vocab
 from .device import pick_device
-from .model import CharRNN, char_lm_parts, make_stepper
+from .model import CharRNN, make_stepper
 
 MAX_LENGTH = 10_000
 MAX_TEMPERATURE = 10.0
+MAX_NUM_SAMPLES = 1024  # continuations sampled side by side in one batch
 MIN_SEED, MAX_SEED = -(2**63), 2**64 - 1  # torch.Generator.manual_seed's range
 
 
@@ -42,7 +43,7 @@ class CharLM:
 def load_char_lm(path: str | os.PathLike, device: str = "cpu") -> CharLM:
     """Load a `char-lm` checkpoint onto `device` ('auto' picks the GPU when present)."""
     obj = ckpt.load(path, kind="char-lm")
-    vocab, model = char_lm_parts(obj, os.path.basename(path))
+    vocab, model = ckpt.char_lm_parts(obj, os.path.basename(path))
     model.to(pick_device(device)).eval()
     meta = {k: obj.get(k) for k in ("config", "preprocessing", "metrics")}
     return CharLM(model, vocab, meta)
@@ -65,8 +66,8 @@ def check_options(
         raise ValueError(f"top_p must be in (0, 1] (1 = off), got {top_p!r}")
     if seed is not None and not (_is_int(seed) and MIN_SEED <= seed <= MAX_SEED):
         raise ValueError(f"seed must be None (random) or an integer from {MIN_SEED} to {MAX_SEED}, got {seed!r:.40}")
-    if not _is_int(num_samples) or num_samples < 1:
-        raise ValueError(f"num_samples must be an integer of at least 1, got {num_samples!r:.40}")
+    if not _is_int(num_samples) or not 1 <= num_samples <= MAX_NUM_SAMPLES:
+        raise ValueError(f"num_samples must be an integer from 1 to {MAX_NUM_SAMPLES}, got {num_samples!r:.40}")
 
 
 def _is_int(value) -> bool:

@@ -27,7 +27,8 @@ from .corpus import Corpus
 from .data import CharWindows, Vocab, split_ids
 from .device import pick_device
 from .evaluate import LN2, evaluate_stream
-from .model import CharRNN, ModelConfig, char_lm_parts
+from .files import stale_temporaries
+from .model import CharRNN, ModelConfig
 
 
 @dataclass
@@ -97,16 +98,24 @@ def slim(checkpoint: dict) -> dict:
 
 def _remove_stale_temporaries(out: Path) -> None:
     """Delete temporary files left beside `out` by a process killed while writing a checkpoint."""
-    for stem in (out.name, best_path(out).name):
-        for tmp in out.parent.glob(f".{stem}.*.tmp"):
+    for path in (out, best_path(out)):
+        for tmp in stale_temporaries(path):
             tmp.unlink(missing_ok=True)
 
 
 def _truncate_log(path: Path, step: int) -> None:
-    """Drop log records past `step` (written after the checkpoint a resumed run starts from)."""
+    """Drop log records past `step` (written after the checkpoint a resumed run starts from), and a last line
+    cut short by a crash."""
     if not path.exists():
         return
-    kept = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line).get("step", 0) <= step]
+    kept = []
+    for line in path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and record.get("step", 0) <= step:
+            kept.append(line)
     path.write_text("".join(line + "\n" for line in kept))
 
 
@@ -149,11 +158,14 @@ def train(
 
     Writes `out` (latest state, for --resume), `<stem>.best.pt` (best validation loss, slim: no
     optimizer state, ready to sample or share) and `<stem>.log.jsonl`. Ctrl-C, SIGTERM or `stop_event`
-    save the current state before returning. Under torchrun every rank calls this; only rank 0 writes files.
+    save the current state before returning. Under torchrun every rank calls this (it joins torchrun's process
+    group if the caller has not); only rank 0 writes files.
     """
     config = config or TrainConfig()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    if distributed.launched_by_torchrun() and not distributed.context().enabled:
+        distributed.init(config.device)
     dctx = distributed.context()
     main = dctx.is_main
     device = pick_device(config.device)
@@ -171,7 +183,7 @@ def train(
             raise ckpt.CheckpointError(f"cannot resume from {out.name}: its metrics or trainer state is damaged")
         if state["metrics"].get("corpus_sha256") != corpus.sha256:
             raise ValueError(f"cannot resume {out}: it was trained on a different text")
-        vocab, _ = char_lm_parts(state, out.name, meta=True)
+        vocab, _ = ckpt.char_lm_parts(state, out.name, meta=True)
         try:
             model_cfg = ModelConfig(**state["config"]["model"])
             saved = {k: v for k, v in state["config"]["train"].items() if k in TrainConfig.__dataclass_fields__}
@@ -184,6 +196,8 @@ def train(
         vocab = Vocab.from_text(corpus.text)
         model_cfg = ModelConfig(vocab_size=len(vocab), **(model_config or {}))
 
+    if dctx.enabled and len(set(distributed.gather(corpus.sha256))) > 1:
+        raise ValueError("the processes of this run read different texts; give every machine the same file")
     ids = vocab.encode(corpus.text)
     train_ids, val_ids = split_ids(ids, config.val_fraction)
     if len(train_ids) < config.seq_len + 1:
@@ -347,4 +361,5 @@ def train(
         bar.close()
         for sig, handler in old_handlers.items():
             signal.signal(sig, handler)
-    return {**metrics, "status": status, "out": str(out), "best": str(best_path(out)), "history": history}
+    return {**metrics, "status": status, "out": str(out), "best": str(best_path(out)), "history": history,
+            "steps": step, "rank": dctx.rank, "world_size": dctx.world_size}

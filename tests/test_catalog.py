@@ -146,3 +146,42 @@ def test_any_bytes_are_refused_cleanly(folder, tmp_path):
         path.write_bytes(rng.randbytes(rng.randint(1, 3000)))
         with pytest.raises(ckpt.CheckpointError):
             catalog.accept_upload(path, folder)
+
+
+def _nested(depth):
+    value = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def test_deeply_nested_values_cannot_break_the_listing_or_the_messages(folder, tiny_lm, tmp_path):
+    import sys
+
+    obj = ckpt.load(tiny_lm)
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(20_000)  # only to write the files; reading them must work at the normal limit
+    try:
+        ckpt.save({**obj, "metrics": {**obj["metrics"], "corpus": _nested(3000)}}, tmp_path / "deep.pt")
+        ckpt.save({**obj, "format_version": _nested(3000)}, tmp_path / "deepv.pt")
+    finally:
+        sys.setrecursionlimit(limit)
+    result = catalog.accept_upload(tmp_path / "deep.pt", folder)
+    assert result.info.kind == "char-lm" and result.info.corpus is None
+    assert {i.name for i in catalog.list_checkpoints(folder, "char-lm")} == {"tiny.pt", "deep.pt"}
+    with pytest.raises(ckpt.CheckpointError, match=r"format_version \[\[\[\[\.\.\.\]\]\]\]"):
+        catalog.accept_upload(tmp_path / "deepv.pt", folder)
+    assert not (folder / "deepv.pt").exists()
+
+
+def test_non_tensor_and_diverged_weights_are_not_offered(folder, tiny_lm):
+    obj = ckpt.load(tiny_lm)
+    weights = dict(obj["state_dict"])
+    ckpt.save({**obj, "state_dict": {**weights, "extra": 3}}, folder / "extra.pt")
+    nan = {k: v.clone() for k, v in weights.items()}
+    next(iter(nan.values())).view(-1)[0] = float("inf")
+    ckpt.save({**obj, "state_dict": nan}, folder / "inf.pt")
+    assert [i.name for i in catalog.list_checkpoints(folder, "char-lm")] == ["tiny.pt"]
+    infos = {i.name: i for i in catalog.list_checkpoints(folder)}
+    assert "not a dict of tensors" in infos["extra.pt"].error
+    assert "NaN or infinite" in infos["inf.pt"].error
