@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import gutenberg
+from . import distributed, gutenberg
 from .checkpoint import CheckpointError
 from .data import VocabError, split_ids
 from .gutenberg import GutenbergError
@@ -34,16 +34,14 @@ def cmd_download(args) -> None:
 def _saved_steps(out: str) -> int:
     from .checkpoint import load
 
+    state = load(out, kind="char-lm")
     try:
-        return int(load(out, kind="char-lm")["config"]["train"]["steps"])
-    except (KeyError, TypeError, ValueError) as e:
-        if isinstance(e, CheckpointError):
-            raise
+        return int(state["config"]["train"]["steps"])
+    except (KeyError, TypeError, ValueError):
         raise CheckpointError(f"cannot resume from {Path(out).name}: it records no training steps; give --steps") from None
 
 
 def cmd_train(args) -> None:
-    from . import distributed
 
     ctx = distributed.init(args.device)
     try:
@@ -53,7 +51,6 @@ def cmd_train(args) -> None:
 
 
 def _train(args, ctx) -> None:
-    from . import distributed
     from .corpus import load_corpus
     from .train import TrainConfig, train
 
@@ -89,7 +86,7 @@ def _train(args, ctx) -> None:
 
 
 def cmd_sample(args) -> None:
-    from .sample import load_char_lm, stream
+    from .sample import generate, load_char_lm, stream
 
     lm = load_char_lm(args.checkpoint, device=args.device)
     top_k = args.top_k or None
@@ -101,13 +98,11 @@ def cmd_sample(args) -> None:
             out.flush()
         out.write("\n")
         return
-    texts = [[args.prompt] for _ in range(args.num_samples)]
-    for chars in stream(lm, args.prompt, args.length, args.temperature, top_k, args.top_p, args.seed, args.num_samples):
-        for t, c in zip(texts, chars):
-            t.append(c)
+    texts = generate(lm, args.prompt, args.length, args.num_samples, temperature=args.temperature, top_k=top_k,
+                     top_p=args.top_p, seed=args.seed)
     for i, t in enumerate(texts):
         print(f"--- sample {i + 1}")
-        print("".join(t))
+        print(t)
 
 
 def cmd_evaluate(args) -> None:

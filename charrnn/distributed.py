@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 
 import torch
 import torch.distributed as dist
@@ -43,7 +44,8 @@ def init(device: str = "auto") -> Context:
                              f"use --nproc_per_node at most the number of GPUs")
         torch.cuda.set_device(local_rank)
     if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+        # rank 0 validates alone while the others wait in their next collective: allow for long validations
+        dist.init_process_group(backend="nccl" if use_cuda else "gloo", timeout=timedelta(hours=1))
     return context()
 
 

@@ -139,6 +139,7 @@ def test_resume_drops_log_records_past_the_checkpoint(tmp_path):
           on_log=lambda r: r["step"] >= 20 and stop.set(), progress=False)
     with open(log_path(tmp_path / "m.pt"), "a") as f:
         f.write(json.dumps({"step": 33, "train_loss": 9.9}) + "\n")  # as if written after the last save
+        f.write('{"step": 34, "train_lo')  # a line cut short by a crash
     train(corpus, TINY_MODEL, tiny_config(steps=40), out=tmp_path / "m.pt", resume=True, progress=False)
     steps = [json.loads(line)["step"] for line in log_path(tmp_path / "m.pt").read_text().splitlines()]
     assert steps == sorted(steps) and 33 not in steps and steps[-1] == 40
