@@ -45,7 +45,8 @@ def init(device: str = "auto") -> Context:
         torch.cuda.set_device(local_rank)
     if not dist.is_initialized():
         # rank 0 validates alone while the others wait in their next collective: allow for long validations
-        dist.init_process_group(backend="nccl" if use_cuda else "gloo", timeout=timedelta(hours=1))
+        dist.init_process_group(backend="nccl" if use_cuda else "gloo", timeout=timedelta(hours=1),
+                                device_id=torch.device("cuda", local_rank) if use_cuda else None)
     return context()
 
 
