@@ -71,6 +71,12 @@ def run(cmd):
     return proc
 
 
+def run_until_killed(cmd):
+    """Run a command whose injected fault ends it with SIGKILL."""
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=ENV, timeout=300)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+
+
 def logged_steps(out):
     """Steps of the train-loss records in the run's log (one per step with --log-every 1)."""
     path = out.with_name(out.stem + ".log.jsonl")
@@ -98,9 +104,7 @@ def straight(tmp_path_factory):
 def test_sigkill_mid_training_loses_at_most_one_interval(straight, tmp_path):
     text, reference = straight
     out = tmp_path / "m.pt"
-    proc = subprocess.run(train_cmd(text, out, runner=("-c", KILL_MID_STEP)), capture_output=True, text=True,
-                          env=ENV, timeout=300)
-    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    run_until_killed(train_cmd(text, out, runner=("-c", KILL_MID_STEP)))
     done = logged_steps(out)[-1]
     assert done == KILL_AT - 1
 
@@ -117,9 +121,7 @@ def test_sigkill_mid_training_loses_at_most_one_interval(straight, tmp_path):
 def test_sigkill_while_writing_a_checkpoint_keeps_the_previous_one(straight, tmp_path):
     text, reference = straight
     out = tmp_path / "m.pt"
-    proc = subprocess.run(train_cmd(text, out, runner=("-c", KILL_IN_SAVE)), capture_output=True, text=True,
-                          env=ENV, timeout=300)
-    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    run_until_killed(train_cmd(text, out, runner=("-c", KILL_IN_SAVE)))
     half_written = list(tmp_path.glob(".m.pt.*.tmp"))
     assert len(half_written) == 1, "the kill should have landed while the third checkpoint was being written"
     with pytest.raises(ckpt.CheckpointError):
