@@ -4,7 +4,8 @@ from .data import CharWindows, Vocab, VocabError
 from .evaluate import EvalResult, evaluate_stream
 from .gutenberg import GutenbergError, chapter_slice, decode, download, load_book, read_text, strip_gutenberg
 from .model import CharRNN, ModelConfig
-from .sample import CharLM, generate, load_char_lm, stream
+from .charlm import CharLM, load_char_lm
+from .sample import generate, stream
 from .corpus import Corpus, load_corpus
 from .train import TrainConfig, train
 

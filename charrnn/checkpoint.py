@@ -1,4 +1,7 @@
-"""One-file checkpoints: plain values and tensors only, written atomically, read with weights_only=True."""
+"""One-file checkpoints: plain values and tensors only, written atomically, read with weights_only=True.
+
+What each kind of checkpoint holds, and how its model is checked and built, is in `charrnn.kinds`.
+"""
 from __future__ import annotations
 
 import io
@@ -10,17 +13,13 @@ import reprlib
 import warnings
 import zipfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
-from torch.overrides import TorchFunctionMode
 
-from .data import Vocab
 from .files import atomic_write
-from .model import CharRNN, ModelConfig
 
 FORMAT_VERSION = 1
-KINDS = ("char-lm", "sentiment")
 
 
 class CheckpointError(ValueError):
@@ -134,79 +133,10 @@ def pickled_code(path: str | os.PathLike, limit: int = 1 << 26) -> list[str]:
     return [name for name in dict.fromkeys(found) if not name.startswith(_SAFE_MODULES)]
 
 
-_INIT_FUNCTIONS = {"normal_", "uniform_", "zero_", "fill_", "constant_", "zeros_", "ones_", "kaiming_uniform_",
-                   "kaiming_normal_", "xavier_uniform_", "xavier_normal_", "orthogonal_", "trunc_normal_"}
+def __getattr__(name: str):
+    """`char_lm_parts` moved to charrnn.charlm; this forwards the old name until every caller imports it there."""
+    if name == "char_lm_parts":
+        from .charlm import char_lm_parts
 
-
-class _SkipInit(TorchFunctionMode):
-    """Skips parameter initialisation while a shape probe is built on the meta device.
-
-    A probe needs shapes only, and initialising meta tensors imports torch._dynamo (about 2 s, once per process).
-    """
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        if getattr(func, "__name__", None) in _INIT_FUNCTIONS:
-            return args[0] if args else (kwargs or {}).get("tensor")
-        return func(*args, **(kwargs or {}))
-
-
-def check_shapes(factory: Callable[[], torch.nn.Module], state_dict: dict) -> torch.nn.Module:
-    """The model `factory` builds, on the meta device (no memory), after checking `state_dict` fits it exactly.
-
-    ValueError naming the first tensors that do not fit, or holding NaN or infinite values (a diverged run: such
-    weights cannot produce text or scores).
-    """
-    if not isinstance(state_dict, dict) or not all(isinstance(v, torch.Tensor) for v in state_dict.values()):
-        raise ValueError("state_dict is not a dict of tensors")
-    bad = [k for k, v in state_dict.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
-    if bad:
-        raise ValueError(f"weights hold NaN or infinite values ({', '.join(map(str, bad[:3]))}): "
-                         f"the training run diverged")
-    with torch.device("meta"), _SkipInit():
-        probe = factory()
-    expected = {k: tuple(v.shape) for k, v in probe.state_dict().items()}
-    got = {k: tuple(v.shape) for k, v in state_dict.items() if isinstance(v, torch.Tensor)}
-    if expected != got:
-        wrong = sorted(k for k in expected.keys() | got.keys() if expected.get(k) != got.get(k))
-        detail = ", ".join(f"{k}: expected {expected.get(k)}, found {got.get(k)}" for k in wrong[:3])
-        raise ValueError(f"weights do not fit the model described by the config ({detail})")
-    return probe
-
-
-def fit_model(factory: Callable[[], torch.nn.Module], state_dict: dict, layers: int, meta: bool = False
-              ) -> torch.nn.Module:
-    """`build_model`, or with meta=True only `check_shapes`; a config with more layers than the file has
-    tensors is refused first, before even a meta-device probe of it is built."""
-    if isinstance(state_dict, dict) and layers > len(state_dict):
-        raise ValueError(f"weights do not fit the model described by the config ({layers} layers)")
-    return (check_shapes if meta else build_model)(factory, state_dict)
-
-
-def build_model(factory: Callable[[], torch.nn.Module], state_dict: dict) -> torch.nn.Module:
-    """Build a model and load weights, checking shapes on the meta device first.
-
-    A config that asks for a huge model is refused before any memory is allocated, unless the file
-    really holds tensors of those shapes.
-    """
-    check_shapes(factory, state_dict)
-    model = factory()
-    model.load_state_dict(state_dict)
-    return model
-
-
-def char_lm_parts(obj: dict, name: str, meta: bool = False) -> tuple[Vocab, CharRNN]:
-    """The vocabulary and model of a loaded char-lm checkpoint; CheckpointError when they do not fit together.
-
-    With meta=True the model is only checked: it is built on the meta device, allocating nothing.
-    """
-    try:
-        vocab = Vocab(tuple(obj["vocab"]))
-        if not all(isinstance(c, str) and len(c) == 1 for c in vocab.chars) or len(set(vocab.chars)) != len(vocab):
-            raise ValueError("the vocabulary must be a list of distinct single characters")
-        cfg = ModelConfig(**obj["config"]["model"])
-        if cfg.vocab_size != len(vocab):
-            raise ValueError(f"vocabulary has {len(vocab)} characters but the model expects {cfg.vocab_size}")
-        model = fit_model(lambda: CharRNN(cfg), obj["state_dict"], cfg.layers, meta)
-    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, IndexError) as e:
-        raise CheckpointError(f"{name} does not match a char-lm model: {short(e, 300)}") from None
-    return vocab, model
+        return char_lm_parts
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

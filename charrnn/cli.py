@@ -33,8 +33,9 @@ def cmd_download(args) -> None:
 
 def _saved_steps(out: str) -> int:
     from .checkpoint import load
+    from .kinds import CHAR_LM
 
-    state = load(out, kind="char-lm")
+    state = load(out, kind=CHAR_LM)
     try:
         return int(state["config"]["train"]["steps"])
     except (KeyError, TypeError, ValueError):
@@ -86,7 +87,8 @@ def _train(args, ctx) -> None:
 
 
 def cmd_sample(args) -> None:
-    from .sample import generate, load_char_lm, stream
+    from .charlm import load_char_lm
+    from .sample import generate, stream
 
     lm = load_char_lm(args.checkpoint, device=args.device)
     top_k = args.top_k or None
@@ -107,8 +109,8 @@ def cmd_sample(args) -> None:
 
 def cmd_evaluate(args) -> None:
     from .corpus import apply_preprocessing
+    from .charlm import load_char_lm
     from .evaluate import evaluate_stream
-    from .sample import load_char_lm
 
     lm = load_char_lm(args.checkpoint, device=args.device)
     prep = lm.meta.get("preprocessing") or {"clean": "strip", "val_fraction": 0.1}

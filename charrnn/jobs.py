@@ -16,8 +16,8 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from . import catalog
 from . import checkpoint as ckpt
+from . import shelf
 from .corpus import Corpus, load_corpus
 from .gutenberg import CATALOGUE, GutenbergError
 from .model import CELLS
@@ -57,6 +57,26 @@ class TrainRequest:
         if self.book is not None:
             return load_corpus(book=self.book, cache_dir=cache_dir)
         return load_corpus(text_file=self.text_file)
+
+
+@dataclass(frozen=True)
+class FormDefaults:
+    """The training form's values when left alone: The Mysterious Island, a small LSTM, a few minutes on a CPU.
+
+    Written only here: the app's controls and `make_request` both start from these.
+    """
+
+    book: int = 1268
+    cell: str = "lstm"
+    hidden: int = 256
+    layers: int = 1
+    steps: int = 1000
+    batch_size: int = 64
+    seq_len: int = 100
+    lr: float = 0.003
+
+
+FORM = FormDefaults()
 
 
 def book_choices() -> list[tuple[str, int]]:
@@ -99,13 +119,13 @@ def make_request(
     book=None,
     text_file: str | os.PathLike | None = None,
     name: str | None = None,
-    cell: str = "lstm",
-    hidden: int = 256,
-    layers: int = 1,
-    steps: int = 1000,
-    batch_size: int = 64,
-    seq_len: int = 100,
-    lr: float = 0.003,
+    cell: str = FORM.cell,
+    hidden: int = FORM.hidden,
+    layers: int = FORM.layers,
+    steps: int = FORM.steps,
+    batch_size: int = FORM.batch_size,
+    seq_len: int = FORM.seq_len,
+    lr: float = FORM.lr,
     embed: int | None = None,
     device: str = "auto",
     seed: int = 1,
@@ -141,7 +161,7 @@ def make_request(
     config = TrainConfig(steps=steps, batch_size=batch_size, seq_len=seq_len, lr=lr, warmup=min(100, steps // 10),
                          eval_every=every, save_every=every, seed=int(seed), device=device)
     default = text_file.stem if text_file else f"gutenberg-{book_id}"
-    stem = catalog.safe_stem((name or "").strip() or f"{default}-h{hidden}")
+    stem = shelf.safe_stem((name or "").strip() or f"{default}-h{hidden}")
     return TrainRequest(stem, dict(embed=embed, hidden=hidden, layers=layers, cell=cell), config, book_id, text_file)
 
 
@@ -217,7 +237,7 @@ class JobManager:
                     f"a training job is already running ({self.current.request.name}, step "
                     f"{self.current.step}/{self.current.request.config.steps}); stop it or wait for it to end"
                 )
-            stem = Path(catalog.free_name(self.folder, request.name)).stem
+            stem = Path(shelf.free_name(self.folder, request.name)).stem
             job = Job(replace(request, name=stem))
             ctx = contextvars.copy_context()
             job.thread = threading.Thread(target=ctx.run, args=(self._run, job), name=f"train-{stem}", daemon=True)
@@ -264,7 +284,7 @@ class JobManager:
 
     def publish(self, out: Path) -> Path:
         """Move a run's best weights into the folder under a free name and copy its log beside them."""
-        dest = catalog.place(best_path(out), self.folder, out.stem, move=True)
+        dest = shelf.place(best_path(out), self.folder, out.stem, move=True)
         if log_path(out).exists():
             shutil.copyfile(log_path(out), log_path(dest))
         return dest

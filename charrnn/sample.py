@@ -7,46 +7,16 @@ from __future__ import annotations
 
 import math
 import operator
-import os
-from dataclasses import dataclass
 from typing import Iterator
 
 import torch
 
-from . import checkpoint as ckpt
-from .data import Vocab
-from .device import pick_device
-from .model import CharRNN, make_stepper
+from .charlm import CharLM
 
 MAX_LENGTH = 10_000
 MAX_TEMPERATURE = 10.0
 MAX_NUM_SAMPLES = 1024  # continuations sampled side by side in one batch
 MIN_SEED, MAX_SEED = -(2**63), 2**64 - 1  # torch.Generator.manual_seed's range
-
-
-@dataclass
-class CharLM:
-    """A loaded character model with its vocabulary and checkpoint metadata."""
-
-    model: CharRNN
-    vocab: Vocab
-    meta: dict
-
-    def __post_init__(self) -> None:
-        self.stepper = make_stepper(self.model)
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.model.parameters()).device
-
-
-def load_char_lm(path: str | os.PathLike, device: str = "cpu") -> CharLM:
-    """Load a `char-lm` checkpoint onto `device` ('auto' picks the GPU when present)."""
-    obj = ckpt.load(path, kind="char-lm")
-    vocab, model = ckpt.char_lm_parts(obj, os.path.basename(path))
-    model.to(pick_device(device)).eval()
-    meta = {k: obj.get(k) for k in ("config", "preprocessing", "metrics")}
-    return CharLM(model, vocab, meta)
 
 
 def check_options(

@@ -9,13 +9,32 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
-from . import catalog
 from . import checkpoint as ckpt
+from . import kinds, shelf
+from .charlm import CharLM
 from .data import VocabError
-from .sample import MAX_LENGTH, MAX_SEED, MAX_TEMPERATURE, CharLM, load_char_lm, stream
+from .sample import MAX_LENGTH, MAX_SEED, MAX_TEMPERATURE, stream
 
 MAX_SAMPLES = 8
 MAX_PROMPT = 5000
+
+
+@dataclass(frozen=True)
+class FormDefaults:
+    """The generation form's values when left alone (top-k 0 and top-p 1 are off, seed -1 is random).
+
+    Written only here: the app's controls and `sample_options` both start from these.
+    """
+
+    length: int = 300
+    temperature: float = 0.8
+    top_k: int = 0
+    top_p: float = 1.0
+    seed: int = -1
+    num_samples: int = 1
+
+
+FORM = FormDefaults()
 
 
 @dataclass(frozen=True)
@@ -31,12 +50,12 @@ class SampleOptions:
 
 def sample_options(
     prompt: str | None,
-    length=300,
-    temperature=0.8,
-    top_k=0,
-    top_p=1.0,
-    seed=-1,
-    num_samples=1,
+    length=FORM.length,
+    temperature=FORM.temperature,
+    top_k=FORM.top_k,
+    top_p=FORM.top_p,
+    seed=FORM.seed,
+    num_samples=FORM.num_samples,
     max_length: int = MAX_LENGTH,
 ) -> tuple[SampleOptions, list[str]]:
     """Check and normalise form values; return the options and notices about values that were clamped.
@@ -50,26 +69,26 @@ def sample_options(
         raise ValueError("the prompt is empty: type a few words to start from")
     if len(prompt) > MAX_PROMPT:
         raise ValueError(f"the prompt has {len(prompt):,} characters; the limit is {MAX_PROMPT:,}")
-    length = _whole("length", length, 300)
+    length = _whole("length", length, FORM.length)
     if length < 1:
         raise ValueError(f"length must be at least 1, got {_show(length)}")
     if length > max_length:
         notices.append(f"length {_show(length)} is more than the maximum {max_length:,}: "
                        f"generating {max_length:,} characters")
         length = max_length
-    temperature = _number("temperature", temperature, 0.8)
+    temperature = _number("temperature", temperature, FORM.temperature)
     if not math.isfinite(temperature) or not 0 <= temperature <= MAX_TEMPERATURE:
         raise ValueError(f"temperature must be between 0 (greedy) and {MAX_TEMPERATURE:g}, got {temperature:g}")
-    top_k = _whole("top-k", top_k, 0)
+    top_k = _whole("top-k", top_k, FORM.top_k)
     if top_k < 0:
         raise ValueError(f"top-k must be 0 (off) or more, got {_show(top_k)}")
-    top_p = _number("top-p", top_p, 1.0)
+    top_p = _number("top-p", top_p, FORM.top_p)
     if not (math.isfinite(top_p) and 0 < top_p <= 1):
         raise ValueError(f"top-p must be in (0, 1] (1 = off), got {top_p:g}")
-    seed = _whole("seed", seed, -1)
+    seed = _whole("seed", seed, FORM.seed)
     if seed > MAX_SEED:
         raise ValueError(f"seed must be at most {MAX_SEED} (-1 = random), got {_show(seed)}")
-    num_samples = _whole("number of samples", num_samples, 1)
+    num_samples = _whole("number of samples", num_samples, FORM.num_samples)
     if num_samples < 1:
         raise ValueError(f"number of samples must be at least 1, got {_show(num_samples)}")
     if num_samples > MAX_SAMPLES:
@@ -170,30 +189,23 @@ class ModelCache:
             return obj
 
 
-def char_lm_cache(device: str = "auto") -> ModelCache:
-    return ModelCache(lambda p: load_char_lm(p, device=device))
-
-
-def sentiment_cache(device: str = "auto") -> ModelCache:
-    def load(path: Path):
-        from .sentiment import load_sentiment
-
-        return load_sentiment(path, device=device)
-
-    return ModelCache(load)
+def model_cache(kind: str, device: str = "auto", size: int = 4) -> ModelCache:
+    """A cache of loaded models of `kind` (a name from `charrnn.kinds`) on `device`."""
+    load = kinds.get(kind).load
+    return ModelCache(lambda path: load(path, device=device), size)
 
 
 def pick(folder: str | os.PathLike, name: str | None, kind: str, preferred: str | None = None) -> Path:
     """The checkpoint `name` (checked to be inside `folder` and of `kind`); with no name, `preferred` or the newest."""
     if name:
-        path = catalog.resolve(folder, name)
-        info = catalog.describe(path)
+        path = shelf.resolve(folder, name)
+        info = shelf.describe(path)
         if info.kind == "unreadable" or (info.error and info.kind == kind):
             raise ckpt.CheckpointError(info.error)
         if info.kind != kind:
             raise ckpt.CheckpointError(f"{name} is a {info.kind} checkpoint, not {kind}")
         return path
-    available = catalog.list_checkpoints(folder, kind)
+    available = shelf.list_checkpoints(folder, kind)
     if not available:
         raise ckpt.CheckpointError(f"no {kind} checkpoint in {Path(folder).name}/: train or upload one first")
     for info in available:

@@ -3,7 +3,7 @@ import shutil
 
 import pytest
 
-from charrnn import VocabError, catalog, load_char_lm, serving
+from charrnn import VocabError, load_char_lm, serving, shelf
 from charrnn import checkpoint as ckpt
 from charrnn.sample import MAX_LENGTH, MAX_TEMPERATURE
 
@@ -105,5 +105,5 @@ def test_empty_review_is_refused():
 
 
 def test_labels_of_listing_are_what_the_dropdown_shows(folder):
-    [info] = catalog.list_checkpoints(folder, "char-lm")
+    [info] = shelf.list_checkpoints(folder, "char-lm")
     assert info.label.startswith("tiny.pt (repeat.txt, val loss")

@@ -1,7 +1,8 @@
 """IMDb movie-review sentiment: data, tokenizer, (Bi)LSTM classifier, training, prediction and CLI."""
 from .data import IMDB_SHA256, IMDB_URL, Imdb, ImdbError, Review, download_imdb, load_imdb, split_train_val
 from .model import GloveResult, SentimentConfig, SentimentLSTM, load_glove
-from .predict import MAX_TOKENS, SentimentModel, load_sentiment, predict
+from .kind import MAX_TOKENS, SentimentModel, load_sentiment
+from .predict import predict
 from .text import PAD_ID, UNK_ID, WordVocab, tokenize
 from .train import PRESETS, TrainConfig, preset, train_sentiment
 

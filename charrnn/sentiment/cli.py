@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from .. import checkpoint as ckpt
+from ..kinds import SENTIMENT
 
 
 def _data(path: str | None):
@@ -43,7 +44,7 @@ def cmd_train(args) -> None:
 def cmd_evaluate(args) -> None:
     import time
 
-    from .predict import load_sentiment
+    from .kind import load_sentiment
     from .train import accuracy, encode
 
     sm = load_sentiment(args.checkpoint, device=args.device)
@@ -55,7 +56,7 @@ def cmd_evaluate(args) -> None:
     n = len(imdb.test)
     print(f"evaluated {n:,} test reviews in {dt:.1f} s ({n / dt:,.0f} reviews/s)", file=sys.stderr)
     if args.record:
-        state = ckpt.load(args.checkpoint, kind="sentiment")
+        state = ckpt.load(args.checkpoint, kind=SENTIMENT)
         state["metrics"] = {**state.get("metrics", {}), "test_accuracy": round(acc, 4), "n_test": n}
         ckpt.save(state, args.checkpoint)
         print(f"recorded test_accuracy in {args.checkpoint}", file=sys.stderr)
@@ -63,7 +64,8 @@ def cmd_evaluate(args) -> None:
 
 
 def cmd_predict(args) -> None:
-    from .predict import load_sentiment, predict
+    from .kind import load_sentiment
+    from .predict import predict
 
     sm = load_sentiment(args.checkpoint, device=args.device)
     texts = args.texts

@@ -1,4 +1,7 @@
-"""A folder of shareable checkpoints: list and describe them, pick one safely by name, accept uploads."""
+"""The shelf: a folder of shareable checkpoints. List and describe them, pick one safely by name, accept uploads.
+
+(Not to be confused with `gutenberg.CATALOGUE`, the books offered for training.)
+"""
 from __future__ import annotations
 
 import datetime as dt
@@ -7,11 +10,12 @@ import os
 import re
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Mapping
 
 from . import checkpoint as ckpt
-from .evaluate import LN2
+from . import kinds
 
 SUFFIX = ".pt"
 MAX_UPLOAD_BYTES = 1 << 30
@@ -19,30 +23,31 @@ MAX_UPLOAD_BYTES = 1 << 30
 
 @dataclass(frozen=True)
 class CheckpointInfo:
-    """What the app shows about one checkpoint file; `error` is set when the file cannot be read."""
+    """What the app shows about one checkpoint file; `error` is set when the file cannot be read or used.
+
+    `metrics` holds the checkpoint's metrics that are plain numbers or strings (files are untrusted).
+    """
 
     name: str
     path: Path
     kind: str
     size: int
     modified: dt.datetime
-    corpus: str | None = None
-    steps: int | None = None
-    val_loss: float | None = None
-    val_accuracy: float | None = None
-    test_accuracy: float | None = None
+    metrics: Mapping[str, str | int | float] = field(default_factory=dict)
     error: str | None = None
 
     @property
+    def corpus(self) -> str | None:
+        return kinds.metric(self.metrics, "corpus", str)
+
+    @property
+    def steps(self) -> int | None:
+        return kinds.metric(self.metrics, "steps", int)
+
+    @property
     def score(self) -> str:
-        """Validation loss (nats and bits per character) for language models, accuracy for classifiers."""
-        if self.val_loss is not None:
-            return f"val loss {self.val_loss:.3f} nats ({self.val_loss / LN2:.3f} bpc)"
-        acc = self.test_accuracy if self.test_accuracy is not None else self.val_accuracy
-        if acc is not None:
-            which = "test" if self.test_accuracy is not None else "val"
-            return f"{which} accuracy {acc:.1%}"
-        return ""
+        """The kind's score line: validation loss for language models, accuracy for classifiers."""
+        return kinds.score(self.kind, self.metrics)
 
     @property
     def label(self) -> str:
@@ -69,47 +74,34 @@ def describe(path: str | os.PathLike) -> CheckpointInfo:
     else:
         m = obj.get("metrics")
         m = m if isinstance(m, dict) else {}
-        info = CheckpointInfo(
-            path.name, path, str(obj["kind"]), st.st_size, modified,
-            corpus=_opt(m.get("corpus"), str),
-            steps=_opt(m.get("steps"), int),
-            val_loss=_opt(m.get("val_loss"), float),
-            val_accuracy=_opt(m.get("val_accuracy"), float),
-            test_accuracy=_opt(m.get("test_accuracy"), float),
-            error=check_fits(obj, path.name),
-        )
+        plain = {k: v for k, v in m.items() if isinstance(k, str) and _plain(v)}
+        info = CheckpointInfo(path.name, path, str(obj["kind"]), st.st_size, modified, plain,
+                              error=check_fits(obj, path.name))
     _cache[key] = info
     return info
+
+
+def _plain(value) -> bool:
+    """A number or string, which a listing can show; nested or other values from untrusted files are left out."""
+    return isinstance(value, (str, int, float)) and not isinstance(value, bool)
 
 
 def check_fits(obj: dict, name: str) -> str | None:
     """Why the model a loaded checkpoint describes cannot be built from its weights, or None if it can.
 
-    Only shapes are checked, on the meta device: nothing is allocated. Kinds other than char-lm and sentiment
-    pass (the app offers checkpoints by kind).
+    Only shapes are checked, on the meta device: nothing is allocated. Kinds charrnn does not know pass (the
+    app offers checkpoints by kind).
     """
+    kind = kinds.find(obj["kind"])
+    if kind is None:
+        return None
     try:
-        if obj["kind"] == "char-lm":
-            ckpt.char_lm_parts(obj, name, meta=True)
-        elif obj["kind"] == "sentiment":
-            from .sentiment.predict import sentiment_parts
-
-            sentiment_parts(obj, name, meta=True)
+        kind.check(obj, name)
     except ckpt.CheckpointError as e:
         return str(e)
     except Exception as e:  # a listing must never fail on a hostile file
-        return f"{name} does not match a {obj['kind']} model: {ckpt.short(e)}"
+        return f"{name} does not match a {kind.name} model: {ckpt.short(e)}"
     return None
-
-
-def _opt(value, cast):
-    """A metric shown in the listing: a plain number or string converted by `cast`, else None."""
-    if not isinstance(value, (str, int, float)) or isinstance(value, bool):
-        return None
-    try:
-        return cast(value)
-    except (TypeError, ValueError, OverflowError):
-        return None
 
 
 def list_checkpoints(folder: str | os.PathLike, kind: str | None = None) -> list[CheckpointInfo]:
@@ -162,28 +154,65 @@ def free_name(folder: str | os.PathLike, stem: str, suffix: str = SUFFIX) -> str
 
 
 def place(src: str | os.PathLike, folder: str | os.PathLike, stem: str, move: bool = False) -> Path:
-    """Copy (or move) `src` into `folder` under a free name derived from `stem`; never overwrites.
+    """Copy (or move) `src` into `folder` under a free name derived from `stem`; never overwrites, never loses `src`.
 
-    The bytes go to a hidden temporary file first and are then hard-linked to the final name, which
-    fails rather than replaces if another writer took the name meanwhile.
+    The final name is taken atomically by a hard link, which fails rather than replaces if another writer took the
+    name meanwhile. On filesystems without hard links (vfat, exFAT, some SMB/FUSE mounts) the name is created
+    exclusively and then replaced by a complete copy. With move=True, `src` is removed only once it is published.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    if not move:
+        return _copy_in(src, folder, stem)
+    dest = _link_in(src, folder, stem) or _copy_in(src, folder, stem)
+    os.unlink(src)
+    return dest
+
+
+def _link_in(path: str | os.PathLike, folder: Path, stem: str) -> Path | None:
+    """Hard-link `path` to a free name in `folder`; None when the filesystem cannot hard-link it there."""
+    for _ in range(100):
+        dest = folder / free_name(folder, stem)
+        try:
+            os.link(path, dest)
+            return dest
+        except FileExistsError:
+            continue
+        except OSError:  # no hard links on this filesystem, or across filesystems: the caller copies instead
+            return None
+    raise ckpt.CheckpointError(f"could not find a free name for {stem} in {folder}")
+
+
+def _claim(folder: Path, stem: str) -> Path:
+    """Create an empty file under a free name in `folder` (O_EXCL: never one that exists)."""
+    for _ in range(100):
+        dest = folder / free_name(folder, stem)
+        try:
+            os.close(os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            return dest
+        except FileExistsError:
+            continue
+    raise ckpt.CheckpointError(f"could not find a free name for {stem} in {folder}")
+
+
+def _copy_in(src: str | os.PathLike, folder: Path, stem: str) -> Path:
+    """Copy `src` to a hidden temporary file in `folder`, then publish that under a free name; `src` is untouched.
+
+    A half-copied file is never seen under a checkpoint name.
+    """
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".incoming.", suffix=".tmp")
     os.close(fd)
     try:
-        if move:
-            os.replace(src, tmp)
-        else:
-            shutil.copyfile(src, tmp)
-        for _ in range(100):
-            dest = folder / free_name(folder, stem)
+        shutil.copyfile(src, tmp)
+        dest = _link_in(tmp, folder, stem)
+        if dest is None:
+            dest = _claim(folder, stem)
             try:
-                os.link(tmp, dest)
-                return dest
-            except FileExistsError:
-                continue
-        raise ckpt.CheckpointError(f"could not find a free name for {stem} in {folder}")
+                os.replace(tmp, dest)  # replaces only the empty file just created for it
+            except BaseException:
+                dest.unlink(missing_ok=True)
+                raise
+        return dest
     finally:
         Path(tmp).unlink(missing_ok=True)
 
@@ -212,8 +241,8 @@ def accept_upload(src: str | os.PathLike, folder: str | os.PathLike, filename: s
         raise ckpt.CheckpointError(f"{filename}: checkpoints are {SUFFIX} files")
     obj = ckpt.load(src)
     kind = obj["kind"]
-    if kind not in ckpt.KINDS:
-        raise ckpt.CheckpointError(f"{filename} is of kind {kind!r}; accepted kinds: {', '.join(ckpt.KINDS)}")
+    if kinds.find(kind) is None:
+        raise ckpt.CheckpointError(f"{filename} is of kind {kind!r}; accepted kinds: {', '.join(kinds.names())}")
     check_loads(src, kind)
     for existing in list_checkpoints(folder):
         if existing.size == size and filecmp.cmp(src, existing.path, shallow=False):
@@ -232,14 +261,7 @@ def accept_upload(src: str | os.PathLike, folder: str | os.PathLike, filename: s
 def check_loads(path: str | os.PathLike, kind: str) -> None:
     """Build the model a checkpoint describes and load its weights; CheckpointError if they do not fit."""
     try:
-        if kind == "char-lm":
-            from .sample import load_char_lm
-
-            load_char_lm(path)
-        elif kind == "sentiment":
-            from .sentiment import load_sentiment
-
-            load_sentiment(path)
+        kinds.load(path, kind)
     except (ckpt.CheckpointError, ImportError):
         raise
     except Exception as e:  # an upload is refused with a reason, whatever the file holds

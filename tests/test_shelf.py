@@ -1,3 +1,4 @@
+import errno
 import os
 import random
 import shutil
@@ -5,7 +6,7 @@ import shutil
 import pytest
 import torch
 
-from charrnn import catalog
+from charrnn import shelf
 from charrnn import checkpoint as ckpt
 
 from .helpers import train_tiny
@@ -30,24 +31,25 @@ def folder(tmp_path, tiny_lm):
 def test_list_describes_kind_corpus_steps_and_loss(folder):
     (folder / "junk.pt").write_bytes(os.urandom(500))
     (folder / "notes.txt").write_text("not a checkpoint")
-    infos = {i.name: i for i in catalog.list_checkpoints(folder)}
+    infos = {i.name: i for i in shelf.list_checkpoints(folder)}
     assert set(infos) == {"tiny.pt", "junk.pt"}
     tiny = infos["tiny.pt"]
     assert (tiny.kind, tiny.corpus, tiny.steps) == ("char-lm", "repeat.txt", 20)
-    assert 0 < tiny.val_loss < 4
+    assert 0 < tiny.metrics["val_loss"] < 4
     assert tiny.size == (folder / "tiny.pt").stat().st_size
     assert tiny.label.startswith("tiny.pt (repeat.txt, val loss ") and "bpc" in tiny.label
     assert infos["junk.pt"].kind == "unreadable" and "not a readable checkpoint" in infos["junk.pt"].error
-    assert [i.name for i in catalog.list_checkpoints(folder, "char-lm")] == ["tiny.pt"]
-    assert catalog.list_checkpoints(folder, "sentiment") == []
-    assert catalog.list_checkpoints(folder / "missing") == []
+    assert [i.name for i in shelf.list_checkpoints(folder, "char-lm")] == ["tiny.pt"]
+    assert shelf.list_checkpoints(folder, "sentiment") == []
+    assert shelf.list_checkpoints(folder / "missing") == []
 
 
 def test_accuracy_is_shown_for_classifiers(tmp_path):
-    info = catalog.CheckpointInfo("s.pt", tmp_path / "s.pt", "sentiment", 1, None, val_accuracy=0.8512)
+    info = shelf.CheckpointInfo("s.pt", tmp_path / "s.pt", "sentiment", 1, None, {"val_accuracy": 0.8512})
     assert info.score == "val accuracy 85.1%"
-    assert catalog.CheckpointInfo("s.pt", tmp_path, "sentiment", 1, None, val_accuracy=0.8, test_accuracy=0.84).score \
-        == "test accuracy 84.0%"
+    both = {"val_accuracy": 0.8, "test_accuracy": "0.84", "corpus": "imdb"}
+    assert shelf.CheckpointInfo("s.pt", tmp_path, "sentiment", 1, None, both).label == "s.pt (imdb, test accuracy 84.0%)"
+    assert shelf.CheckpointInfo("s.pt", tmp_path, "other", 1, None, both).score == ""
 
 
 @pytest.mark.parametrize("name", ["../tiny.pt", "/etc/passwd", "sub/tiny.pt", ".hidden.pt", "tiny.txt", "", None,
@@ -56,7 +58,7 @@ def test_resolve_refuses_anything_but_a_checkpoint_in_the_folder(folder, name):
     (folder / ".hidden.pt").write_bytes(b"x")
     (folder / "tiny.txt").write_bytes(b"x")
     with pytest.raises(ckpt.CheckpointError):
-        catalog.resolve(folder, name)
+        shelf.resolve(folder, name)
 
 
 def test_resolve_refuses_links_leading_out(folder, tmp_path):
@@ -65,29 +67,66 @@ def test_resolve_refuses_links_leading_out(folder, tmp_path):
     shutil.copyfile(folder / "tiny.pt", outside / "secret.pt")
     (folder / "link.pt").symlink_to(outside / "secret.pt")
     with pytest.raises(ckpt.CheckpointError, match="outside"):
-        catalog.resolve(folder, "link.pt")
-    assert catalog.resolve(folder, "tiny.pt") == (folder / "tiny.pt").resolve()
+        shelf.resolve(folder, "link.pt")
+    assert shelf.resolve(folder, "tiny.pt") == (folder / "tiny.pt").resolve()
 
 
 def test_safe_stem_and_free_name(folder):
-    assert catalog.safe_stem("../../etc/passwd") == "etc-passwd"
-    assert catalog.safe_stem("My Model.pt") == "My-Model"
-    assert catalog.safe_stem("...") == "model"
-    assert catalog.free_name(folder, "tiny") == "tiny-2.pt"
-    assert catalog.free_name(folder, "other") == "other.pt"
+    assert shelf.safe_stem("../../etc/passwd") == "etc-passwd"
+    assert shelf.safe_stem("My Model.pt") == "My-Model"
+    assert shelf.safe_stem("...") == "model"
+    assert shelf.free_name(folder, "tiny") == "tiny-2.pt"
+    assert shelf.free_name(folder, "other") == "other.pt"
 
 
 def test_place_never_overwrites(folder, tmp_path):
     src = tmp_path / "new.pt"
     src.write_bytes(b"new bytes")
     before = (folder / "tiny.pt").read_bytes()
-    dest = catalog.place(src, folder, "tiny")
+    dest = shelf.place(src, folder, "tiny")
     assert dest.name == "tiny-2.pt" and dest.read_bytes() == b"new bytes"
     assert (folder / "tiny.pt").read_bytes() == before
     assert src.exists()
-    moved = catalog.place(src, folder, "tiny", move=True)
+    moved = shelf.place(src, folder, "tiny", move=True)
     assert moved.name == "tiny-3.pt" and not src.exists()
     assert not [p for p in folder.iterdir() if p.name.startswith(".")]
+
+
+@pytest.mark.parametrize("error", [PermissionError(errno.EPERM, "Operation not permitted"),
+                                   OSError(errno.EOPNOTSUPP, "Operation not supported"),
+                                   OSError(errno.EXDEV, "Invalid cross-device link")])
+@pytest.mark.parametrize("move", [True, False])
+def test_place_without_hard_links_publishes_a_copy_and_never_overwrites(folder, tmp_path, monkeypatch, error, move):
+    """vfat, exFAT and some SMB/FUSE mounts have no hard links: `place` must still publish, and keep the source."""
+    def no_links(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(os, "link", no_links)
+    src = tmp_path / "run.best.pt"
+    src.write_bytes(b"best weights")
+    before = (folder / "tiny.pt").read_bytes()
+    dest = shelf.place(src, folder, "tiny", move=move)
+    assert dest.name == "tiny-2.pt" and dest.read_bytes() == b"best weights"
+    assert (folder / "tiny.pt").read_bytes() == before
+    assert src.exists() != move
+    assert sorted(p.name for p in folder.iterdir()) == ["tiny-2.pt", "tiny.pt"]
+
+
+def test_place_that_fails_keeps_the_source(folder, tmp_path, monkeypatch):
+    """Publishing a finished run (move=True) that fails part-way leaves its best weights where they were."""
+    def fail(errno_, message):
+        def raise_(*args, **kwargs):
+            raise OSError(errno_, message)
+        return raise_
+
+    src = tmp_path / "run.best.pt"
+    src.write_bytes(b"best weights")
+    monkeypatch.setattr(os, "link", fail(errno.EPERM, "Operation not permitted"))
+    monkeypatch.setattr(shutil, "copyfile", fail(errno.ENOSPC, "No space left on device"))
+    with pytest.raises(OSError):  # before the fix: the hard link failed and the moved source was deleted
+        shelf.place(src, folder, "tiny", move=True)
+    assert src.read_bytes() == b"best weights"
+    assert sorted(p.name for p in folder.iterdir()) == ["tiny.pt"]
 
 
 def test_upload_is_validated_and_copied(folder, tiny_lm, tmp_path):
@@ -97,21 +136,21 @@ def test_upload_is_validated_and_copied(folder, tiny_lm, tmp_path):
         obj = ckpt.load(tiny_lm)
         obj["metrics"] = {**obj["metrics"], "steps": steps}
         ckpt.save(obj, up / name)
-    result = catalog.accept_upload(up / "mine.pt", folder)
+    result = shelf.accept_upload(up / "mine.pt", folder)
     assert (result.info.name, result.info.kind, result.info.steps) == ("mine.pt", "char-lm", 999)
     assert result.message == "accepted char-lm checkpoint mine.pt"
     assert (folder / "mine.pt").read_bytes() == (up / "mine.pt").read_bytes()
-    assert catalog.accept_upload(up / "mine.pt", folder, "again.pt").message == "again.pt is already here as mine.pt"
+    assert shelf.accept_upload(up / "mine.pt", folder, "again.pt").message == "again.pt is already here as mine.pt"
     assert not (folder / "again.pt").exists()
 
-    result = catalog.accept_upload(up / "tiny.pt", folder)
+    result = shelf.accept_upload(up / "tiny.pt", folder)
     assert result.info.name == "tiny-2.pt" and "name was taken" in result.message
     assert result.info.steps == 5
     assert ckpt.load(folder / "tiny.pt")["metrics"]["steps"] == 20
 
     shutil.copyfile(up / "mine.pt", up / "my model.pt")
     (folder / "mine.pt").unlink()
-    assert catalog.accept_upload(up / "my model.pt", folder).message == (
+    assert shelf.accept_upload(up / "my model.pt", folder).message == (
         "accepted char-lm checkpoint my-model.pt (saved as my-model.pt)")
 
 
@@ -123,7 +162,7 @@ def _refusal(tmp_path, folder, obj=None, raw=None, name="bad.pt"):
         torch.save(obj, path)
     before = sorted(p.name for p in folder.iterdir())
     with pytest.raises(ckpt.CheckpointError) as e:
-        catalog.accept_upload(path, folder)
+        shelf.accept_upload(path, folder)
     assert sorted(p.name for p in folder.iterdir()) == before
     return str(e.value)
 
@@ -135,7 +174,7 @@ def test_bad_uploads_are_refused_with_a_reason(folder, tiny_lm, tmp_path):
     assert "kind 'other'" in _refusal(tmp_path, folder, obj={**good, "kind": "other"})
     assert "format_version 99" in _refusal(tmp_path, folder, obj={**good, "format_version": 99})
     assert "does not match" in _refusal(tmp_path, folder, obj={**good, "vocab": good["vocab"][:-1]})
-    assert "refused" in _refusal(tmp_path, folder, obj={**good, "extra": catalog.CheckpointInfo})
+    assert "refused" in _refusal(tmp_path, folder, obj={**good, "extra": shelf.CheckpointInfo})
     assert "are .pt files" in _refusal(tmp_path, folder, raw=tiny_lm.read_bytes(), name="model.bin")
 
 
@@ -145,7 +184,7 @@ def test_any_bytes_are_refused_cleanly(folder, tmp_path):
         path = tmp_path / f"r{i}.pt"
         path.write_bytes(rng.randbytes(rng.randint(1, 3000)))
         with pytest.raises(ckpt.CheckpointError):
-            catalog.accept_upload(path, folder)
+            shelf.accept_upload(path, folder)
 
 
 def _nested(depth):
@@ -166,11 +205,11 @@ def test_deeply_nested_values_cannot_break_the_listing_or_the_messages(folder, t
         ckpt.save({**obj, "format_version": _nested(3000)}, tmp_path / "deepv.pt")
     finally:
         sys.setrecursionlimit(limit)
-    result = catalog.accept_upload(tmp_path / "deep.pt", folder)
+    result = shelf.accept_upload(tmp_path / "deep.pt", folder)
     assert result.info.kind == "char-lm" and result.info.corpus is None
-    assert {i.name for i in catalog.list_checkpoints(folder, "char-lm")} == {"tiny.pt", "deep.pt"}
+    assert {i.name for i in shelf.list_checkpoints(folder, "char-lm")} == {"tiny.pt", "deep.pt"}
     with pytest.raises(ckpt.CheckpointError, match=r"format_version \[\[\[\[\.\.\.\]\]\]\]"):
-        catalog.accept_upload(tmp_path / "deepv.pt", folder)
+        shelf.accept_upload(tmp_path / "deepv.pt", folder)
     assert not (folder / "deepv.pt").exists()
 
 
@@ -181,7 +220,7 @@ def test_non_tensor_and_diverged_weights_are_not_offered(folder, tiny_lm):
     nan = {k: v.clone() for k, v in weights.items()}
     next(iter(nan.values())).view(-1)[0] = float("inf")
     ckpt.save({**obj, "state_dict": nan}, folder / "inf.pt")
-    assert [i.name for i in catalog.list_checkpoints(folder, "char-lm")] == ["tiny.pt"]
-    infos = {i.name: i for i in catalog.list_checkpoints(folder)}
+    assert [i.name for i in shelf.list_checkpoints(folder, "char-lm")] == ["tiny.pt"]
+    infos = {i.name: i for i in shelf.list_checkpoints(folder)}
     assert "not a dict of tensors" in infos["extra.pt"].error
     assert "NaN or infinite" in infos["inf.pt"].error

@@ -1,0 +1,82 @@
+"""The `sentiment` checkpoint kind: a review classifier with its word vocabulary, checked, loaded and described."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+
+from .. import checkpoint as ckpt
+from ..device import pick_device
+from ..kinds import SENTIMENT, Kind, Metrics, fit_model, metric
+from .model import SentimentConfig, SentimentLSTM
+from .text import WordVocab
+from .train import TOKENIZER
+
+MAX_TOKENS = 500  # texts are cut to their first MAX_TOKENS tokens (the checkpoint's own setting when it has one)
+
+
+@dataclass
+class SentimentModel:
+    """A loaded classifier: the network (in eval mode), its vocabulary, and the checkpoint's settings."""
+
+    model: SentimentLSTM
+    vocab: WordVocab
+    config: dict
+    metrics: dict
+    max_tokens: int = MAX_TOKENS
+    device: torch.device = torch.device("cpu")
+
+
+def sentiment_parts(state: dict, name: str, meta: bool = False) -> tuple[WordVocab, SentimentLSTM, int]:
+    """The vocabulary, model and token limit of a loaded sentiment checkpoint; CheckpointError when they do not fit.
+
+    With meta=True the model is only checked: it is built on the meta device, allocating nothing.
+    """
+    tok = state.get("tokenizer") or {}
+    if not isinstance(tok, dict):
+        raise ckpt.CheckpointError(f"{name} is not a usable sentiment checkpoint: "
+                                   f"its tokenizer is {ckpt.short(tok, 40)}")
+    if tok.get("name", TOKENIZER) != TOKENIZER:
+        raise ckpt.CheckpointError(f"{name} uses tokenizer {ckpt.short(tok.get('name'), 40)}; "
+                                   f"this charrnn knows {TOKENIZER!r}")
+    try:
+        max_tokens = int(tok.get("max_tokens") or MAX_TOKENS)
+        if max_tokens < 1:
+            raise ValueError(f"max_tokens must be at least 1, got {max_tokens}")
+        vocab = WordVocab(list(state["vocab"]))
+        cfg = SentimentConfig(**state["config"]["model"])
+        if cfg.vocab_size != len(vocab):
+            raise ValueError(f"vocabulary has {len(vocab)} words but the model expects {cfg.vocab_size}")
+        model = fit_model(lambda: SentimentLSTM(cfg), state["state_dict"], cfg.layers, meta)
+    except (KeyError, TypeError, RuntimeError, ValueError, AttributeError, IndexError, OverflowError) as e:
+        raise ckpt.CheckpointError(f"{name} is not a usable sentiment checkpoint: {ckpt.short(e)}") from None
+    return vocab, model, max_tokens
+
+
+def load_sentiment(path: str | os.PathLike, device: str = "cpu") -> SentimentModel:
+    """Load a `sentiment` checkpoint safely (weights_only=True); CheckpointError if it is not one."""
+    state = ckpt.load(path, kind=SENTIMENT)
+    vocab, model, max_tokens = sentiment_parts(state, os.path.basename(path))
+    dev = pick_device(device)
+    model.to(dev).eval()
+    metrics = state.get("metrics")
+    return SentimentModel(model, vocab, state["config"], dict(metrics) if isinstance(metrics, dict) else {},
+                          max_tokens, dev)
+
+
+def check(state: dict, name: str) -> None:
+    """CheckpointError unless the checkpoint's weights fit its model (checked on the meta device)."""
+    sentiment_parts(state, name, meta=True)
+
+
+def score(metrics: Metrics) -> str:
+    """Test accuracy when it was recorded, else validation accuracy."""
+    for which in ("test", "val"):
+        acc = metric(metrics, f"{which}_accuracy")
+        if acc is not None:
+            return f"{which} accuracy {acc:.1%}"
+    return ""
+
+
+KIND = Kind(SENTIMENT, "imdb-sentiment.pt", check=check, load=load_sentiment, score=score)
