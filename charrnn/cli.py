@@ -108,8 +108,8 @@ def cmd_sample(args) -> None:
 
 
 def cmd_evaluate(args) -> None:
-    from .corpus import apply_preprocessing
     from .charlm import load_char_lm
+    from .corpus import apply_preprocessing
     from .evaluate import evaluate_stream
 
     lm = load_char_lm(args.checkpoint, device=args.device)

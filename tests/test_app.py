@@ -13,7 +13,7 @@ gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 
-from charrnn import catalog  # noqa: E402
+from charrnn import shelf  # noqa: E402
 from charrnn import checkpoint as ckpt  # noqa: E402
 from charrnn.sample import MAX_LENGTH  # noqa: E402
 
@@ -152,7 +152,7 @@ def test_training_on_an_uploaded_text_adds_a_checkpoint(app, client, tmp_path):
                                   api_name="/train")
     assert status.startswith("Finished fox on fox.txt at step 30/30") and "Saved as fox.pt" in status
     assert {row[2] for row in plot["value"]["data"]} == set(plot["colors_in_legend"]) == {"train", "validation"}
-    names = {i.name: i for i in catalog.list_checkpoints(app.folder)}
+    names = {i.name: i for i in shelf.list_checkpoints(app.folder)}
     assert names["fox.pt"].kind == "char-lm" and names["fox.pt"].steps == 30
     assert not [n for n in names if ".best" in n] and (app.folder / "fox.log.jsonl").is_file()
     assert generate(client, "the fox", checkpoint="fox.pt").startswith("the fox")
@@ -179,7 +179,7 @@ def test_one_job_at_a_time_stop_keeps_the_model_and_generation_stays_responsive(
     client.predict(api_name="/stop_training")
     status, _ = job.result(timeout=60)
     assert status.startswith(f"Stopped gutenberg-{BOOK}-h16 on Gutenberg book {BOOK} at step")
-    info = catalog.describe(app.folder / f"gutenberg-{BOOK}-h16.pt")
+    info = shelf.describe(app.folder / f"gutenberg-{BOOK}-h16.pt")
     assert info.kind == "char-lm" and info.corpus == f"gutenberg:{BOOK}" and info.steps >= 1
 
 
@@ -200,7 +200,7 @@ def test_uploads_are_validated(app, client, tmp_path):
     torch.save({**good, "kind": "other"}, tmp_path / "other.pt")
     with pytest.raises(AppError, match="Upload refused: other.pt is of kind 'other'"):
         client.predict(handle_file(str(tmp_path / "other.pt")), api_name="/upload")
-    torch.save({**good, "extra": catalog.CheckpointInfo}, tmp_path / "code.pt")
+    torch.save({**good, "extra": shelf.CheckpointInfo}, tmp_path / "code.pt")
     with pytest.raises(AppError, match="Upload refused: code.pt was refused"):
         client.predict(handle_file(str(tmp_path / "code.pt")), api_name="/upload")
     assert not {"junk.pt", "other.pt", "code.pt"} & {p.name for p in app.folder.iterdir()}
@@ -208,7 +208,7 @@ def test_uploads_are_validated(app, client, tmp_path):
     ckpt.save({**good, "metrics": {**good["metrics"], "steps": 7}}, tmp_path / "tiny.pt")
     assert client.predict(handle_file(str(tmp_path / "tiny.pt")), api_name="/upload") == (
         "accepted char-lm checkpoint tiny-2.pt (saved as tiny-2.pt: the name was taken)")
-    assert catalog.describe(app.folder / "tiny-2.pt").steps == 7
+    assert shelf.describe(app.folder / "tiny-2.pt").steps == 7
     assert generate(client, "the", checkpoint="tiny-2.pt").startswith("the")
 
 

@@ -19,14 +19,16 @@ from pathlib import Path
 import pytest
 import torch
 
-from charrnn import CheckpointError, Corpus, catalog, load_char_lm, serving, train
+from charrnn import CheckpointError, Corpus, load_char_lm, serving, shelf, train
 from charrnn import checkpoint as ckpt
+from charrnn.kinds import CHAR_LM, SENTIMENT
 from charrnn.sentiment import load_sentiment
+from charrnn.webapp import WebApp
 
 from .apphelpers import ROOT, launch, tiny_sentiment
 from .helpers import REPEAT, tiny_config, train_tiny
 
-LM, SENT = "char-lm", "sentiment"
+LM, SENT = CHAR_LM, SENTIMENT
 REFUSED = r"was refused: it references (io\.open|builtins\.open|builtins\.exec|exec)\b.*loading it could run code"
 UNREADABLE = r"is not a readable checkpoint \(truncated or corrupt\?\)"
 NEWER = rf"has format_version {ckpt.FORMAT_VERSION + 1}; this charrnn reads up to {ckpt.FORMAT_VERSION}"
@@ -221,9 +223,9 @@ def test_train_resume_refuses(files, name, tmp_path):
     assert out.read_bytes() == before, "a refused checkpoint must be left as it was"
 
 
-def test_catalog_lists_describes_and_picks(files):
+def test_shelf_lists_describes_and_picks(files):
     """Listing a folder of hostile files never fails; they are described with their error and never offered."""
-    infos = {i.name: i for i in catalog.list_checkpoints(files.folder)}
+    infos = {i.name: i for i in shelf.list_checkpoints(files.folder)}
     assert set(infos) == set(BY_NAME)
     for h in HOSTILE:
         info = infos[h.name]
@@ -231,8 +233,8 @@ def test_catalog_lists_describes_and_picks(files):
             assert info.error is None and info.kind == h.own
         else:
             assert info.error and re.search(h.expect(h.own or LM), info.error), (h.name, info.error)
-    assert [i.name for i in catalog.list_checkpoints(files.folder, LM)] == [VALID[LM]]
-    assert [i.name for i in catalog.list_checkpoints(files.folder, SENT)] == [VALID[SENT]]
+    assert [i.name for i in shelf.list_checkpoints(files.folder, LM)] == [VALID[LM]]
+    assert [i.name for i in shelf.list_checkpoints(files.folder, SENT)] == [VALID[SENT]]
     for kind in (LM, SENT):
         assert serving.pick(files.folder, None, kind).name == VALID[kind]
         for name in names(kind):
@@ -246,7 +248,7 @@ def test_accept_upload_refuses_and_keeps_nothing(files, name, tmp_path):
     folder.mkdir()
     h = BY_NAME[name]
     with pytest.raises(CheckpointError, match=h.expect(h.own or LM)):
-        catalog.accept_upload(files[name], folder, name)
+        shelf.accept_upload(files[name], folder, name)
     assert list(folder.iterdir()) == []
 
 
@@ -365,21 +367,17 @@ def test_app_lists_the_folder_and_defaults_to_good_checkpoints(app, client):
     assert text.startswith("the") and len(text) == 23
     label = client.predict("a good great film", None, api_name="/sentiment")
     assert label["label"] in ("positive", "negative")
-    assert [i.name for i in catalog.list_checkpoints(app.folder, LM)] == ["char-lm.pt", "tiny.pt"]
-    assert [i.name for i in catalog.list_checkpoints(app.folder, SENT)] == ["sentiment.pt", "toy-sentiment.pt"]
+    assert [i.name for i in shelf.list_checkpoints(app.folder, LM)] == ["char-lm.pt", "tiny.pt"]
+    assert [i.name for i in shelf.list_checkpoints(app.folder, SENT)] == ["sentiment.pt", "toy-sentiment.pt"]
 
 
 def test_app_refresh_lists_only_usable_checkpoints(app):
-    """The checkpoint lists the app rebuilds on page load, tab switch and upload (a private endpoint, so called
+    """The checkpoint lists the app rebuilds on page load, tab switch and upload (a private endpoint, so built
     in-process on the same folder): dropdowns offer only usable checkpoints, the table shows every file."""
-    import importlib.util
+    from charrnn.ui import refresh_outputs
 
-    spec = importlib.util.spec_from_file_location("charrnn_app", ROOT / "app.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    demo = module.build(app.folder, device="cpu")
-    refresh = next(f.fn for f in demo.fns.values() if f.name == "refresh")
-    lm, sentiment, download, table = refresh("payload-lm.pt", "vocab-sentiment.pt", None)
+    listing = WebApp(app.folder, device="cpu").listing("payload-lm.pt", "vocab-sentiment.pt", None)
+    lm, sentiment, download, table = refresh_outputs(listing)  # as the dropdowns and table receive them
     assert [value for _, value in lm.choices] == ["char-lm.pt", "tiny.pt"] and lm.value == "char-lm.pt"
     assert [value for _, value in sentiment.choices] == ["sentiment.pt", "toy-sentiment.pt"]
     assert sentiment.value == "sentiment.pt"

@@ -6,8 +6,8 @@ import shutil
 import pytest
 import torch
 
-from charrnn import shelf
 from charrnn import checkpoint as ckpt
+from charrnn import shelf
 
 from .helpers import train_tiny
 
@@ -48,7 +48,8 @@ def test_accuracy_is_shown_for_classifiers(tmp_path):
     info = shelf.CheckpointInfo("s.pt", tmp_path / "s.pt", "sentiment", 1, None, {"val_accuracy": 0.8512})
     assert info.score == "val accuracy 85.1%"
     both = {"val_accuracy": 0.8, "test_accuracy": "0.84", "corpus": "imdb"}
-    assert shelf.CheckpointInfo("s.pt", tmp_path, "sentiment", 1, None, both).label == "s.pt (imdb, test accuracy 84.0%)"
+    info = shelf.CheckpointInfo("s.pt", tmp_path, "sentiment", 1, None, both)
+    assert info.label == "s.pt (imdb, test accuracy 84.0%)"
     assert shelf.CheckpointInfo("s.pt", tmp_path, "other", 1, None, both).score == ""
 
 

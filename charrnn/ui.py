@@ -1,0 +1,228 @@
+"""The Gradio face of `charrnn.webapp.WebApp`: one small builder per tab, and thin wrappers that turn the app's
+plain errors into messages (gr.Error), its notices into toasts and its values into components.
+
+Endpoint names (api_name) and their inputs and outputs are a contract with API clients: generate, sentiment,
+train, stop_training, download, upload.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import asdict
+
+import gradio as gr
+import pandas as pd
+
+from . import jobs, serving
+from .checkpoint import CheckpointError
+from .kinds import CHAR_LM, SENTIMENT
+from .sample import MAX_LENGTH
+from .webapp import Listing, Menu, WebApp
+
+PROMPTS = ["The island", "Captain Nemo", "The engineer said", "At daybreak the settlers"]
+REVIEWS = [
+    "A wonderful film. The acting is superb, the story moving and the photography beautiful; I loved every minute.",
+    "A dull, badly acted mess. The plot makes no sense and I wanted my two hours back. Avoid it.",
+    "The first half is gripping and the leads are good, but the ending drags on and the twist falls flat.",
+]
+TABLE_HEADERS = ["name", "kind", "corpus", "size", "steps", "validation", "modified (UTC)"]
+CURVE_COLUMNS = ["step", "loss", "split"]
+GEN, TRAIN = serving.FORM, jobs.FORM
+
+
+@contextmanager
+def shown_as_message(*errors: type[BaseException], prefix: str = ""):
+    """Re-raise `errors` as gr.Error: a short message for the user, no traceback."""
+    try:
+        yield
+    except errors as e:
+        raise gr.Error(f"{prefix}{e}", print_exception=False) from None
+
+
+def dropdown(menu: Menu, **kwargs) -> gr.Dropdown:
+    return gr.Dropdown(**asdict(menu), **kwargs)
+
+
+def generate_tab(app: WebApp) -> tuple[gr.Tab, gr.Dropdown]:
+    """Continue a prompt with a character model; the text streams in as it is sampled."""
+
+    def generate(prompt, checkpoint=None, length=GEN.length, temperature=GEN.temperature, top_k=GEN.top_k,
+                 top_p=GEN.top_p, seed=GEN.seed, num_samples=GEN.num_samples):
+        """Continue the prompt with a character model; the text streams in as it is sampled."""
+        with shown_as_message(ValueError, CheckpointError):  # VocabError is a ValueError
+            yield from app.generate(prompt, checkpoint, length, temperature, top_k, top_p, seed, num_samples,
+                                    warn=gr.Warning)
+
+    with gr.Tab("Generate") as tab:
+        with gr.Row():
+            with gr.Column(scale=2):
+                choice = dropdown(app.menu(CHAR_LM), label="Checkpoint", allow_custom_value=True,
+                                  info=f"{CHAR_LM} checkpoints: corpus and validation loss")
+                prompt = gr.Textbox(label="Prompt", value=PROMPTS[0], lines=2, max_length=serving.MAX_PROMPT)
+                with gr.Row():
+                    start = gr.Button("Generate", variant="primary", elem_id="generate")
+                    stop = gr.Button("Stop", elem_id="generate-stop")
+                output = gr.Textbox(label="Generated text", lines=14, buttons=["copy"], elem_id="generated")
+            with gr.Column(scale=1):
+                length = gr.Number(value=GEN.length, label="Length (characters)", precision=0,
+                                   info=f"at most {MAX_LENGTH:,}; more is clamped")
+                temperature = gr.Slider(0, 2.0, value=GEN.temperature, step=0.05, label="Temperature",
+                                        info="Lower is safer and more repetitive, higher more surprising; "
+                                             "0 is greedy. T = 1/α, the textbook's scale factor α.")
+                top_k = gr.Slider(0, 100, value=GEN.top_k, step=1, label="Top-k",
+                                  info="sample among the k likeliest (0 = off)")
+                top_p = gr.Slider(0.05, 1.0, value=GEN.top_p, step=0.05, label="Top-p",
+                                  info="sample from the smallest set holding this probability (1 = off)")
+                seed = gr.Number(value=GEN.seed, label="Seed", precision=0, info="same seed, same text; -1 = random")
+                num_samples = gr.Slider(1, serving.MAX_SAMPLES, value=GEN.num_samples, step=1,
+                                        label="Number of samples")
+        gr.Examples([[p] for p in PROMPTS], inputs=[prompt], label="Prompts")
+        event = gr.on([start.click, prompt.submit], generate,
+                      inputs=[prompt, choice, length, temperature, top_k, top_p, seed, num_samples], outputs=output,
+                      api_name="generate", concurrency_limit=4, concurrency_id="generate")
+        stop.click(None, cancels=[event])
+    return tab, choice
+
+
+def sentiment_tab(app: WebApp) -> tuple[gr.Tab, gr.Dropdown]:
+    """Classify a movie review."""
+
+    def sentiment(text, checkpoint=None):
+        """Probability that a movie review is positive."""
+        with shown_as_message(ValueError, CheckpointError, ImportError):
+            return app.sentiment(text, checkpoint)
+
+    with gr.Tab("Sentiment") as tab:
+        with gr.Row():
+            with gr.Column(scale=2):
+                review = gr.Textbox(label="Movie review", lines=6, placeholder="Type or paste a review…")
+                choice = dropdown(app.menu(SENTIMENT), label="Classifier", allow_custom_value=True)
+                classify = gr.Button("Classify", variant="primary", elem_id="classify")
+            with gr.Column(scale=1):
+                verdict = gr.Label(label="Probability", num_top_classes=2, elem_id="verdict")
+        gr.Examples([[r] for r in REVIEWS], inputs=[review], label="Examples: positive, negative, mixed")
+        gr.on([classify.click, review.submit], sentiment, inputs=[review, choice], outputs=verdict,
+              api_name="sentiment", concurrency_limit=4, concurrency_id="sentiment")
+    return tab, choice
+
+
+def loss_curve(job: jobs.Job) -> gr.LinePlot:
+    frame = pd.DataFrame(job.curve(), columns=CURVE_COLUMNS).astype({"step": "int64", "loss": "float64"})
+    # the plot rebuilds its colour scale only when a property changes, so name the splits present
+    return gr.LinePlot(frame, colors_in_legend=sorted(set(frame["split"])))
+
+
+def train_tab(app: WebApp) -> tuple[gr.Tab, gr.Markdown, gr.events.Dependency]:
+    """Train a character model on a Gutenberg book or an uploaded text; one job at a time."""
+
+    def train(book, text_file=None, name="", cell=TRAIN.cell, hidden=TRAIN.hidden, layers=TRAIN.layers,
+              steps=TRAIN.steps, batch_size=TRAIN.batch_size, seq_len=TRAIN.seq_len, lr=TRAIN.lr,
+              progress=gr.Progress(track_tqdm=True)):
+        """Train a character model on a Gutenberg book or an uploaded text; yields status and loss curve."""
+        with shown_as_message(ValueError, jobs.JobBusy):
+            job = app.start_training(book, text_file, name, cell, hidden, layers, steps, batch_size, seq_len, lr)
+        progress(0, desc=f"loading {job.request.source}")
+        for _ in app.watch(job):
+            yield job.summary(), loss_curve(job)
+        if job.state == "failed":
+            raise gr.Error(job.summary(), print_exception=False)
+        gr.Info(job.summary())
+        yield job.summary(), loss_curve(job)
+
+    def stop_training():
+        if app.stop_training():
+            gr.Info("Stopping: the checkpoint is being saved")
+        else:
+            gr.Warning("No training job is running")
+
+    with gr.Tab("Train") as tab:
+        gr.Markdown("Train a character model on a Project Gutenberg book (pick one or type any ID) or on your "
+                    "own `.txt` file. The defaults take a few minutes on a CPU. The result appears under "
+                    "Generate when training ends or is stopped; one job runs at a time.")
+        with gr.Row():
+            with gr.Column():
+                book = gr.Dropdown(jobs.book_choices(), value=TRAIN.book, label="Gutenberg book",
+                                   info="choose, or type an ID or title", allow_custom_value=True)
+                text_file = gr.File(label="…or upload a .txt (used instead of the book)", file_types=[".txt"],
+                                    type="filepath")
+                run_name = gr.Textbox(label="Checkpoint name", placeholder="automatic")
+            with gr.Column():
+                with gr.Row():
+                    cell = gr.Dropdown(["lstm", "gru", "rnn"], value=TRAIN.cell, label="Cell")
+                    hidden = gr.Number(TRAIN.hidden, label="Hidden units", precision=0)
+                    layers = gr.Number(TRAIN.layers, label="Layers", precision=0)
+                with gr.Row():
+                    steps = gr.Number(TRAIN.steps, label="Steps", precision=0)
+                    batch_size = gr.Number(TRAIN.batch_size, label="Batch size", precision=0)
+                    seq_len = gr.Number(TRAIN.seq_len, label="Sequence length", precision=0)
+                    lr = gr.Number(TRAIN.lr, label="Learning rate")
+                with gr.Row():
+                    start = gr.Button("Start", variant="primary", elem_id="train-start")
+                    stop = gr.Button("Stop", elem_id="train-stop")
+        status = gr.Markdown(min_height=90, elem_id="train-status")
+        plot = gr.LinePlot(None, x="step", y="loss", color="split", title="Loss (nats per character)",
+                           y_title="loss", height=320)
+        event = start.click(train, inputs=[book, text_file, run_name, cell, hidden, layers, steps, batch_size,
+                                           seq_len, lr],
+                            outputs=[status, plot], api_name="train", concurrency_limit=4, concurrency_id="train",
+                            show_progress_on=[status])
+        stop.click(stop_training, api_name="stop_training", concurrency_limit=None)
+    tab.select(app.training_status, None, status, api_visibility="private", queue=False)
+    return tab, status, event
+
+
+def checkpoints_tab(app: WebApp) -> tuple[gr.Tab, gr.Dropdown, gr.Dataframe, gr.events.Dependency]:
+    """The folder's checkpoints: a table of all files, download one, upload one."""
+
+    def download(name):
+        """The file of checkpoint `name` for download."""
+        with shown_as_message(CheckpointError):
+            return app.download(name)
+
+    def upload(file):
+        """Check an uploaded checkpoint and add it to the folder."""
+        if not file:
+            raise gr.Error("no file was uploaded", print_exception=False)
+        with shown_as_message(CheckpointError, ImportError, OSError, prefix="Upload refused: "):
+            message = app.upload(file)
+        gr.Info(message)
+        return message
+
+    with gr.Tab("Checkpoints") as tab:
+        table = gr.Dataframe(app.table(), headers=TABLE_HEADERS, interactive=False,
+                             label=f"Checkpoints in {app.folder.name}/")
+        with gr.Row():
+            with gr.Column():
+                choice = dropdown(app.menu(None), label="Checkpoint to download", allow_custom_value=True)
+                download_button = gr.DownloadButton("Download")
+            with gr.Column():
+                upload_file = gr.File(label="Upload a checkpoint (.pt)", file_types=[".pt"], type="filepath")
+                upload_status = gr.Markdown()
+        choice.change(download, choice, download_button, api_name="download")
+        event = upload_file.upload(upload, upload_file, upload_status, api_name="upload")
+    return tab, choice, table, event
+
+
+def refresh_outputs(listing: Listing) -> tuple:
+    """A fresh listing as updates of the three dropdowns and the table."""
+    return dropdown(listing.lm), dropdown(listing.sentiment), dropdown(listing.download), listing.table
+
+
+def build_blocks(app: WebApp) -> gr.Blocks:
+    """The Blocks app: generate, sentiment, train and checkpoints tabs; lists refresh on load, tab switch, upload
+    and the end of training."""
+
+    def refresh(lm_name, sentiment_name, download_name):
+        return refresh_outputs(app.listing(lm_name, sentiment_name, download_name))
+
+    with gr.Blocks(title="charrnn") as demo:
+        gr.Markdown("# charrnn\nCharacter-level recurrent language models: generate, classify, train, share.")
+        tab_generate, lm_choice = generate_tab(app)
+        tab_sentiment, sentiment_choice = sentiment_tab(app)
+        _, _, train_event = train_tab(app)
+        tab_checkpoints, download_choice, table, upload_event = checkpoints_tab(app)
+        lists = [lm_choice, sentiment_choice, download_choice, table]
+        for trigger in (demo.load, tab_generate.select, tab_sentiment.select, tab_checkpoints.select):
+            trigger(refresh, lists[:3], lists, api_visibility="private", queue=False)
+        for event in (train_event, upload_event):
+            event.then(refresh, lists[:3], lists, api_visibility="private", queue=False)
+    return demo
