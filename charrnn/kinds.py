@@ -9,8 +9,9 @@ uploads, the app and the CLI look kinds up here; adding a kind is one `Kind` in 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import torch
 from torch.overrides import TorchFunctionMode

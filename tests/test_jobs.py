@@ -3,8 +3,8 @@ import time
 
 import pytest
 
-from charrnn import catalog, jobs, load_char_lm
 from charrnn import checkpoint as ckpt
+from charrnn import jobs, load_char_lm, shelf
 
 from .helpers import REPEAT
 
@@ -75,7 +75,7 @@ def test_job_publishes_one_checkpoint_with_its_log(tmp_path, text):
     assert job.state == "finished" and job.error is None
     assert job.published == folder / "fox.pt"
     assert sorted(p.name for p in folder.iterdir()) == [".train", "fox.log.jsonl", "fox.pt"]
-    info = catalog.describe(folder / "fox.pt")
+    info = shelf.describe(folder / "fox.pt")
     assert (info.kind, info.corpus, info.steps) == ("char-lm", "fox.txt", 20)
     assert "optimizer" not in ckpt.load(folder / "fox.pt")
     assert "optimizer" in ckpt.load(manager.run_dir("fox") / "fox.pt")
@@ -119,7 +119,7 @@ def test_failures_are_reported_not_raised(tmp_path):
     wait(job)
     assert job.state == "failed" and "too short" in job.error
     assert job.summary().startswith("Training on short.txt failed:")
-    assert catalog.list_checkpoints(tmp_path / "checkpoints") == []
+    assert shelf.list_checkpoints(tmp_path / "checkpoints") == []
     assert not manager.busy()
 
 
