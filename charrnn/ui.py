@@ -111,8 +111,9 @@ def loss_curve(job: jobs.Job) -> gr.LinePlot:
     return gr.LinePlot(frame, colors_in_legend=sorted(set(frame["split"])))
 
 
-def train_tab(app: WebApp) -> tuple[gr.Tab, gr.Markdown, gr.events.Dependency]:
-    """Train a character model on a Gutenberg book or an uploaded text; one job at a time."""
+def train_tab(app: WebApp) -> gr.events.Dependency:
+    """Train a character model on a Gutenberg book or an uploaded text; one job at a time. Returns the training
+    event (the lists refresh when it ends)."""
 
     def train(book, text_file=None, name="", cell=TRAIN.cell, hidden=TRAIN.hidden, layers=TRAIN.layers,
               steps=TRAIN.steps, batch_size=TRAIN.batch_size, seq_len=TRAIN.seq_len, lr=TRAIN.lr,
@@ -167,7 +168,7 @@ def train_tab(app: WebApp) -> tuple[gr.Tab, gr.Markdown, gr.events.Dependency]:
                             show_progress_on=[status])
         stop.click(stop_training, api_name="stop_training", concurrency_limit=None)
     tab.select(app.training_status, None, status, api_visibility="private", queue=False)
-    return tab, status, event
+    return event
 
 
 def checkpoints_tab(app: WebApp) -> tuple[gr.Tab, gr.Dropdown, gr.Dataframe, gr.events.Dependency]:
@@ -218,7 +219,7 @@ def build_blocks(app: WebApp) -> gr.Blocks:
         gr.Markdown("# charrnn\nCharacter-level recurrent language models: generate, classify, train, share.")
         tab_generate, lm_choice = generate_tab(app)
         tab_sentiment, sentiment_choice = sentiment_tab(app)
-        _, _, train_event = train_tab(app)
+        train_event = train_tab(app)
         tab_checkpoints, download_choice, table, upload_event = checkpoints_tab(app)
         lists = [lm_choice, sentiment_choice, download_choice, table]
         for trigger in (demo.load, tab_generate.select, tab_sentiment.select, tab_checkpoints.select):
