@@ -6,12 +6,12 @@ from .gutenberg import GutenbergError, chapter_slice, decode, download, load_boo
 from .model import CharRNN, ModelConfig
 from .sample import CharLM, generate, load_char_lm, stream
 from .corpus import Corpus, load_corpus
-from .train import TrainConfig, train
+from .train import TrainConfig, TrainResult, train
 
 __version__ = "0.1.0"
 __all__ = [
     "CharLM", "CharRNN", "CharWindows", "CheckpointError", "Corpus", "EvalResult", "GutenbergError", "ModelConfig",
-    "TrainConfig", "Vocab", "VocabError", "chapter_slice", "decode", "download", "evaluate_stream", "generate",
-    "load_corpus",
+    "TrainConfig", "TrainResult", "Vocab", "VocabError", "chapter_slice", "decode", "download", "evaluate_stream",
+    "generate", "load_corpus",
     "load_book", "load_char_lm", "read_text", "stream", "strip_gutenberg", "train",
 ]
