@@ -38,7 +38,7 @@ def ours_rate(text, device, steps, batch_size, seq_len):
                       eval_every=10**9, eval_chars=1000, save_every=10**9, device=str(device))
     with tempfile.TemporaryDirectory() as d:
         result = train(corpus, dict(embed=256, hidden=512, layers=1), cfg, out=f"{d}/m.pt", progress=False)
-    return result["chars_seen"] / result["train_seconds"]
+    return result.chars_seen / result.train_seconds
 
 
 def sync(device):

@@ -7,12 +7,12 @@ from .model import CharRNN, ModelConfig
 from .charlm import CharLM, load_char_lm
 from .sample import generate, stream
 from .corpus import Corpus, load_corpus
-from .train import TrainConfig, train
+from .train import TrainConfig, TrainResult, train
 
 __version__ = "0.1.0"
 __all__ = [
     "CharLM", "CharRNN", "CharWindows", "CheckpointError", "Corpus", "EvalResult", "GutenbergError", "ModelConfig",
-    "TrainConfig", "Vocab", "VocabError", "chapter_slice", "decode", "download", "evaluate_stream", "generate",
-    "load_corpus",
+    "TrainConfig", "TrainResult", "Vocab", "VocabError", "chapter_slice", "decode", "download", "evaluate_stream",
+    "generate", "load_corpus",
     "load_book", "load_char_lm", "read_text", "stream", "strip_gutenberg", "train",
 ]

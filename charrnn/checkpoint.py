@@ -132,11 +132,3 @@ def pickled_code(path: str | os.PathLike, limit: int = 1 << 26) -> list[str]:
         pass
     return [name for name in dict.fromkeys(found) if not name.startswith(_SAFE_MODULES)]
 
-
-def __getattr__(name: str):
-    """`char_lm_parts` moved to charrnn.charlm; this forwards the old name until every caller imports it there."""
-    if name == "char_lm_parts":
-        from .charlm import char_lm_parts
-
-        return char_lm_parts
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -31,17 +31,6 @@ def cmd_download(args) -> None:
     print(path)
 
 
-def _saved_steps(out: str) -> int:
-    from .checkpoint import load
-    from .kinds import CHAR_LM
-
-    state = load(out, kind=CHAR_LM)
-    try:
-        return int(state["config"]["train"]["steps"])
-    except (KeyError, TypeError, ValueError):
-        raise CheckpointError(f"cannot resume from {Path(out).name}: it records no training steps; give --steps") from None
-
-
 def cmd_train(args) -> None:
 
     ctx = distributed.init(args.device)
@@ -55,8 +44,6 @@ def _train(args, ctx) -> None:
     from .corpus import load_corpus
     from .train import TrainConfig, train
 
-    if args.steps is None:
-        args.steps = _saved_steps(args.out) if args.resume else 5000
     clean = "slice" if args.chapter else args.clean
     if not ctx.is_main:
         distributed.barrier()  # rank 0 downloads the book once; the others then read the cache
@@ -79,10 +66,9 @@ def _train(args, ctx) -> None:
     result = train(corpus, model, config, out=args.out, resume=args.resume, progress=not args.quiet)
     if not ctx.is_main:
         return
-    val = result.get("val_loss")
-    summary = f"status={result['status']} steps={result['steps']} out={result['out']} best={result['best']}"
-    if val is not None:
-        summary += f" val_loss_nats={val:.4f} val_bpc={result['val_bpc']:.4f}"
+    summary = f"status={result.status} steps={result.steps} out={result.out} best={result.best}"
+    if result.val_loss is not None:
+        summary += f" val_loss_nats={result.val_loss:.4f} val_bpc={result.val_bpc:.4f}"
     print(summary)
 
 

@@ -268,9 +268,9 @@ class JobManager:
             job.state = "training"
             result = train(corpus, req.model, req.config, out=out, stop_event=job.stop_event,
                            on_log=job.records.append, progress=True)
-            if result.get("steps", 0) > 0:
+            if result.steps > 0:
                 job.published = self.publish(out)
-            job.state = result["status"]
+            job.state = result.status
         except GutenbergError as e:
             first, _, rest = str(e).partition("; ")
             job.error = first[:300] + (f" (and {rest.count('; ') + 1} more failed attempts)" if rest else "")

@@ -4,18 +4,21 @@ validation in nats and bits per character, periodic/best checkpoints, exact resu
 Under `torchrun` (see charrnn.distributed) the same loop runs data-parallel: every rank draws the same
 `batch_size * world_size` window starts from the shared seeded generator and takes every world_size-th one,
 DistributedDataParallel averages the gradients, and rank 0 alone validates, logs and writes checkpoints.
-A run on N ranks therefore follows the single-process run with N times the batch size."""
+A run on N ranks therefore follows the single-process run with N times the batch size.
+
+`train()` reads top to bottom: settings (new, or the saved run's), data, the run's state, then the loop. The
+pieces it calls are below it, in the order it calls them."""
 from __future__ import annotations
 
 import json
 import math
-import signal
 import threading
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
@@ -23,17 +26,31 @@ from tqdm.auto import tqdm
 
 from . import checkpoint as ckpt
 from . import distributed
+from .charlm import char_lm_parts
 from .corpus import Corpus
 from .data import CharWindows, Vocab, split_ids
 from .device import pick_device
-from .evaluate import LN2, evaluate_stream
+from .evaluate import LN2, EvalResult, evaluate_stream
 from .files import stale_temporaries
+from .kinds import CHAR_LM
 from .model import CharRNN, ModelConfig
+from .training import (
+    autocast,
+    checkpoint_dict,
+    cpu_state_dict,
+    grad_scaler,
+    optimizer_step,
+    precision_for,
+    stop_signals,
+)
+
+KIND = CHAR_LM
+DEFAULT_STEPS = 5000  # a new run's length when TrainConfig.steps is not set
 
 
 @dataclass
 class TrainConfig:
-    steps: int = 5000
+    steps: int | None = None  # None: DEFAULT_STEPS for a new run, the saved run's own count on resume
     batch_size: int = 64
     seq_len: int = 40
     lr: float = 0.003
@@ -52,7 +69,7 @@ class TrainConfig:
     amp: bool = True
 
     def __post_init__(self) -> None:
-        if self.steps < 1 or self.batch_size < 1 or self.seq_len < 1:
+        if (self.steps is not None and self.steps < 1) or self.batch_size < 1 or self.seq_len < 1:
             raise ValueError("steps, batch_size and seq_len must be at least 1")
         if not self.lr > 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
@@ -62,6 +79,24 @@ class TrainConfig:
             raise ValueError(f"lr_decay must be 'cosine' or 'none', got {self.lr_decay!r}")
 
 
+@dataclass
+class TrainResult:
+    """What train() returns: how the run ended, where its files are, and its latest metrics."""
+
+    status: str  # "finished" or "stopped" (Ctrl-C, SIGTERM or stop_event; the state was saved first)
+    steps: int  # steps trained in all, across resumes
+    out: Path  # the latest, resumable checkpoint
+    best: Path  # the best-validation checkpoint (slim: ready to sample or share)
+    val_loss: float | None  # nats per character at the latest validation; None before any
+    val_bpc: float | None
+    chars_seen: int
+    train_seconds: float
+    history: list[dict]  # this call's log records (rank 0; empty on the other ranks)
+    metrics: dict  # the checkpoint's metrics: the above and corpus, device, val_chars, ...
+    rank: int = 0
+    world_size: int = 1
+
+
 def lr_at(step: int, cfg: TrainConfig) -> float:
     if cfg.warmup and step < cfg.warmup:
         return cfg.lr * (step + 1) / cfg.warmup
@@ -69,18 +104,6 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
         return cfg.lr
     progress = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
     return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
-
-
-def optimizer_step(loss: torch.Tensor, opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
-                   model: torch.nn.Module, grad_clip: float) -> None:
-    """Backward (loss-scaled under AMP), clip the gradient norm when grad_clip > 0, and step."""
-    opt.zero_grad(set_to_none=True)
-    scaler.scale(loss).backward()
-    if grad_clip > 0:
-        scaler.unscale_(opt)
-        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-    scaler.step(opt)
-    scaler.update()
 
 
 def best_path(out: Path) -> Path:
@@ -96,54 +119,6 @@ def slim(checkpoint: dict) -> dict:
     return {k: v for k, v in checkpoint.items() if k not in ("optimizer", "trainer")}
 
 
-def _remove_stale_temporaries(out: Path) -> None:
-    """Delete temporary files left beside `out` by a process killed while writing a checkpoint."""
-    for path in (out, best_path(out)):
-        for tmp in stale_temporaries(path):
-            tmp.unlink(missing_ok=True)
-
-
-def _truncate_log(path: Path, step: int) -> None:
-    """Drop log records past `step` (written after the checkpoint a resumed run starts from), and a last line
-    cut short by a crash."""
-    if not path.exists():
-        return
-    kept = []
-    for line in path.read_text().splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(record, dict) and record.get("step", 0) <= step:
-            kept.append(line)
-    path.write_text("".join(line + "\n" for line in kept))
-
-
-def _restore(state: dict, model: CharRNN, opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
-             gen: torch.Generator, use_amp: bool, dctx: distributed.Context, device: torch.device,
-             config: TrainConfig) -> tuple[int, int, float, float]:
-    """Put a saved run's weights, optimizer, RNG and scaler state back; return (step, chars_seen, seconds, best)."""
-    model.load_state_dict(state["state_dict"])
-    opt.load_state_dict(state["optimizer"])
-    t = state["trainer"]
-    step, chars_seen, seconds, best = int(t["step"]), int(t["chars_seen"]), float(t["seconds"]), float(t["best_val"])
-    gen.set_state(t["gen_state"])
-    ranks = t.get("rank_rng_states") or []
-    if len(ranks) == dctx.world_size and dctx.enabled:
-        torch.set_rng_state(ranks[dctx.rank]["cpu"])
-        if ranks[dctx.rank]["cuda"] is not None and device.type == "cuda":
-            torch.cuda.set_rng_state(ranks[dctx.rank]["cuda"], device)
-    elif dctx.rank == 0:
-        torch.set_rng_state(t["rng_state"])
-        if t.get("cuda_rng_state") and device.type == "cuda":
-            torch.cuda.set_rng_state_all(t["cuda_rng_state"])
-    else:  # resumed on another number of ranks: fresh dropout streams for the extra ranks
-        torch.manual_seed(config.seed + dctx.rank + step)
-    if t.get("scaler") and use_amp:
-        scaler.load_state_dict(t["scaler"])
-    return step, chars_seen, seconds, best
-
-
 def train(
     corpus: Corpus,
     model_config: dict | None = None,
@@ -153,49 +128,120 @@ def train(
     stop_event: threading.Event | None = None,
     on_log: Callable[[dict], None] | None = None,
     progress: bool = True,
-) -> dict:
-    """Train (or resume) a character model on `corpus`; return the final metrics.
+) -> TrainResult:
+    """Train (or resume) a character model on `corpus`.
 
-    Writes `out` (latest state, for --resume), `<stem>.best.pt` (best validation loss, slim: no
-    optimizer state, ready to sample or share) and `<stem>.log.jsonl`. Ctrl-C, SIGTERM or `stop_event`
-    save the current state before returning. Under torchrun every rank calls this (it joins torchrun's process
-    group if the caller has not); only rank 0 writes files.
+    Writes `out` (latest state, for resume), `<stem>.best.pt` (best validation loss, slim: no optimizer state,
+    ready to sample or share) and `<stem>.log.jsonl`. With resume=True the run continues from `out` with its saved
+    settings; a `config` given then changes only its device and log_every, and its steps when set. Ctrl-C, SIGTERM
+    or `stop_event` save the current state before returning. Under torchrun every rank calls this (it joins
+    torchrun's process group if the caller has not); only rank 0 writes files.
     """
-    config = config or TrainConfig()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    saved = _resumable(out, corpus) if resume else None
+    config, model_cfg, vocab = _settings(corpus, model_config, config, saved, out.name)
+    dctx = _join_torchrun(config.device)
+    device = _device(config.device, dctx)
+    windows, eval_ids = _prepare_data(corpus, vocab, config, dctx)
+    run = _start_run(corpus, config, model_cfg, vocab, device, dctx, saved, out.name)
+    model = DistributedDataParallel(run.net, device_ids=[device.index] if device.type == "cuda" else None) \
+        if dctx.enabled else run.net
+    log = RunLog(log_path(out), dctx.is_main, on_log)
+    status, postfix, since = "finished", {}, (run.chars_seen, run.seconds)
+    bar = tqdm(total=config.steps, initial=run.step, disable=not (progress and dctx.is_main), desc="train",
+               unit="step", dynamic_ncols=True)
+    with stop_signals() as caught, bar:
+        _prepare_files(out, resume, run.step, dctx.is_main)
+        model.train()
+        while run.step < config.steps:
+            if _stop_requested(caught, stop_event, run.step, config.log_every, dctx, device):
+                status = "stopped"  # only ever between steps, so the saved state is exactly step N's
+                break
+            loss = _train_step(model, run, windows, dctx)
+            bar.update(1)
+            last = run.step == config.steps
+            if dctx.is_main and (run.step % config.log_every == 0 or last):
+                loss_v = _read_loss(run, loss)
+                log.write({"step": run.step, "train_loss": loss_v, "lr": run.opt.param_groups[0]["lr"],
+                           "chars_seen": run.chars_seen, "seconds": round(run.seconds, 1)})
+                rate = (run.chars_seen - since[0]) / max(run.seconds - since[1], 1e-9)
+                since = (run.chars_seen, run.seconds)
+                postfix.update(loss=f"{loss_v:.3f}", chars_s=f"{rate:,.0f}")
+                bar.set_postfix(postfix, refresh=False)
+            if dctx.is_main and (run.step % config.eval_every == 0 or last):
+                postfix["val"] = f"{_validate(run, eval_ids, log, out):.3f}"
+                bar.set_postfix(postfix, refresh=False)
+            if run.step % config.save_every == 0 or last:
+                _save_latest(run, dctx, out)
+        if status == "stopped":
+            _save_latest(run, dctx, out)
+        if dctx.is_main and not best_path(out).exists():  # stopped before any validation, or none finite
+            ckpt.save(slim(run.to_checkpoint()), best_path(out))
+        distributed.barrier()
+    return run.result(status, out, log.history, dctx)
+
+
+# ---------------------------------------------------------------- settings, resume checks, data
+
+
+def _resumable(out: Path, corpus: Corpus) -> dict:
+    """The checkpoint at `out`, checked to hold a resumable run trained on this very text."""
+    if not out.is_file():
+        raise ckpt.CheckpointError(f"cannot resume: {out} does not exist")
+    state = ckpt.load(out, kind=KIND)
+    if "trainer" not in state or "optimizer" not in state:
+        raise ckpt.CheckpointError(f"cannot resume from {out.name}: it holds no optimizer/trainer state "
+                                   f"(a .best.pt file?); resume from the run's latest checkpoint")
+    if not isinstance(state.get("metrics"), dict) or not isinstance(state["trainer"], dict):
+        raise ckpt.CheckpointError(f"cannot resume from {out.name}: its metrics or trainer state is damaged")
+    if state["metrics"].get("corpus_sha256") != corpus.sha256:
+        raise ValueError(f"cannot resume {out}: it was trained on a different text")
+    return state
+
+
+def _settings(corpus: Corpus, model_config: dict | None, config: TrainConfig | None, saved: dict | None,
+              name: str) -> tuple[TrainConfig, ModelConfig, Vocab]:
+    """The run's training settings, model settings and vocabulary: from the arguments for a new run; on resume
+    the saved ones, where a given config changes only the device, log_every, and steps when it sets them."""
+    if saved is None:
+        config = config or TrainConfig()
+        config = replace(config, steps=config.steps or DEFAULT_STEPS)
+        vocab = Vocab.from_text(corpus.text)
+        return config, ModelConfig(vocab_size=len(vocab), **(model_config or {})), vocab
+    vocab, _ = char_lm_parts(saved, name, meta=True)
+    asked = {} if config is None else {"device": config.device, "log_every": config.log_every}
+    if config is not None and config.steps is not None:
+        asked["steps"] = config.steps
+    try:
+        model_cfg = ModelConfig(**saved["config"]["model"])
+        kept = {k: v for k, v in saved["config"]["train"].items() if k in TrainConfig.__dataclass_fields__}
+        config = TrainConfig(**{**kept, **asked})
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise ckpt.CheckpointError(f"cannot resume from {name}: its training settings are damaged: "
+                                   f"{ckpt.short(e)}") from None
+    if config.steps is None:
+        raise ckpt.CheckpointError(f"cannot resume from {name}: it records no training steps; give the steps")
+    return config, model_cfg, vocab
+
+
+def _join_torchrun(device: str) -> distributed.Context:
+    """This process's place in a torchrun job, joining torchrun's process group if the caller has not."""
     if distributed.launched_by_torchrun() and not distributed.context().enabled:
-        distributed.init(config.device)
-    dctx = distributed.context()
-    main = dctx.is_main
-    device = pick_device(config.device)
+        distributed.init(device)
+    return distributed.context()
+
+
+def _device(name: str, dctx: distributed.Context) -> torch.device:
+    device = pick_device(name)
     if dctx.enabled and device.type == "cuda":
         device = torch.device("cuda", dctx.local_rank)
-    state = None
-    if resume:
-        if not out.is_file():
-            raise ckpt.CheckpointError(f"cannot resume: {out} does not exist")
-        state = ckpt.load(out, kind="char-lm")
-        if "trainer" not in state or "optimizer" not in state:
-            raise ckpt.CheckpointError(f"cannot resume from {out.name}: it holds no optimizer/trainer state "
-                                       f"(a .best.pt file?); resume from the run's latest checkpoint")
-        if not isinstance(state.get("metrics"), dict) or not isinstance(state["trainer"], dict):
-            raise ckpt.CheckpointError(f"cannot resume from {out.name}: its metrics or trainer state is damaged")
-        if state["metrics"].get("corpus_sha256") != corpus.sha256:
-            raise ValueError(f"cannot resume {out}: it was trained on a different text")
-        vocab, _ = ckpt.char_lm_parts(state, out.name, meta=True)
-        try:
-            model_cfg = ModelConfig(**state["config"]["model"])
-            saved = {k: v for k, v in state["config"]["train"].items() if k in TrainConfig.__dataclass_fields__}
-            config = TrainConfig(**{**saved, "device": config.device, "steps": config.steps,
-                                    "log_every": config.log_every})
-        except (KeyError, TypeError, ValueError, AttributeError) as e:
-            raise ckpt.CheckpointError(f"cannot resume from {out.name}: its training settings are damaged: "
-                                       f"{ckpt.short(e)}") from None
-    else:
-        vocab = Vocab.from_text(corpus.text)
-        model_cfg = ModelConfig(vocab_size=len(vocab), **(model_config or {}))
+    return device
 
+
+def _prepare_data(corpus: Corpus, vocab: Vocab, config: TrainConfig,
+                  dctx: distributed.Context) -> tuple[CharWindows, np.ndarray]:
+    """The training windows and the validation ids; ValueError when the text is too short for either."""
     if dctx.enabled and len(set(distributed.gather(corpus.sha256))) > 1:
         raise ValueError("the processes of this run read different texts; give every machine the same file")
     ids = vocab.encode(corpus.text)
@@ -211,155 +257,229 @@ def train(
         raise ValueError(
             f"validation split of {len(val_ids)} characters is too small; use a longer text or a larger val_fraction"
         )
-    eval_ids = val_ids[: config.eval_chars] if config.eval_chars else val_ids
+    return windows, val_ids[: config.eval_chars] if config.eval_chars else val_ids
 
-    torch.manual_seed(config.seed)
-    gen = torch.Generator().manual_seed(config.seed)
-    model = CharRNN(model_cfg).to(device)
-    if dctx.rank:
-        torch.manual_seed(config.seed + dctx.rank)  # each rank its own dropout masks; rank 0 as a single process
-    opt = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    use_amp = config.amp and device.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
-    step, chars_seen, seconds, best = 0, 0, 0.0, math.inf
-    history: list[dict] = []
-    if state is not None:
+
+# ---------------------------------------------------------------- the run's state
+
+
+@dataclass
+class RunState:
+    """A run in progress: its settings, model, optimizer, loss scaler, batch generator and counters. It becomes a
+    checkpoint (`to_checkpoint`) and comes back from one (`load_checkpoint`)."""
+
+    config: TrainConfig
+    model_cfg: ModelConfig
+    vocab: Vocab
+    preprocessing: dict
+    net: CharRNN  # the model itself, never its DistributedDataParallel wrapper
+    opt: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    gen: torch.Generator  # draws the window starts: the same stream on every rank
+    device: torch.device
+    precision: str
+    step: int = 0
+    chars_seen: int = 0
+    seconds: float = 0.0
+    best_val: float = math.inf
+    metrics: dict = field(default_factory=dict)
+    rank_rng_states: list = field(default_factory=list)  # every rank's dropout RNG, gathered before each save
+
+    @classmethod
+    def create(cls, config: TrainConfig, model_cfg: ModelConfig, vocab: Vocab, preprocessing: dict,
+               device: torch.device, dctx: distributed.Context) -> RunState:
+        """A new run seeded from config.seed: the same weights and batches on every rank, its own dropout masks."""
+        torch.manual_seed(config.seed)
+        gen = torch.Generator().manual_seed(config.seed)
+        net = CharRNN(model_cfg).to(device)
+        if dctx.rank:
+            torch.manual_seed(config.seed + dctx.rank)  # rank 0 draws as a single process does
+        opt = torch.optim.Adam(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        precision = precision_for(device, config.amp)
+        return cls(config, model_cfg, vocab, {**preprocessing, "val_fraction": config.val_fraction}, net, opt,
+                   grad_scaler(device, precision), gen, device, precision)
+
+    def load_checkpoint(self, state: dict, dctx: distributed.Context) -> None:
+        """Put a saved run's weights, optimizer, counters, metrics, RNG streams and scaler state back."""
+        self.net.load_state_dict(state["state_dict"])
+        self.opt.load_state_dict(state["optimizer"])
+        t = state["trainer"]
+        self.step, self.chars_seen = int(t["step"]), int(t["chars_seen"])
+        self.seconds, self.best_val = float(t["seconds"]), float(t["best_val"])
+        self.gen.set_state(t["gen_state"])
+        _restore_rng(t, dctx, self.device, self.config.seed + dctx.rank + self.step)
+        if t.get("scaler") and self.scaler.is_enabled():
+            self.scaler.load_state_dict(t["scaler"])
+        self.metrics = dict(state["metrics"])
+
+    def to_checkpoint(self) -> dict:
+        """The run now, as a resumable checkpoint (`slim()` of it: the shareable one)."""
+        self.metrics.update(steps=self.step, chars_seen=self.chars_seen, train_seconds=self.seconds)
+        trainer = {
+            "step": self.step,
+            "chars_seen": self.chars_seen,
+            "seconds": self.seconds,
+            "best_val": self.best_val,
+            "gen_state": self.gen.get_state(),
+            "rng_state": torch.get_rng_state(),
+            "cuda_rng_state": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
+            "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else {},
+            "rank_rng_states": self.rank_rng_states,
+        }
+        return checkpoint_dict(KIND, self.model_cfg.to_dict(), self.config, list(self.vocab.chars),
+                               cpu_state_dict(self.net), self.metrics, preprocessing=self.preprocessing,
+                               optimizer=self.opt.state_dict(), trainer=trainer)
+
+    def note_validation(self, result: EvalResult) -> None:
+        self.metrics.update(val_loss=result.loss_nats, val_bpc=result.loss_nats / LN2, val_chars=result.chars)
+
+    def result(self, status: str, out: Path, history: list[dict], dctx: distributed.Context) -> TrainResult:
+        m = self.metrics
+        return TrainResult(status, self.step, out, best_path(out), m.get("val_loss"), m.get("val_bpc"),
+                           self.chars_seen, self.seconds, history, dict(m), dctx.rank, dctx.world_size)
+
+
+def _restore_rng(trainer: dict, dctx: distributed.Context, device: torch.device, fallback_seed: int) -> None:
+    """Put back this process's global RNG (dropout masks): under torchrun each rank's own saved stream when the run
+    had as many ranks; rank 0's (the single process's) otherwise, with fresh seeds for any extra ranks."""
+    ranks = trainer.get("rank_rng_states") or []
+    if len(ranks) == dctx.world_size and dctx.enabled:
+        torch.set_rng_state(ranks[dctx.rank]["cpu"])
+        if ranks[dctx.rank]["cuda"] is not None and device.type == "cuda":
+            torch.cuda.set_rng_state(ranks[dctx.rank]["cuda"], device)
+    elif dctx.rank == 0:
+        torch.set_rng_state(trainer["rng_state"])
+        if trainer.get("cuda_rng_state") and device.type == "cuda":
+            torch.cuda.set_rng_state_all(trainer["cuda_rng_state"])
+    else:
+        torch.manual_seed(fallback_seed)
+
+
+def _start_run(corpus: Corpus, config: TrainConfig, model_cfg: ModelConfig, vocab: Vocab, device: torch.device,
+               dctx: distributed.Context, saved: dict | None, name: str) -> RunState:
+    """A new run, or the saved one put back; CheckpointError when the saved state does not fit."""
+    run = RunState.create(config, model_cfg, vocab, corpus.preprocessing, device, dctx)
+    if saved is not None:
         try:
-            step, chars_seen, seconds, best = _restore(state, model, opt, scaler, gen, use_amp, dctx, device, config)
+            run.load_checkpoint(saved, dctx)
         except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, IndexError) as e:
-            raise ckpt.CheckpointError(f"cannot resume from {out.name}: its optimizer or trainer state is damaged: "
+            raise ckpt.CheckpointError(f"cannot resume from {name}: its optimizer or trainer state is damaged: "
                                        f"{ckpt.short(e)}") from None
-    metrics = dict(state["metrics"]) if state else {}
-    net = model
-    if dctx.enabled:
-        model = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
-    rank_rng_states: list = []
+    run.metrics.update(corpus=corpus.name, corpus_sha256=corpus.sha256, corpus_chars=len(corpus.text),
+                       device=str(device), world_size=dctx.world_size)
+    return run
 
-    def snapshot(val: float | None) -> dict:
-        m = {
-            **metrics,
-            "steps": step,
-            "chars_seen": chars_seen,
-            "corpus": corpus.name,
-            "corpus_sha256": corpus.sha256,
-            "corpus_chars": len(corpus.text),
-            "train_seconds": seconds,
-            "device": str(device),
-            "world_size": dctx.world_size,
-        }
-        if val is not None:
-            m.update(val_loss=val, val_bpc=val / LN2, val_chars=len(eval_ids) - 1)
-        metrics.update(m)
-        return {
-            "format_version": ckpt.FORMAT_VERSION,
-            "kind": "char-lm",
-            "config": {"model": model_cfg.to_dict(), "train": asdict(config)},
-            "preprocessing": {**corpus.preprocessing, "val_fraction": config.val_fraction},
-            "vocab": list(vocab.chars),
-            "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()},
-            "optimizer": opt.state_dict(),
-            "trainer": {
-                "step": step,
-                "chars_seen": chars_seen,
-                "seconds": seconds,
-                "best_val": best,
-                "gen_state": gen.get_state(),
-                "rng_state": torch.get_rng_state(),
-                "cuda_rng_state": torch.cuda.get_rng_state_all() if device.type == "cuda" else [],
-                "scaler": scaler.state_dict() if use_amp else {},
-                "rank_rng_states": rank_rng_states,
-            },
-            "metrics": dict(metrics),
-        }
 
-    def save_latest() -> None:
-        """Write `out` on rank 0; under torchrun every rank first sends its RNG state along (a collective)."""
-        nonlocal rank_rng_states
-        if dctx.enabled:
-            mine = {"cpu": torch.get_rng_state(),
-                    "cuda": torch.cuda.get_rng_state(device).cpu() if device.type == "cuda" else None}
-            rank_rng_states = distributed.gather(mine)
-        if main:
-            ckpt.save(snapshot(last_val), out)
+# ---------------------------------------------------------------- the loop's pieces
 
-    def log(record: dict) -> None:
-        if not main:
+
+@dataclass
+class RunLog:
+    """The run's JSON-lines log, written by rank 0 only, with this call's records and the caller's hook."""
+
+    path: Path
+    enabled: bool
+    on_log: Callable[[dict], None] | None = None
+    history: list[dict] = field(default_factory=list)
+
+    def write(self, record: dict) -> None:
+        if not self.enabled:
             return
-        history.append(record)
-        with open(log_path(out), "a") as f:
+        self.history.append(record)
+        with open(self.path, "a") as f:
             f.write(json.dumps(record) + "\n")
-        if on_log:
-            on_log(record)
+        if self.on_log:
+            self.on_log(record)
 
-    def validate() -> float:
-        nonlocal best
-        val = evaluate_stream(net, eval_ids, device=device).loss_nats
-        log({"step": step, "val_loss": val, "val_bpc": val / LN2, "chars_seen": chars_seen, "seconds": round(seconds, 1)})
-        snap = snapshot(val)
-        if val < best:
-            best = val
-            ckpt.save(slim(snap), best_path(out))
-        return val
 
-    signalled: list[int] = []
-    old_handlers = {}
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            old_handlers[sig] = signal.signal(sig, lambda signum, frame: signalled.append(signum))
-    if main:
-        _remove_stale_temporaries(out)
-        if resume:
-            _truncate_log(log_path(out), step)
-        else:
-            log_path(out).unlink(missing_ok=True)
-            best_path(out).unlink(missing_ok=True)
-    model.train()
-    status = "finished"
-    last_val = None
-    bar = tqdm(total=config.steps, initial=step, disable=not (progress and main), desc="train", unit="step",
-               dynamic_ncols=True)
-    tokens = config.batch_size * config.seq_len * dctx.world_size
-    try:
-        while step < config.steps:
-            stop = bool(signalled) or (stop_event is not None and stop_event.is_set())
-            if dctx.enabled:
-                stop = distributed.any_rank(stop, device)
-            if stop:
-                status = "stopped"  # only ever between steps, so the saved state is exactly step N's
-                break
-            t0 = time.perf_counter()
-            for g in opt.param_groups:
-                g["lr"] = lr_at(step, config)
-            starts = torch.randint(0, len(windows), (config.batch_size * dctx.world_size,), generator=gen)
-            x, y = windows.batch(starts[dctx.rank :: dctx.world_size])
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp):
-                logits, _ = model(x)
-                loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), y.reshape(-1))
-            optimizer_step(loss, opt, scaler, model, config.grad_clip)
-            loss_v = loss.item()
-            dt = time.perf_counter() - t0
-            step += 1
-            chars_seen += tokens
-            seconds += dt
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss_v:.3f}", chars_s=f"{tokens / dt:,.0f}", refresh=False)
-            if step % config.log_every == 0 or step == config.steps:
-                log({"step": step, "train_loss": loss_v, "lr": opt.param_groups[0]["lr"], "chars_seen": chars_seen,
-                     "seconds": round(seconds, 1)})
-            if main and (step % config.eval_every == 0 or step == config.steps):
-                last_val = validate()
-                bar.set_postfix(loss=f"{loss_v:.3f}", val=f"{last_val:.3f}", refresh=False)
-            if step % config.save_every == 0 or step == config.steps:
-                save_latest()
-        if status == "stopped":
-            save_latest()
-        if main and not best_path(out).exists():  # stopped before any validation, or validation never finite
-            ckpt.save(slim(snapshot(last_val)), best_path(out))
-        distributed.barrier()
-    finally:
-        bar.close()
-        for sig, handler in old_handlers.items():
-            signal.signal(sig, handler)
-    return {**metrics, "status": status, "out": str(out), "best": str(best_path(out)), "history": history,
-            "steps": step, "rank": dctx.rank, "world_size": dctx.world_size}
+def _prepare_files(out: Path, resume: bool, step: int, main: bool) -> None:
+    """On rank 0: delete temporary files a killed run left; on resume drop log records past the checkpoint, on a
+    new run the old log and best checkpoint (so an older run's best is never published as this one's)."""
+    if not main:
+        return
+    for path in (out, best_path(out)):
+        for tmp in stale_temporaries(path):
+            tmp.unlink(missing_ok=True)
+    if resume:
+        _truncate_log(log_path(out), step)
+    else:
+        log_path(out).unlink(missing_ok=True)
+        best_path(out).unlink(missing_ok=True)
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    """Keep the log records up to `step` (later ones were written after the checkpoint a resumed run starts from);
+    drop any record without a usable step, such as a last line cut short by a crash."""
+    if not path.exists():
+        return
+    kept = []
+    for line in path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        s = record.get("step") if isinstance(record, dict) else None
+        if isinstance(s, (int, float)) and not isinstance(s, bool) and s <= step:
+            kept.append(line)
+    path.write_text("".join(line + "\n" for line in kept))
+
+
+def _stop_requested(caught: list[int], stop_event: threading.Event | None, step: int, log_every: int,
+                    dctx: distributed.Context, device: torch.device) -> bool:
+    """Whether to stop before the next step. One process: a local flag, read every step. Under torchrun the ranks
+    agree through a collective, only at log steps: a schedule every rank follows, so none waits for another."""
+    stop = bool(caught) or (stop_event is not None and stop_event.is_set())
+    if not dctx.enabled:
+        return stop
+    return step % log_every == 0 and distributed.any_rank(stop, device)
+
+
+def _train_step(model: torch.nn.Module, run: RunState, windows: CharWindows, dctx: distributed.Context) -> torch.Tensor:
+    """One optimizer step on freshly drawn windows; returns the loss, left on the device (reading it syncs)."""
+    t0 = time.perf_counter()
+    cfg = run.config
+    for g in run.opt.param_groups:
+        g["lr"] = lr_at(run.step, cfg)
+    starts = torch.randint(0, len(windows), (cfg.batch_size * dctx.world_size,), generator=run.gen)
+    x, y = windows.batch(starts[dctx.rank :: dctx.world_size])
+    x, y = x.to(run.device, non_blocking=True), y.to(run.device, non_blocking=True)
+    with autocast(run.device, run.precision):
+        logits, _ = model(x)
+        loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), y.reshape(-1))
+    optimizer_step(loss, run.opt, run.scaler, model, cfg.grad_clip)  # looked up here: tests/test_crash.py hooks it
+    run.step += 1
+    run.chars_seen += cfg.batch_size * cfg.seq_len * dctx.world_size
+    run.seconds += time.perf_counter() - t0
+    return loss.detach()
+
+
+def _read_loss(run: RunState, loss: torch.Tensor) -> float:
+    """The loss as a number. The host waits here for the steps queued on the device, once per log interval rather
+    than every step; the wait counts as training time."""
+    t0 = time.perf_counter()
+    value = loss.item()
+    run.seconds += time.perf_counter() - t0
+    return value
+
+
+def _validate(run: RunState, eval_ids: np.ndarray, log: RunLog, out: Path) -> float:
+    """Rank 0: the validation loss, logged, and the best checkpoint written when it improves."""
+    result = evaluate_stream(run.net, eval_ids, device=run.device)
+    val = result.loss_nats
+    log.write({"step": run.step, "val_loss": val, "val_bpc": val / LN2, "chars_seen": run.chars_seen,
+               "seconds": round(run.seconds, 1)})
+    run.note_validation(result)
+    if val < run.best_val:
+        run.best_val = val
+        ckpt.save(slim(run.to_checkpoint()), best_path(out))
+    return val
+
+
+def _save_latest(run: RunState, dctx: distributed.Context, out: Path) -> None:
+    """Write `out` on rank 0; under torchrun every rank first sends its RNG state along (a collective)."""
+    if dctx.enabled:
+        mine = {"cpu": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state(run.device).cpu() if run.device.type == "cuda" else None}
+        run.rank_rng_states = distributed.gather(mine)
+    if dctx.is_main:
+        ckpt.save(run.to_checkpoint(), out)

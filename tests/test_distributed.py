@@ -137,7 +137,7 @@ try:
     result = train(Corpus(text, "t.txt", {}), dict(embed=16, hidden=48), config, out=sys.argv[2], progress=False)
 except ValueError as e:
     sys.exit(f"refused: {e}")
-print(f"rank {os.environ['RANK']} world {result['world_size']}")
+print(f"rank {os.environ['RANK']} world {result.world_size}")
 """
 
 

@@ -417,8 +417,8 @@ def test_training_on_tiny_corpora_trains_or_says_the_text_is_too_short(work, tex
         assert_names(err, "empty", "too short", "too small")
         return
     assert trainable(len(text))
-    assert result["status"] == "finished" and math.isfinite(result["val_loss"])
-    outs = generate(load_char_lm(result["best"]), "", 10, seed=0)
+    assert result.status == "finished" and math.isfinite(result.val_loss)
+    outs = generate(load_char_lm(result.best), "", 10, seed=0)
     assert len(outs[0]) == 10 and set(outs[0]) <= set(text)
 
 

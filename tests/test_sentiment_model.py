@@ -9,10 +9,10 @@ from torch.nn.utils.rnn import pack_padded_sequence
 
 from charrnn import checkpoint as ckpt
 from charrnn.sentiment import (
-    PAD_ID, UNK_ID, Imdb, Review, SentimentConfig, SentimentLSTM, TrainConfig, WordVocab, load_glove,
+    PAD_ID, UNK_ID, Imdb, Review, SentimentConfig, SentimentLSTM, SentimentTrainConfig, WordVocab, load_glove,
     load_sentiment, predict, tokenize, train_sentiment,
 )
-from charrnn.sentiment.train import bucket_batches, encode
+from charrnn.sentiment.text import bucket_batches, encode
 
 from .sentiment_fixtures import review
 
@@ -89,8 +89,9 @@ def _imdb(n_train: int, n_test: int, seed: int = 0) -> Imdb:
 TINY = dict(embed=16, hidden=16, fc=16, bidirectional=True, pooling="max")
 
 
-def _config(**kw) -> TrainConfig:
-    return TrainConfig(**{**dict(epochs=3, batch_size=16, lr=1e-2, val_size=40, device="cpu", max_tokens=50), **kw})
+def _config(**kw) -> SentimentTrainConfig:
+    base = dict(epochs=3, batch_size=16, lr=1e-2, val_size=40, device="cpu", max_tokens=50)
+    return SentimentTrainConfig(**{**base, **kw})
 
 
 def test_tiny_model_learns_good_versus_bad(tmp_path):
@@ -188,8 +189,8 @@ def test_bucketing_covers_every_review_once_and_cuts_padding():
 
 def test_train_config_rejects_bad_settings():
     with pytest.raises(ValueError, match="lr_decay"):
-        TrainConfig(lr_decay="cosine")
+        SentimentTrainConfig(lr_decay="cosine")
     with pytest.raises(ValueError, match="freeze needs"):
-        TrainConfig(freeze=True)
+        SentimentTrainConfig(freeze=True)
     with pytest.raises(ValueError, match="pooling"):
         SentimentConfig(10, pooling="median")

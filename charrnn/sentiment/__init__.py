@@ -4,11 +4,11 @@ from .model import GloveResult, SentimentConfig, SentimentLSTM, load_glove
 from .kind import MAX_TOKENS, SentimentModel, load_sentiment
 from .predict import predict
 from .text import PAD_ID, UNK_ID, WordVocab, tokenize
-from .train import PRESETS, TrainConfig, preset, train_sentiment
+from .train import PRESETS, SentimentTrainConfig, preset, train_sentiment
 
 __all__ = [
     "IMDB_SHA256", "IMDB_URL", "Imdb", "ImdbError", "Review", "download_imdb", "load_imdb", "split_train_val",
     "GloveResult", "SentimentConfig", "SentimentLSTM", "load_glove", "MAX_TOKENS", "SentimentModel",
-    "load_sentiment", "predict", "PAD_ID", "UNK_ID", "WordVocab", "tokenize", "PRESETS", "TrainConfig", "preset",
-    "train_sentiment",
+    "load_sentiment", "predict", "PAD_ID", "UNK_ID", "WordVocab", "tokenize", "PRESETS", "SentimentTrainConfig",
+    "preset", "train_sentiment",
 ]

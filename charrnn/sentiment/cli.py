@@ -45,7 +45,8 @@ def cmd_evaluate(args) -> None:
     import time
 
     from .kind import load_sentiment
-    from .train import accuracy, encode
+    from .text import encode
+    from .train import accuracy
 
     sm = load_sentiment(args.checkpoint, device=args.device)
     imdb = _data(args.data)

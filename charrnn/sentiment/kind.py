@@ -10,8 +10,7 @@ from .. import checkpoint as ckpt
 from ..device import pick_device
 from ..kinds import SENTIMENT, Kind, Metrics, fit_model, metric
 from .model import SentimentConfig, SentimentLSTM
-from .text import WordVocab
-from .train import TOKENIZER
+from .text import TOKENIZER, WordVocab
 
 MAX_TOKENS = 500  # texts are cut to their first MAX_TOKENS tokens (the checkpoint's own setting when it has one)
 

@@ -1,8 +1,11 @@
 """Scoring texts with a loaded `sentiment` model (loading it: `charrnn.sentiment.kind`)."""
 from __future__ import annotations
 
+import torch
+
 from .kind import SentimentModel
-from .train import encode, predict_ids
+from .model import SentimentLSTM
+from .text import encode, pad_batch
 
 
 def predict(model: SentimentModel, texts: list[str], batch_size: int = 64) -> list[float]:
@@ -17,3 +20,19 @@ def predict(model: SentimentModel, texts: list[str], batch_size: int = 64) -> li
         return []
     seqs = encode(model.vocab, texts, model.max_tokens)
     return predict_ids(model.model, seqs, batch_size, model.device)
+
+
+@torch.inference_mode()
+def predict_ids(model: SentimentLSTM, seqs: list[list[int]], batch_size: int = 256,
+                device: torch.device | str = "cpu") -> list[float]:
+    """P(positive) per id sequence, batched by similar length, in input order."""
+    model.eval()
+    order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
+    probs = [0.0] * len(seqs)
+    for start in range(0, len(order), batch_size):
+        idx = order[start:start + batch_size]
+        ids, lengths = pad_batch([seqs[i] for i in idx])
+        p = torch.sigmoid(model(ids.to(device), lengths).float()).tolist()
+        for i, v in zip(idx, p):
+            probs[i] = v
+    return probs

@@ -1,11 +1,15 @@
-"""The chapter's review tokenizer and a word vocabulary built from training reviews only."""
+"""The chapter's review tokenizer, a word vocabulary built from training reviews only, and turning reviews into
+padded batches of token ids (shared by training and prediction)."""
 from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
+import torch
+
+TOKENIZER = "chapter"  # the tokenizer's name, recorded in checkpoints
 PAD, UNK = "<pad>", "<unk>"
 PAD_ID, UNK_ID = 0, 1
 
@@ -50,7 +54,7 @@ class WordVocab:
         return [get(t, UNK_ID) for t in tokens]
 
     @classmethod
-    def build(cls, token_lists: Iterable[list[str]], min_freq: int = 1, max_size: int | None = None) -> "WordVocab":
+    def build(cls, token_lists: Iterable[list[str]], min_freq: int = 1, max_size: int | None = None) -> WordVocab:
         """Words seen at least `min_freq` times, most frequent first (ties alphabetical), at most
         `max_size` entries including `<pad>` and `<unk>`."""
         if min_freq < 1:
@@ -65,3 +69,30 @@ class WordVocab:
         if max_size is not None:
             ranked = ranked[: max_size - 2]
         return cls([PAD, UNK, *ranked])
+
+
+def encode(vocab: WordVocab, texts: list[str], max_tokens: int) -> list[list[int]]:
+    """Token ids per text, cut to `max_tokens`; a text without tokens becomes one `<unk>` so it still gets a score."""
+    return [vocab.encode(tokenize(t)[:max_tokens]) or [UNK_ID] for t in texts]
+
+
+def pad_batch(seqs: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """A (batch, longest) tensor of ids padded with PAD_ID, and the sequences' lengths."""
+    lengths = torch.tensor([len(s) for s in seqs])
+    ids = torch.full((len(seqs), int(lengths.max())), PAD_ID, dtype=torch.long)
+    for i, s in enumerate(seqs):
+        ids[i, : len(s)] = torch.tensor(s)
+    return ids, lengths
+
+
+def bucket_batches(lengths: list[int], batch_size: int, pool_batches: int, gen: torch.Generator) -> list[list[int]]:
+    """Shuffled batches of indices whose lengths are similar: a random permutation is cut into pools of
+    `pool_batches` batches, each pool sorted by length and cut into batches, and the batch order shuffled,
+    so batches stay random but hold little padding."""
+    order = torch.randperm(len(lengths), generator=gen).tolist()
+    pool = batch_size * pool_batches
+    batches = []
+    for start in range(0, len(order), pool):
+        chunk = sorted(order[start:start + pool], key=lambda i: lengths[i])
+        batches += [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
+    return [batches[i] for i in torch.randperm(len(batches), generator=gen).tolist()]

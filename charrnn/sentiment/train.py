@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import asdict, dataclass, fields
-from typing import Callable
+from dataclasses import dataclass, fields
 
 import torch
 import torch.nn.functional as F
@@ -13,16 +12,33 @@ from tqdm.auto import tqdm
 
 from .. import checkpoint as ckpt
 from ..device import pick_device
-from ..train import optimizer_step
+from ..kinds import SENTIMENT
+from ..training import (
+    autocast,
+    checkpoint_dict,
+    cpu_state_dict,
+    grad_scaler,
+    optimizer_step,
+    precision_for,
+)
 from .data import Imdb, Review, split_train_val
 from .model import SentimentConfig, SentimentLSTM, load_glove
-from .text import PAD_ID, UNK_ID, WordVocab, tokenize
+from .predict import predict_ids
+from .text import (
+    TOKENIZER,
+    UNK_ID,
+    WordVocab,
+    bucket_batches,
+    encode,
+    pad_batch,
+    tokenize,
+)
 
-TOKENIZER = "chapter"
+KIND = SENTIMENT
 
 
 @dataclass
-class TrainConfig:
+class SentimentTrainConfig:
     epochs: int = 10
     batch_size: int = 32
     lr: float = 1e-3
@@ -65,59 +81,17 @@ PRESETS: dict[str, dict] = {
 
 def preset(
     name: str, model_overrides: dict | None = None, train_overrides: dict | None = None
-) -> tuple[dict, TrainConfig]:
-    """A preset's model settings and TrainConfig, with non-None overrides applied."""
+) -> tuple[dict, SentimentTrainConfig]:
+    """A preset's model settings and SentimentTrainConfig, with non-None overrides applied."""
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
     model = {**PRESETS[name]["model"], **{k: v for k, v in (model_overrides or {}).items() if v is not None}}
-    names = {f.name for f in fields(TrainConfig)}
+    names = {f.name for f in fields(SentimentTrainConfig)}
     train = {**PRESETS[name]["train"], **{k: v for k, v in (train_overrides or {}).items() if v is not None}}
     unknown = set(train) - names
     if unknown:
         raise ValueError(f"unknown training settings: {', '.join(sorted(unknown))}")
-    return model, TrainConfig(**train)
-
-
-def encode(vocab: WordVocab, texts: list[str], max_tokens: int) -> list[list[int]]:
-    """Token ids per text, cut to `max_tokens`; a text without tokens becomes one `<unk>` so it still gets a score."""
-    return [vocab.encode(tokenize(t)[:max_tokens]) or [UNK_ID] for t in texts]
-
-
-def pad_batch(seqs: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
-    lengths = torch.tensor([len(s) for s in seqs])
-    ids = torch.full((len(seqs), int(lengths.max())), PAD_ID, dtype=torch.long)
-    for i, s in enumerate(seqs):
-        ids[i, : len(s)] = torch.tensor(s)
-    return ids, lengths
-
-
-def bucket_batches(lengths: list[int], batch_size: int, pool_batches: int, gen: torch.Generator) -> list[list[int]]:
-    """Shuffled batches of indices whose lengths are similar: a random permutation is cut into pools of
-    `pool_batches` batches, each pool sorted by length and cut into batches, and the batch order shuffled,
-    so batches stay random but hold little padding."""
-    order = torch.randperm(len(lengths), generator=gen).tolist()
-    pool = batch_size * pool_batches
-    batches = []
-    for start in range(0, len(order), pool):
-        chunk = sorted(order[start:start + pool], key=lambda i: lengths[i])
-        batches += [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
-    return [batches[i] for i in torch.randperm(len(batches), generator=gen).tolist()]
-
-
-@torch.inference_mode()
-def predict_ids(model: SentimentLSTM, seqs: list[list[int]], batch_size: int = 256,
-                device: torch.device | str = "cpu") -> list[float]:
-    """P(positive) per id sequence, batched by similar length, in input order."""
-    model.eval()
-    order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
-    probs = [0.0] * len(seqs)
-    for start in range(0, len(order), batch_size):
-        idx = order[start:start + batch_size]
-        ids, lengths = pad_batch([seqs[i] for i in idx])
-        p = torch.sigmoid(model(ids.to(device), lengths).float()).tolist()
-        for i, v in zip(idx, p):
-            probs[i] = v
-    return probs
+    return model, SentimentTrainConfig(**train)
 
 
 def accuracy(model: SentimentLSTM, seqs: list[list[int]], labels: list[int], device: torch.device | str = "cpu",
@@ -136,105 +110,133 @@ def _check_labeled(reviews: list[Review], what: str) -> None:
 def train_sentiment(
     imdb: Imdb,
     model_config: dict | None = None,
-    config: TrainConfig | None = None,
+    config: SentimentTrainConfig | None = None,
     out: str | os.PathLike = "checkpoints/sentiment.pt",
     test: bool = False,
     progress: bool = True,
-    on_epoch: Callable[[dict], None] | None = None,
 ) -> dict:
     """Train on imdb.train (less the seeded validation split), keep the weights with the best validation
     accuracy, write them to `out` and return the metrics; `test=True` also measures the test accuracy."""
-    config = config or TrainConfig()
+    config = config or SentimentTrainConfig()
     device = pick_device(config.device)
     torch.manual_seed(config.seed)
     gen = torch.Generator().manual_seed(config.seed)
-    _check_labeled(imdb.train, "training")
-    train_set, val_set = split_train_val(imdb.train, config.val_size, config.seed)
-    train_tokens = [tokenize(r.text) for r in train_set]
-    vocab = WordVocab.build(train_tokens, config.min_freq, config.max_vocab or None)
-    train_ids = [vocab.encode(t[: config.max_tokens]) or [UNK_ID] for t in train_tokens]
-    del train_tokens
-    val_ids = encode(vocab, [r.text for r in val_set], config.max_tokens)
-    y_train = torch.tensor([float(r.label) for r in train_set])
-    y_val = [r.label for r in val_set]
-
-    model_cfg = SentimentConfig(vocab_size=len(vocab), **(model_config or {}))
-    model = SentimentLSTM(model_cfg)
+    data = _prepare_data(imdb, config)
     metrics: dict = {}
-    if config.glove:
-        glove = load_glove(config.glove, vocab, model_cfg.embed, seed=config.seed)
-        model.embedding.weight.data.copy_(glove.vectors)
-        model.embedding.weight.requires_grad_(not config.freeze)
-        metrics.update(glove_found=glove.found, glove_coverage=round(glove.coverage, 4))
-    model.to(device)
+    model = _build_model(model_config, config, data.vocab, device, metrics)
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=config.lr,
                            weight_decay=config.weight_decay)
-    use_amp = config.amp and device.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
-    lengths = [len(s) for s in train_ids]
-
+    precision = precision_for(device, config.amp)
+    fit = _Fit(model, opt, grad_scaler(device, precision), device, precision)
+    metrics.update(n_train=len(data.train_ids), n_val=len(data.val_ids), vocab_size=len(data.vocab),
+                   device=str(device))
     best_acc, best_epoch, best_state = -1.0, 0, None
     history: list[dict] = []
     seconds = 0.0
-    metrics.update(n_train=len(train_set), n_val=len(val_set), vocab_size=len(vocab), device=str(device))
-
-    def snapshot() -> dict:
-        return {
-            "format_version": ckpt.FORMAT_VERSION,
-            "kind": "sentiment",
-            "config": {"model": model_cfg.to_dict(), "train": asdict(config)},
-            "tokenizer": {"name": TOKENIZER, "max_tokens": config.max_tokens},
-            "vocab": list(vocab.words),
-            "state_dict": best_state,
-            "metrics": dict(metrics),
-        }
-
     for epoch in range(1, config.epochs + 1):
-        model.train()
-        batches = bucket_batches(lengths, config.batch_size, config.bucket_pool, gen)
         t0 = time.perf_counter()
-        total, seen = 0.0, 0
-        bar = tqdm(batches, disable=not progress, desc=f"epoch {epoch}/{config.epochs}", unit="batch",
-                   dynamic_ncols=True, leave=False)
-        for step, b in enumerate(bar):
-            if config.lr_decay == "linear":
-                done = ((epoch - 1) * len(batches) + step) / (config.epochs * len(batches))
-                for g in opt.param_groups:
-                    g["lr"] = config.lr * (1 - 0.95 * done)
-            ids, lens = pad_batch([train_ids[i] for i in b])
-            y = y_train[b].to(device)
-            with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp):
-                logits = model(ids.to(device), lens)
-            loss = F.binary_cross_entropy_with_logits(logits.float(), y)
-            optimizer_step(loss, opt, scaler, model, config.grad_clip)
-            total += loss.item() * len(b)
-            seen += len(b)
-            bar.set_postfix(loss=f"{total / seen:.4f}", refresh=False)
-        bar.close()
+        train_loss = _train_epoch(fit, data, config, epoch, gen, progress)
         seconds += time.perf_counter() - t0
-        val_acc = accuracy(model, val_ids, y_val, device)
-        record = {"epoch": epoch, "train_loss": round(total / seen, 4), "val_accuracy": round(val_acc, 4),
+        val_acc = accuracy(model, data.val_ids, data.y_val, device)
+        record = {"epoch": epoch, "train_loss": round(train_loss, 4), "val_accuracy": round(val_acc, 4),
                   "seconds": round(seconds, 1)}
         history.append(record)
         if progress:
             tqdm.write(f"epoch {epoch}: train_loss={record['train_loss']:.4f} val_accuracy={val_acc:.4f} "
                        f"({seconds:.0f} s)")
-        if on_epoch:
-            on_epoch(record)
         if val_acc > best_acc:
-            best_acc, best_epoch = val_acc, epoch
-            best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+            best_acc, best_epoch, best_state = val_acc, epoch, cpu_state_dict(model)
             metrics.update(val_accuracy=round(val_acc, 4), best_epoch=epoch, train_seconds=round(seconds, 1),
                            epochs=epoch, history=list(history))
-            ckpt.save(snapshot(), out)
+            ckpt.save(_checkpoint(model, config, data.vocab, best_state, metrics), out)
         elif config.patience and epoch - best_epoch >= config.patience:
             break
     metrics.update(epochs=len(history), train_seconds=round(seconds, 1), history=history)
     if test:
         model.load_state_dict(best_state)
         _check_labeled(imdb.test, "test")
-        test_ids = encode(vocab, [r.text for r in imdb.test], config.max_tokens)
+        test_ids = encode(data.vocab, [r.text for r in imdb.test], config.max_tokens)
         metrics.update(test_accuracy=round(accuracy(model, test_ids, [r.label for r in imdb.test], device), 4),
                        n_test=len(imdb.test))
-    ckpt.save(snapshot(), out)
+    ckpt.save(_checkpoint(model, config, data.vocab, best_state, metrics), out)
     return {**metrics, "out": str(out)}
+
+
+@dataclass
+class _Reviews:
+    """The training and validation reviews as token ids with their labels, and the vocabulary built from them."""
+
+    vocab: WordVocab
+    train_ids: list[list[int]]
+    y_train: torch.Tensor  # float labels, for the loss
+    val_ids: list[list[int]]
+    y_val: list[int]
+
+
+def _prepare_data(imdb: Imdb, config: SentimentTrainConfig) -> _Reviews:
+    """Split off the seeded validation set, build the vocabulary from the training reviews only, and encode both."""
+    _check_labeled(imdb.train, "training")
+    train_set, val_set = split_train_val(imdb.train, config.val_size, config.seed)
+    train_tokens = [tokenize(r.text) for r in train_set]
+    vocab = WordVocab.build(train_tokens, config.min_freq, config.max_vocab or None)
+    train_ids = [vocab.encode(t[: config.max_tokens]) or [UNK_ID] for t in train_tokens]
+    del train_tokens
+    return _Reviews(vocab, train_ids, torch.tensor([float(r.label) for r in train_set]),
+                    encode(vocab, [r.text for r in val_set], config.max_tokens), [r.label for r in val_set])
+
+
+def _build_model(model_config: dict | None, config: SentimentTrainConfig, vocab: WordVocab, device: torch.device,
+                 metrics: dict) -> SentimentLSTM:
+    """The classifier on `device`, its embedding taken from GloVe (and frozen) when the config asks."""
+    model_cfg = SentimentConfig(vocab_size=len(vocab), **(model_config or {}))
+    model = SentimentLSTM(model_cfg)
+    if config.glove:
+        glove = load_glove(config.glove, vocab, model_cfg.embed, seed=config.seed)
+        model.embedding.weight.data.copy_(glove.vectors)
+        model.embedding.weight.requires_grad_(not config.freeze)
+        metrics.update(glove_found=glove.found, glove_coverage=round(glove.coverage, 4))
+    return model.to(device)
+
+
+@dataclass
+class _Fit:
+    """What an epoch updates: the model and its optimizer, on a device at a precision (with its loss scaler)."""
+
+    model: SentimentLSTM
+    opt: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    device: torch.device
+    precision: str
+
+
+def _train_epoch(fit: _Fit, data: _Reviews, config: SentimentTrainConfig, epoch: int, gen: torch.Generator,
+                 progress: bool) -> float:
+    """One pass over the training reviews in length-bucketed batches; returns the mean training loss."""
+    fit.model.train()
+    batches = bucket_batches([len(s) for s in data.train_ids], config.batch_size, config.bucket_pool, gen)
+    total, seen = 0.0, 0
+    bar = tqdm(batches, disable=not progress, desc=f"epoch {epoch}/{config.epochs}", unit="batch",
+               dynamic_ncols=True, leave=False)
+    for step, b in enumerate(bar):
+        if config.lr_decay == "linear":
+            done = ((epoch - 1) * len(batches) + step) / (config.epochs * len(batches))
+            for g in fit.opt.param_groups:
+                g["lr"] = config.lr * (1 - 0.95 * done)
+        ids, lens = pad_batch([data.train_ids[i] for i in b])
+        y = data.y_train[b].to(fit.device)
+        with autocast(fit.device, fit.precision):
+            logits = fit.model(ids.to(fit.device), lens)
+        loss = F.binary_cross_entropy_with_logits(logits.float(), y)
+        optimizer_step(loss, fit.opt, fit.scaler, fit.model, config.grad_clip)
+        total += loss.item() * len(b)
+        seen += len(b)
+        bar.set_postfix(loss=f"{total / seen:.4f}", refresh=False)
+    bar.close()
+    return total / seen
+
+
+def _checkpoint(model: SentimentLSTM, config: SentimentTrainConfig, vocab: WordVocab,
+                state_dict: dict[str, torch.Tensor], metrics: dict) -> dict:
+    """The slim `sentiment` checkpoint: settings, tokenizer, vocabulary, the best weights and the metrics."""
+    return checkpoint_dict(KIND, model.cfg.to_dict(), config, list(vocab.words), state_dict, metrics,
+                           tokenizer={"name": TOKENIZER, "max_tokens": config.max_tokens})
