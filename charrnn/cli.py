@@ -109,10 +109,11 @@ def cmd_evaluate(args) -> None:
     from .corpus import apply_preprocessing
     from .evaluate import evaluate_stream
     from .sample import load_char_lm
+    from .textfile import read_text
 
     lm = load_char_lm(args.checkpoint, device=args.device)
     prep = lm.meta.get("preprocessing") or {"clean": "strip", "val_fraction": 0.1}
-    text = apply_preprocessing(gutenberg.read_text(args.text), prep)
+    text = apply_preprocessing(read_text(args.text), prep)
     ids = lm.vocab.encode(text)
     _, val = split_ids(ids, prep.get("val_fraction", 0.1))
     if args.split == "all":
