@@ -93,13 +93,14 @@ def cmd_sample(args) -> None:
     if args.num_samples == 1:
         out = sys.stdout
         out.write(args.prompt)
-        for chars in stream(lm, args.prompt, args.length, args.temperature, top_k, args.top_p, args.seed):
+        for chars in stream(lm, args.prompt, args.length, temperature=args.temperature, top_k=top_k,
+                            top_p=args.top_p, seed=args.seed):
             out.write(chars[0])
             out.flush()
         out.write("\n")
         return
-    texts = generate(lm, args.prompt, args.length, args.num_samples, temperature=args.temperature, top_k=top_k,
-                     top_p=args.top_p, seed=args.seed)
+    texts = generate(lm, args.prompt, args.length, temperature=args.temperature, top_k=top_k, top_p=args.top_p,
+                     seed=args.seed, num_samples=args.num_samples)
     for i, t in enumerate(texts):
         print(f"--- sample {i + 1}")
         print(t)
