@@ -1,7 +1,8 @@
 """Sentiment classifier speed on this machine: batch scoring of the IMDb test reviews (reviews/s) and
 single-review latency (median of repeated predict() calls on one short review).
 
-    python bench/sentiment_speed.py [--checkpoint checkpoints/imdb-sentiment.pt] [--data ../shared/datasets/aclImdb_v1.tar.gz]
+    python bench/sentiment_speed.py [--checkpoint checkpoints/imdb-sentiment.pt]
+                                    [--data ../shared/datasets/aclImdb_v1.tar.gz]
 """
 from __future__ import annotations
 

@@ -20,7 +20,8 @@ def _add_source(p: argparse.ArgumentParser, required: bool = True) -> None:
     p.add_argument("--clean", choices=["strip", "slice", "none"], default="strip",
                    help="strip: remove the Gutenberg license text (default); slice: keep --start..--end; none")
     p.add_argument("--start", help="with --clean slice: first string kept (default 'THE MYSTERIOUS ISLAND')")
-    p.add_argument("--end", help="with --clean slice: string the text stops before (default 'End of the Project Gutenberg')")
+    p.add_argument("--end",
+                   help="with --clean slice: string the text stops before (default 'End of the Project Gutenberg')")
     p.add_argument("--chapter", action="store_true",
                    help="the textbook's slicing of The Mysterious Island (same as --clean slice)")
     p.add_argument("--cache", default=None, help="folder for downloaded books (default: corpora/)")
@@ -81,13 +82,14 @@ def cmd_sample(args) -> None:
     if args.num_samples == 1:
         out = sys.stdout
         out.write(args.prompt)
-        for chars in stream(lm, args.prompt, args.length, args.temperature, top_k, args.top_p, args.seed):
+        for chars in stream(lm, args.prompt, args.length, temperature=args.temperature, top_k=top_k,
+                            top_p=args.top_p, seed=args.seed):
             out.write(chars[0])
             out.flush()
         out.write("\n")
         return
-    texts = generate(lm, args.prompt, args.length, args.num_samples, temperature=args.temperature, top_k=top_k,
-                     top_p=args.top_p, seed=args.seed)
+    texts = generate(lm, args.prompt, args.length, temperature=args.temperature, top_k=top_k, top_p=args.top_p,
+                     seed=args.seed, num_samples=args.num_samples)
     for i, t in enumerate(texts):
         print(f"--- sample {i + 1}")
         print(t)
@@ -97,10 +99,11 @@ def cmd_evaluate(args) -> None:
     from .charlm import load_char_lm
     from .corpus import apply_preprocessing
     from .evaluate import evaluate_stream
+    from .textfile import read_text
 
     lm = load_char_lm(args.checkpoint, device=args.device)
     prep = lm.meta.get("preprocessing") or {"clean": "strip", "val_fraction": 0.1}
-    text = apply_preprocessing(gutenberg.read_text(args.text), prep)
+    text = apply_preprocessing(read_text(args.text), prep)
     ids = lm.vocab.encode(text)
     _, val = split_ids(ids, prep.get("val_fraction", 0.1))
     if args.split == "all":
@@ -151,7 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--prompt", default="")
     p.add_argument("--length", type=int, default=300)
-    p.add_argument("--temperature", type=float, default=1.0, help="divides the logits; 0 = greedy (textbook alpha = 1/T)")
+    p.add_argument("--temperature", type=float, default=1.0,
+                   help="divides the logits; 0 = greedy (textbook alpha = 1/T)")
     p.add_argument("--top-k", type=int, default=0, help="keep the k most likely characters (0 = off)")
     p.add_argument("--top-p", type=float, default=None, help="keep the smallest set with this probability mass")
     p.add_argument("--seed", type=int, default=None)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import gutenberg
+from .textfile import read_text
 
 
 @dataclass
@@ -39,11 +40,12 @@ def load_corpus(
         raw = gutenberg.load_book(book, cache_dir=cache_dir)
         name = f"gutenberg:{book}"
     else:
-        raw = gutenberg.read_text(text_file)
+        raw = read_text(text_file)
         name = Path(text_file).name
     preprocessing = {"clean": clean}
     if clean == "slice":
-        preprocessing.update(start=start or gutenberg.CHAPTER_START, end=end if end is not None else gutenberg.CHAPTER_END)
+        preprocessing.update(start=start or gutenberg.CHAPTER_START,
+                             end=end if end is not None else gutenberg.CHAPTER_END)
     text = apply_preprocessing(raw, preprocessing)
     if not text:
         raise ValueError(f"{name} holds no text after preprocessing ({clean})")
@@ -51,4 +53,6 @@ def load_corpus(
 
 
 def apply_preprocessing(raw: str, preprocessing: dict) -> str:
-    return gutenberg.prepare(raw, preprocessing.get("clean", "strip"), preprocessing.get("start"), preprocessing.get("end"))
+    """Repeat a corpus's recorded preprocessing (as saved in a checkpoint) on a raw text."""
+    return gutenberg.prepare(raw, preprocessing.get("clean", "strip"), preprocessing.get("start"),
+                             preprocessing.get("end"))

@@ -1,7 +1,15 @@
 """Data-parallel training under `torchrun`: process-group setup from its environment variables, and the few
-collectives the trainer needs. Everything is PyTorch's own (torch.distributed, DistributedDataParallel)."""
+collectives the trainer needs. Everything is PyTorch's own (torch.distributed, DistributedDataParallel).
+
+Teardown matters: a process group that outlives the Python interpreter keeps gloo's worker threads running into
+its shutdown, and a worker that then takes the GIL (to free a tensor it held for the last collective) is killed
+mid-destructor: the rank aborts with "terminate called without an active exception" (SIGABRT). So the group is
+destroyed at the latest at exit, and nothing may keep it alive past `destroy_process_group`.
+"""
 from __future__ import annotations
 
+import atexit
+import importlib
 import os
 from dataclasses import dataclass
 from datetime import timedelta
@@ -44,9 +52,16 @@ def init(device: str = "auto") -> Context:
                              f"use --nproc_per_node at most the number of GPUs")
         torch.cuda.set_device(local_rank)
     if not dist.is_initialized():
+        # torch.distributed.nn.functional binds `group=group.WORLD` as default arguments when first imported
+        # (DistributedDataParallel imports it, through torch._dynamo); imported after init_process_group, those
+        # defaults hold the group forever, and destroy_process_group() can no longer free it. Import it first.
+        importlib.import_module("torch.distributed.nn")
+
         # rank 0 validates alone while the others wait in their next collective: allow for long validations
         dist.init_process_group(backend="nccl" if use_cuda else "gloo", timeout=timedelta(hours=1),
                                 device_id=torch.device("cuda", local_rank) if use_cuda else None)
+        atexit.unregister(shutdown)  # once, however often a process joins a group
+        atexit.register(shutdown)  # for callers of train() who never call shutdown(); runs before the teardown
     return context()
 
 
@@ -58,6 +73,7 @@ def context() -> Context:
 
 
 def shutdown() -> None:
+    """Leave the process group (joining its threads): at the end of a run, and at exit if still joined."""
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
 

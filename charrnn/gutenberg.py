@@ -1,4 +1,6 @@
-"""Project Gutenberg texts: download with caching, decoding, and license header/footer removal."""
+"""Project Gutenberg books: download by ID with caching, license header/footer removal, the textbook's slicing.
+
+Local files are read by charrnn.textfile (which also decodes the downloaded bytes)."""
 from __future__ import annotations
 
 import http.client
@@ -7,10 +9,10 @@ import re
 import time
 import urllib.error
 import urllib.request
-import warnings
 from pathlib import Path
 
 from .files import atomic_write, default_cache_dir
+from .textfile import decode
 
 DEFAULT_BASE_URL = "https://www.gutenberg.org"
 BASE_URL_ENV = "CHARRNN_GUTENBERG_URL"
@@ -34,8 +36,8 @@ CATALOGUE: dict[int, str] = {
 }
 
 
-class GutenbergError(RuntimeError):
-    """A book could not be fetched or read."""
+class GutenbergError(ValueError):
+    """A book ID is not valid, or the book could not be downloaded."""
 
 
 def _looks_like_html(data: bytes) -> bool:
@@ -102,21 +104,6 @@ def download(
     raise GutenbergError(f"could not download Gutenberg book {book_id}: " + "; ".join(reasons))
 
 
-def decode(raw: bytes) -> str:
-    """Bytes to text: UTF-8 (BOM optional), else cp1252, else latin-1 with a warning; newlines become \\n."""
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        try:
-            text = raw.decode("cp1252")
-            encoding = "cp1252"
-        except UnicodeDecodeError:
-            text = raw.decode("latin-1")
-            encoding = "latin-1"
-        warnings.warn(f"text is not valid UTF-8; decoded as {encoding}", UnicodeWarning, stacklevel=2)
-    return text.replace("\r\n", "\n").replace("\r", "\n")
-
-
 _START = re.compile(
     r"^[ \t]*\*{3}[ \t]*START[ \t]+OF[ \t]+(?:THE|THIS)[ \t]+PROJECT[ \t]+GUTENBERG[ \t]+E-?(?:BOOK|TEXT)"
     r"[^*]{0,400}?\*{3}[ \t]*$",
@@ -129,7 +116,8 @@ _END = re.compile(
     re.IGNORECASE | re.MULTILINE,
 )
 _CREDITS = re.compile(
-    r"\A\s*(?:Produced[ \t]+by|E-?text[ \t]+prepared[ \t]+by|Transcribed[ \t]+(?:from|by)|This[ \t]+e-?text[ \t]+was[ \t]+(?:produced|prepared))"
+    r"\A\s*(?:Produced[ \t]+by|E-?text[ \t]+prepared[ \t]+by|Transcribed[ \t]+(?:from|by)"
+    r"|This[ \t]+e-?text[ \t]+was[ \t]+(?:produced|prepared))"
     r".*?(?:\n[ \t]*\n|\Z)",
     re.IGNORECASE | re.DOTALL,
 )
@@ -155,27 +143,13 @@ def chapter_slice(text: str, start: str = CHAPTER_START, end: str | None = CHAPT
     """The textbook's slicing: from the first occurrence of `start` up to (not including) `end`."""
     i = text.find(start)
     if i < 0:
-        raise GutenbergError(f"start string {start!r} not found in the text")
+        raise ValueError(f"start string {start!r} not found in the text")
     if end is None:
         return text[i:]
     j = text.find(end, i)
     if j < 0:
-        raise GutenbergError(f"end string {end!r} not found after {start!r}")
+        raise ValueError(f"end string {end!r} not found after {start!r}")
     return text[i:j]
-
-
-def read_text(path: str | os.PathLike) -> str:
-    """Read and decode a local text file."""
-    p = Path(path)
-    try:
-        raw = p.read_bytes()
-    except FileNotFoundError:
-        raise GutenbergError(f"text file not found: {p}") from None
-    except IsADirectoryError:
-        raise GutenbergError(f"expected a text file, got a directory: {p}") from None
-    except OSError as e:
-        raise GutenbergError(f"cannot read {p}: {e.strerror}") from None
-    return decode(raw)
 
 
 def prepare(text: str, clean: str = "strip", start: str | None = None, end: str | None = None) -> str:

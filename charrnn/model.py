@@ -53,17 +53,6 @@ class CharRNN(nn.Module):
         out, state = self.rnn(self.embedding(x), state)
         return self.fc(self.drop(out)), state
 
-    def num_parameters(self) -> int:
-        return sum(p.numel() for p in self.parameters())
-
-
-def detach_state(state):
-    if state is None:
-        return None
-    if isinstance(state, tuple):
-        return tuple(s.detach() for s in state)
-    return state.detach()
-
 
 class LSTMStepper:
     """One-character steps of an LSTM CharRNN in eval mode, without nn.LSTM's per-call overhead.
@@ -81,10 +70,10 @@ class LSTMStepper:
             ).detach()
             self.weights = [rnn.weight_hh_l0.detach().T.contiguous()]
             self.biases = [None]
-            for l in range(1, rnn.num_layers):
-                w = torch.cat([getattr(rnn, f"weight_ih_l{l}"), getattr(rnn, f"weight_hh_l{l}")], dim=1)
+            for layer in range(1, rnn.num_layers):
+                w = torch.cat([getattr(rnn, f"weight_ih_l{layer}"), getattr(rnn, f"weight_hh_l{layer}")], dim=1)
                 self.weights.append(w.detach().T.contiguous())
-                self.biases.append((getattr(rnn, f"bias_ih_l{l}") + getattr(rnn, f"bias_hh_l{l}")).detach())
+                self.biases.append((getattr(rnn, f"bias_ih_l{layer}") + getattr(rnn, f"bias_hh_l{layer}")).detach())
             self.fc_w = model.fc.weight.detach().T.contiguous()
             self.fc_b = model.fc.bias.detach()
 
@@ -94,12 +83,12 @@ class LSTMStepper:
         h_all, c_all = state
         hs, cs = [], []
         below = None
-        for l, w in enumerate(self.weights):
-            h, c = h_all[l], c_all[l]
-            if l == 0:
+        for layer, w in enumerate(self.weights):
+            h, c = h_all[layer], c_all[layer]
+            if layer == 0:
                 gates = torch.addmm(self.table[x], h, w)
             else:
-                gates = torch.addmm(self.biases[l], torch.cat([below, h], dim=1), w)
+                gates = torch.addmm(self.biases[layer], torch.cat([below, h], dim=1), w)
             i, f, g, o = gates.chunk(4, dim=1)
             c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
             h = torch.sigmoid(o) * torch.tanh(c)

@@ -84,6 +84,7 @@ def stream(
     lm: CharLM,
     prompt: str = "",
     length: int = 300,
+    *,
     temperature: float = 1.0,
     top_k: int | None = None,
     top_p: float | None = None,
@@ -92,6 +93,8 @@ def stream(
 ) -> Iterator[list[str]]:
     """Yield the next character of each of `num_samples` continuations, `length` times.
 
+    `generate` takes the same parameters; the sampling options are keyword-only in both, so no call can mix
+    their order up.
     The prompt is fed through the model in one call. An empty prompt starts from a newline if the
     vocabulary has one, else from a uniformly chosen character. Same seed, same output.
     """
@@ -120,7 +123,18 @@ def stream(
         logits, state = step(nxt.to(device), state)
 
 
-def generate(lm: CharLM, prompt: str = "", length: int = 300, num_samples: int = 1, **kwargs) -> list[str]:
-    """Whole continuations, each starting with the prompt."""
-    steps = list(stream(lm, prompt, length, num_samples=num_samples, **kwargs))
+def generate(
+    lm: CharLM,
+    prompt: str = "",
+    length: int = 300,
+    *,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    seed: int | None = None,
+    num_samples: int = 1,
+) -> list[str]:
+    """Whole continuations, each starting with the prompt (the same parameters as `stream`)."""
+    steps = list(stream(lm, prompt, length, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed,
+                        num_samples=num_samples))
     return [prompt + "".join(chars[i] for chars in steps) for i in range(num_samples)]

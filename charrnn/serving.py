@@ -148,7 +148,8 @@ def stream_text(lm: CharLM, opts: SampleOptions, every: int = 8) -> Iterator[lis
     texts = [[opts.prompt] for _ in range(opts.num_samples)]
     n = 0
     for n, chars in enumerate(
-        stream(lm, opts.prompt, opts.length, opts.temperature, opts.top_k, opts.top_p, opts.seed, opts.num_samples), 1
+        stream(lm, opts.prompt, opts.length, temperature=opts.temperature, top_k=opts.top_k, top_p=opts.top_p,
+               seed=opts.seed, num_samples=opts.num_samples), 1
     ):
         for t, c in zip(texts, chars, strict=True):
             t.append(c)

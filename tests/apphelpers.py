@@ -38,7 +38,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def launch(folder: Path, env: dict | None = None, timeout: float = 60) -> AppProcess:
+def launch(folder: Path, env: dict | None = None, timeout: float = 300) -> AppProcess:
     """Start `python app.py` serving `folder` and wait until it prints its URL; its output is drained in a thread."""
     port = free_port()
     full_env = {**os.environ, "OMP_NUM_THREADS": "1", "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1",

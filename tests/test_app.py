@@ -79,7 +79,7 @@ def test_generate_continues_the_prompt_and_same_seed_gives_same_text(client):
 
 def test_generate_streams(client):
     job = client.submit("the ", "tiny.pt", 3000, 1.0, 0, 1.0, 3, 1, api_name="/generate")
-    final = job.result(timeout=60)
+    final = job.result(timeout=300)
     partials = job.outputs()
     assert len(final) == 3004 and len(partials) >= 2
     assert all(final.startswith(p) for p in partials)
@@ -167,7 +167,7 @@ def test_unfetchable_book_gets_a_clear_message(client):
 
 def test_one_job_at_a_time_stop_keeps_the_model_and_generation_stays_responsive(app, client):
     job = client.submit(str(BOOK), None, "", "gru", 16, 1, 100_000, 8, 20, 0.01, api_name="/train")
-    deadline = time.time() + 60
+    deadline = time.time() + 600
     while not any("step" in (o[0] if isinstance(o, (list, tuple)) else "") for o in job.outputs()):
         assert time.time() < deadline and not job.done(), job.outputs()
         time.sleep(0.2)
@@ -175,9 +175,10 @@ def test_one_job_at_a_time_stop_keeps_the_model_and_generation_stays_responsive(
         client.predict("1268", None, "", "lstm", 16, 1, 10, 8, 20, 0.01, api_name="/train")
     t0 = time.monotonic()
     assert generate(client, "the", length=20).startswith("the")
-    assert time.monotonic() - t0 < 10
+    assert not job.done(), "generation waited for the training job to end"
+    assert time.monotonic() - t0 < 120  # a fraction of a second alone; generous for a loaded machine
     client.predict(api_name="/stop_training")
-    status, _ = job.result(timeout=60)
+    status, _ = job.result(timeout=300)
     assert status.startswith(f"Stopped gutenberg-{BOOK}-h16 on Gutenberg book {BOOK} at step")
     info = shelf.describe(app.folder / f"gutenberg-{BOOK}-h16.pt")
     assert info.kind == "char-lm" and info.corpus == f"gutenberg:{BOOK}" and info.steps >= 1

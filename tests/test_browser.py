@@ -37,18 +37,31 @@ def page(app):
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         page = browser.new_page(viewport={"width": 1280, "height": 960})
-        page.set_default_timeout(30_000)
+        page.set_default_timeout(120_000)
         page.goto(app.url)
         page.locator("#generate").wait_for()
         yield page
         browser.close()
 
 
-def wait_for(condition, timeout=30.0):
+def wait_for(condition, timeout=120.0):
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.1)
+
+
+def settled(locator, quiet: float = 2.0, timeout: float = 120.0) -> str:
+    """The field's value once it has not changed for `quiet` seconds (however long a busy machine takes)."""
+    deadline = time.monotonic() + timeout
+    value = locator.input_value()
+    while True:
+        time.sleep(quiet)
+        now = locator.input_value()
+        if now == value:
+            return now
+        assert time.monotonic() < deadline, "still changing"
+        value = now
 
 
 def test_generate_in_the_browser(page, tmp_path):
@@ -92,7 +105,5 @@ def test_long_request_is_clamped_with_a_notice_and_stop_ends_it(page):
     output = page.locator("#generated textarea")
     wait_for(lambda: len(output.input_value()) > len(PROMPT) + 50)
     page.locator("#generate-stop").click()
-    page.wait_for_timeout(1000)
-    stopped = output.input_value()
-    page.wait_for_timeout(1000)
-    assert output.input_value() == stopped and len(stopped) < len(PROMPT) + 10_000
+    stopped = settled(output)
+    assert len(stopped) < len(PROMPT) + 10_000

@@ -66,14 +66,14 @@ def train_cmd(text, out, *extra, runner=("-m", "charrnn")):
 
 
 def run(cmd):
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=ENV, timeout=300)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=ENV, timeout=900)
     assert proc.returncode == 0, proc.stderr[-2000:]
     return proc
 
 
 def run_until_killed(cmd):
     """Run a command whose injected fault ends it with SIGKILL."""
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=ENV, timeout=300)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=ENV, timeout=900)
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
 
 

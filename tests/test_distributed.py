@@ -1,8 +1,10 @@
 """Data-parallel training under torchrun: 2 CPU processes on the gloo backend."""
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 import torch
@@ -14,6 +16,7 @@ from charrnn.distributed import Context, context
 from .helpers import REPEAT
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+TIMEOUT = 900  # a hung run, not a slow one: each takes seconds alone, a minute or two on a busy machine
 
 
 def train_args(text, out, batch_size, steps, *extra):
@@ -23,9 +26,30 @@ def train_args(text, out, batch_size, steps, *extra):
             "--device", "cpu", "--quiet", *extra]
 
 
+def start(cmd: list[str], env: dict | None = None) -> subprocess.Popen:
+    """A launcher in a session of its own, so that `stop` ends its workers too, not only torchrun."""
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**ENV, **(env or {})}, start_new_session=True)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate()
+
+
+def run(cmd: list[str], env: dict | None = None) -> subprocess.CompletedProcess:
+    proc = start(cmd, env)
+    try:
+        stdout, stderr = proc.communicate(timeout=TIMEOUT)
+    finally:
+        stop(proc)
+    return subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
+
+
 def torchrun(*args, module=("-m", "charrnn"), env=None, check=True):
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", *module, *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env={**ENV, **(env or {})}, timeout=300)
+    proc = run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", *module, *args],
+               env)
     if check:
         assert proc.returncode == 0, proc.stderr[-3000:]
     return proc
@@ -39,8 +63,7 @@ def runs(tmp_path_factory):
     text.write_text(REPEAT)
     first = torchrun(*train_args(text, d / "ddp" / "m.pt", 8, 20))
     resumed = torchrun(*train_args(text, d / "ddp" / "m.pt", 8, 30, "--resume"))
-    single = subprocess.run([sys.executable, "-m", "charrnn", *train_args(text, d / "one" / "m.pt", 16, 30)],
-                            capture_output=True, text=True, env=ENV, timeout=300)
+    single = run([sys.executable, "-m", "charrnn", *train_args(text, d / "one" / "m.pt", 16, 30)])
     assert single.returncode == 0, single.stderr
     return d, first, resumed
 
@@ -86,22 +109,24 @@ def test_not_distributed_without_torchrun(monkeypatch):
 
 
 def test_sigterm_to_torchrun_stops_every_rank_at_the_same_step_and_saves(tmp_path):
-    import signal
-    import time
-
     text = tmp_path / "t.txt"
     text.write_text(REPEAT)
     out = tmp_path / "m.pt"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "charrnn",
            *train_args(text, out, 8, 100_000, "--log-every", "1")]
     cmd[cmd.index("--save-every") + 1] = cmd[cmd.index("--eval-every") + 1] = "100000"
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    proc = start(cmd)
     log = out.with_name("m.log.jsonl")
-    deadline = time.monotonic() + 120
-    while not (log.exists() and log.read_text().count("\n") >= 5) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGTERM)  # torchrun passes it on to both workers
-    stdout, stderr = proc.communicate(timeout=120)
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while not (log.exists() and log.read_text().count("\n") >= 5):
+            assert proc.poll() is None, f"the run ended before 5 steps: {proc.communicate()[1][-3000:]}"
+            assert time.monotonic() < deadline, "no 5 steps logged in time"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)  # torchrun passes it on to both workers
+        stdout, stderr = proc.communicate(timeout=TIMEOUT)
+    finally:
+        stop(proc)
     assert "status=stopped" in stdout, stderr[-3000:]
     state = ckpt.load(out)
     logged = [json.loads(line)["step"] for line in log.read_text().splitlines()]
@@ -126,7 +151,24 @@ def test_resume_restores_every_ranks_dropout_stream(tmp_path):
     assert not torch.equal(masks[0]["cpu"], masks[1]["cpu"]), "the ranks should draw different dropout masks"
 
 
-API_SCRIPT = """
+GLOO_THREADS = """
+import atexit, os
+
+def gloo_threads():
+    names = []
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{tid}/comm") as f:
+                names.append(f.read().strip())
+        except OSError:  # the thread ended meanwhile
+            pass
+    return sorted(n for n in names if "gloo" in n)
+
+# registered before charrnn's own exit handler, so it runs after it
+atexit.register(lambda: print(f"rank {os.environ['RANK']} gloo threads at exit: {gloo_threads()}", flush=True))
+"""
+
+API_SCRIPT = GLOO_THREADS + """
 import os, sys
 from charrnn import Corpus, TrainConfig, train
 text = open(sys.argv[1]).read()
@@ -147,6 +189,8 @@ def test_python_api_under_torchrun_is_data_parallel(tmp_path):
     script.write_text(API_SCRIPT)
     proc = torchrun(str(text), str(out), module=(str(script),))
     assert "rank 0 world 2" in proc.stdout and "rank 1 world 2" in proc.stdout
+    for rank in (0, 1):  # train() joined the group itself; it is gone before the interpreter shuts down
+        assert f"rank {rank} gloo threads at exit: []" in proc.stdout, proc.stdout
     steps = [json.loads(line)["step"] for line in out.with_name("m.log.jsonl").read_text().splitlines()
              if "train_loss" in line]
     assert steps == list(range(1, 11)), "one process group: each step logged once, by rank 0"
@@ -155,3 +199,26 @@ def test_python_api_under_torchrun_is_data_parallel(tmp_path):
                     check=False)
     assert proc.returncode != 0
     assert "refused: the processes of this run read different texts" in proc.stderr
+
+
+CLI_SCRIPT = GLOO_THREADS + """
+import sys
+from charrnn.cli import main
+code = main(sys.argv[1:])
+print(f"rank {os.environ['RANK']} gloo threads after main: {gloo_threads()}", flush=True)
+sys.exit(code)
+"""
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="lists a process's threads through Linux's /proc")
+def test_process_group_is_really_gone_before_the_interpreter_exits(tmp_path):
+    """A process group kept alive past destroy_process_group() keeps gloo's worker threads running into interpreter
+    shutdown; one that then takes the GIL to free a tensor aborts the rank ("terminate called without an active
+    exception", SIGABRT). `charrnn train` must leave no gloo thread behind when it returns."""
+    text, script = tmp_path / "t.txt", tmp_path / "cli.py"
+    text.write_text(REPEAT)
+    script.write_text(CLI_SCRIPT)
+    proc = torchrun(*train_args(text, tmp_path / "m.pt", 8, 4), module=(str(script),))
+    for rank in (0, 1):
+        assert f"rank {rank} gloo threads after main: []" in proc.stdout, proc.stdout
+        assert f"rank {rank} gloo threads at exit: []" in proc.stdout, proc.stdout

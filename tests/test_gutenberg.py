@@ -3,45 +3,35 @@ import socket
 import pytest
 
 from charrnn import gutenberg
-from charrnn.gutenberg import GutenbergError, chapter_slice, decode, download, strip_gutenberg
+from charrnn.gutenberg import GutenbergError, chapter_slice, download, strip_gutenberg
+from charrnn.textfile import decode
 
 from .conftest import shared_file
 
 BODY = "CHAPTER I\n\nIt was a dark and stormy night.\nThe end.\n"
 
 
-def test_decode_utf8_with_bom_and_crlf():
-    assert decode("\ufeffHello\r\nworld\rend\n".encode("utf-8")) == "Hello\nworld\nend\n"
-    assert decode("caf\u00e9\r\n".encode("utf-8")) == "caf\u00e9\n"
-
-
-def test_decode_cp1252_warns():
-    raw = "\u201cQuoted\u201d caf\u00e9\r\n".encode("cp1252")
-    with pytest.warns(UnicodeWarning, match="cp1252"):
-        assert decode(raw) == "\u201cQuoted\u201d caf\u00e9\n"
-
-
-def test_decode_latin1_fallback_for_bytes_cp1252_lacks():
-    raw = b"a\x81b\xe9"
-    with pytest.warns(UnicodeWarning, match="latin-1"):
-        assert decode(raw) == "a\x81b\u00e9"
-
-
 @pytest.mark.parametrize(
     "header, footer",
     [
-        ("*** START OF THE PROJECT GUTENBERG EBOOK SOME BOOK ***", "*** END OF THE PROJECT GUTENBERG EBOOK SOME BOOK ***"),
-        ("*** START OF THIS PROJECT GUTENBERG EBOOK SOME BOOK ***", "*** END OF THIS PROJECT GUTENBERG EBOOK SOME BOOK ***"),
-        ("*** START OF THIS PROJECT GUTENBERG EBOOK THE ADVENTURES OF\nSHERLOCK HOLMES ***", "*** END OF THIS PROJECT GUTENBERG EBOOK ***"),
+        ("*** START OF THE PROJECT GUTENBERG EBOOK SOME BOOK ***",
+         "*** END OF THE PROJECT GUTENBERG EBOOK SOME BOOK ***"),
+        ("*** START OF THIS PROJECT GUTENBERG EBOOK SOME BOOK ***",
+         "*** END OF THIS PROJECT GUTENBERG EBOOK SOME BOOK ***"),
+        ("*** START OF THIS PROJECT GUTENBERG EBOOK THE ADVENTURES OF\nSHERLOCK HOLMES ***",
+         "*** END OF THIS PROJECT GUTENBERG EBOOK ***"),
         ("***START OF THE PROJECT GUTENBERG EBOOK X***", "End of Project Gutenberg's Some Book, by Someone"),
-        ("*** START OF THE PROJECT GUTENBERG EBOOK X ***", "End of the Project Gutenberg EBook of Some Book, by Someone"),
-        ("*END*THE SMALL PRINT! FOR PUBLIC DOMAIN ETEXTS*Ver.04.29.93*END*", "End of The Project Gutenberg Etext of Some Book"),
+        ("*** START OF THE PROJECT GUTENBERG EBOOK X ***",
+         "End of the Project Gutenberg EBook of Some Book, by Someone"),
+        ("*END*THE SMALL PRINT! FOR PUBLIC DOMAIN ETEXTS*Ver.04.29.93*END*",
+         "End of The Project Gutenberg Etext of Some Book"),
         ("*** START OF THE PROJECT GUTENBERG EBOOK X ***", "End of this Project Gutenberg eBook"),
         ("*** START OF THE PROJECT GUTENBERG EBOOK X ***", "End of the Project Gutenberg"),
     ],
 )
 def test_strip_marker_styles(header, footer):
-    text = f"The Project Gutenberg EBook of Some Book\nlicense blah\n{header}\n\n\n{BODY}\n\n{footer}\n\nMore license text\n"
+    text = (f"The Project Gutenberg EBook of Some Book\nlicense blah\n{header}\n\n\n{BODY}\n\n{footer}\n\n"
+            "More license text\n")
     assert strip_gutenberg(text) == BODY
 
 
@@ -78,8 +68,11 @@ def test_chapter_slice_reproduces_textbook_corpus():
 
 
 def test_chapter_slice_missing_marker_is_clear():
-    with pytest.raises(GutenbergError, match="not found"):
+    with pytest.raises(ValueError, match="start string 'THE MYSTERIOUS ISLAND' not found") as e:
         chapter_slice("no markers here")
+    assert not isinstance(e.value, GutenbergError), "a text without the markers is no download problem"
+    with pytest.raises(ValueError, match="end string 'Z' not found after 'no'"):
+        chapter_slice("no markers here", "no", "Z")
 
 
 def test_download_falls_back_and_caches(http_dir, tmp_path):
@@ -126,12 +119,14 @@ def test_download_offline_is_clear(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    with pytest.raises(GutenbergError, match=rf"could not download Gutenberg book 1268: http://127.0.0.1:{port}/cache") as e:
+    expected = rf"could not download Gutenberg book 1268: http://127.0.0.1:{port}/cache"
+    with pytest.raises(GutenbergError, match=expected) as e:
         download(1268, cache_dir=tmp_path, base_url=f"http://127.0.0.1:{port}", retries=1, backoff=0.01, timeout=2)
     assert "refused" in str(e.value) and len(str(e.value)) < 200, "one unreachable host: one short reason"
 
 
 def test_download_rejects_bad_ids(tmp_path):
+    assert issubclass(GutenbergError, ValueError)  # like the package's other input errors
     with pytest.raises(GutenbergError, match="must be a number"):
         download("abc", cache_dir=tmp_path)
     with pytest.raises(GutenbergError, match="positive"):

@@ -300,7 +300,7 @@ def cli_runs(files, tmp_path_factory) -> dict[tuple[str, str], CliRun]:
         path = work / name  # a copy: a resumed run writes beside its checkpoint
         shutil.copyfile(files[name], path)
         proc = subprocess.run([sys.executable, "-m", "charrnn", *cli_args(command, path, files)], cwd=work, env=env,
-                              capture_output=True, text=True, timeout=120)
+                              capture_output=True, text=True, timeout=600)
         return CliRun(proc.returncode, proc.stdout, proc.stderr, path.read_bytes() == files[name].read_bytes())
 
     with ThreadPoolExecutor(2) as pool:

@@ -21,7 +21,7 @@ def tiny(text, **kw):
     return jobs.make_request(**(args | kw))
 
 
-def wait(job, timeout=60):
+def wait(job, timeout=300):
     job.thread.join(timeout)
     assert job.done, job.summary()
 
@@ -96,8 +96,9 @@ def test_one_job_at_a_time_and_stop_saves(tmp_path, text):
     manager = jobs.JobManager(folder)
     assert manager.stop() is False
     job = manager.start(tiny(text, name="long", steps=100_000))
-    deadline = time.time() + 30
-    while job.step < 1 and time.time() < deadline:
+    deadline = time.time() + 600
+    while job.step < 1:
+        assert time.time() < deadline and not job.done, job.summary()
         time.sleep(0.05)
     with pytest.raises(jobs.JobBusy, match=r"already running \(long, step \d+/100000\)"):
         manager.start(tiny(text, name="other"))

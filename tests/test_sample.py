@@ -72,6 +72,19 @@ def test_stream_yields_one_character_per_step(lm):
     assert len(steps) == 10 and all(len(s) == 1 and len(s[0]) == 1 for s in steps)
 
 
+def test_generate_and_stream_take_the_same_parameters_in_the_same_order(lm):
+    import inspect
+
+    params = [(p.name, p.kind, p.default) for p in inspect.signature(stream).parameters.values()]
+    assert params == [(p.name, p.kind, p.default) for p in inspect.signature(generate).parameters.values()]
+    assert [name for name, kind, _ in params if kind != inspect.Parameter.KEYWORD_ONLY] == ["lm", "prompt", "length"]
+    options = dict(temperature=0.7, top_k=5, top_p=0.9, seed=4, num_samples=2)
+    steps = list(stream(lm, "the", 12, **options))
+    assert generate(lm, "the", 12, **options) == ["the" + "".join(s[i] for s in steps) for i in range(2)]
+    with pytest.raises(TypeError):
+        generate(lm, "the", 12, 2)  # was num_samples for generate, temperature for stream
+
+
 def test_empty_prompt_is_allowed(lm):
     text = generate(lm, "", 20, seed=2)[0]
     assert len(text) == 20 and not lm.vocab.unknown(text)

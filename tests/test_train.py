@@ -107,8 +107,8 @@ def test_best_checkpoint_is_slim_and_small(tmp_path):
     assert "optimizer" in full and full["trainer"]["step"] == 20
     assert best_path(tmp_path / "m.pt").stat().st_size < 0.6 * (tmp_path / "m.pt").stat().st_size
     with pytest.raises(ckpt.CheckpointError, match="no optimizer/trainer state"):
-        train(Corpus(REPEAT, "repeat.txt", {"clean": "none"}), TINY_MODEL, tiny_config(), out=best_path(tmp_path / "m.pt"),
-              resume=True, progress=False)
+        train(Corpus(REPEAT, "repeat.txt", {"clean": "none"}), TINY_MODEL, tiny_config(),
+              out=best_path(tmp_path / "m.pt"), resume=True, progress=False)
 
 
 def test_lr_schedule_warms_up_and_decays():

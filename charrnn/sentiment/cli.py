@@ -105,7 +105,8 @@ def register(subparsers) -> None:
     p.add_argument("--max-vocab", type=int, help="at most this many vocabulary entries (0: no limit)")
     p.add_argument("--grad-clip", type=float)
     p.add_argument("--patience", type=int, help="early stopping: epochs without a better validation accuracy")
-    p.add_argument("--glove", help="pretrained word vectors, GloVe text format (`word v1 v2 ...`); set --embed to their size")
+    p.add_argument("--glove",
+                   help="pretrained word vectors, GloVe text format (`word v1 v2 ...`); set --embed to their size")
     p.add_argument("--freeze", action="store_true", help="keep the pretrained vectors fixed")
     p.add_argument("--test", action="store_true", help="also measure and record the test accuracy")
     p.add_argument("--seed", type=int)
