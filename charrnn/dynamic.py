@@ -32,7 +32,7 @@ class DynamicConfig:
     """Hyperparameters; the defaults were chosen on text outside the reported split (docs/BENCHMARKS.md)."""
 
     method: str = "rms"
-    lr: float = 0.002
+    lr: float = 3e-4
     decay: float = 0.01
     segment: int = 50
     stats_chars: int = 20_000  # rms: training characters whose segment gradients give the RMS
