@@ -108,10 +108,45 @@ def cmd_evaluate(args) -> None:
     _, val = split_ids(ids, prep.get("val_fraction", 0.1))
     if args.split == "all":
         val = ids
+    if args.dynamic:
+        _evaluate_dynamic(args, lm, ids, val, prep.get("val_fraction", 0.1))
+        return
     print(f"evaluating {args.split} split of {Path(args.text).name}: {len(val):,} characters "
           f"({args.streams} streams)", file=sys.stderr)
     result = evaluate_stream(lm.model, val, streams=args.streams)
     print(result.line())
+
+
+def _evaluate_dynamic(args, lm, ids, val, val_fraction: float) -> None:
+    from .dynamic import DynamicConfig, evaluate_dynamic
+
+    config = DynamicConfig(method=args.dynamic_method, lr=args.dynamic_lr, decay=args.dynamic_decay,
+                           segment=args.dynamic_segment, stats_chars=args.dynamic_stats)
+    if args.split == "all" and config.method == "rms":
+        raise ValueError("--dynamic-method rms takes its gradient statistics from the training part, which "
+                         "--split all also scores; use --split val or --dynamic-method sgd")
+    train, _ = split_ids(ids, val_fraction)
+    print(f"evaluating {args.split} split of {Path(args.text).name}: {len(val):,} characters, dynamic "
+          f"({config.method}, lr {config.lr:g}, decay {config.decay:g}, segments of {config.segment}, one stream)",
+          file=sys.stderr)
+    print(evaluate_dynamic(lm.model, val, config, stats_ids=train).line())
+
+
+def _add_dynamic(p: argparse.ArgumentParser) -> None:
+    from .dynamic import METHODS, DynamicConfig
+
+    d = DynamicConfig()
+    g = p.add_argument_group("dynamic evaluation (Krause et al., 2018)")
+    g.add_argument("--dynamic", action="store_true",
+                   help="adapt the model to the text as it reads it: score each segment, then one gradient step on it")
+    g.add_argument("--dynamic-method", choices=METHODS, default=d.method,
+                   help=f"rms: gradient / its RMS on training text, RMS-scaled decay; sgd: plain step (default {d.method})")
+    g.add_argument("--dynamic-lr", type=float, default=d.lr, help=f"step size (default {d.lr:g})")
+    g.add_argument("--dynamic-decay", type=float, default=d.decay,
+                   help=f"pull towards the trained weights per step, 0..1 (default {d.decay:g})")
+    g.add_argument("--dynamic-segment", type=int, default=d.segment, help=f"characters per step (default {d.segment})")
+    g.add_argument("--dynamic-stats", type=int, default=d.stats_chars,
+                   help=f"rms: training characters (just before the held-out split) for the RMS (default {d.stats_chars})")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -169,6 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", choices=["val", "all"], default="val")
     p.add_argument("--streams", type=int, default=8)
     p.add_argument("--device", default="cpu")
+    _add_dynamic(p)
     p.set_defaults(func=cmd_evaluate)
     from .sentiment.cli import register
     register(sub)
