@@ -144,9 +144,11 @@ def _add_dynamic(p: argparse.ArgumentParser) -> None:
     g.add_argument("--dynamic-lr", type=float, default=d.lr, help=f"step size (default {d.lr:g})")
     g.add_argument("--dynamic-decay", type=float, default=d.decay,
                    help=f"pull towards the trained weights per step, 0..1 (default {d.decay:g})")
-    g.add_argument("--dynamic-segment", type=int, default=d.segment, help=f"characters per step (default {d.segment})")
+    g.add_argument("--dynamic-segment", type=int, default=d.segment,
+                   help=f"characters per step (default {d.segment})")
     g.add_argument("--dynamic-stats", type=int, default=d.stats_chars,
-                   help=f"rms: training characters (just before the held-out split) for the RMS (default {d.stats_chars})")
+                   help=f"rms: training characters (just before the held-out split) for the RMS "
+                        f"(default {d.stats_chars})")
 
 
 def build_parser() -> argparse.ArgumentParser:

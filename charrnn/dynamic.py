@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from .evaluate import EvalResult
-from .model import CharRNN, detach_state
+from .model import CharRNN
 
 METHODS = ("rms", "sgd")
 
@@ -63,7 +63,7 @@ def _segments(ids: torch.Tensor, segment: int) -> Iterator[tuple[torch.Tensor, t
 
 def _segment_loss(model: CharRNN, x: torch.Tensor, y: torch.Tensor, state):
     logits, state = model(x, state)
-    return F.cross_entropy(logits[0].float(), y, reduction="sum"), detach_state(state)
+    return F.cross_entropy(logits[0].float(), y, reduction="sum"), _detached(state)
 
 
 def gradient_rms(model: CharRNN, ids: np.ndarray | torch.Tensor, segment: int) -> list[torch.Tensor]:
@@ -165,3 +165,8 @@ def evaluate_dynamic(
             total += loss
             chars += count
     return EvalResult(total / chars, chars)
+
+
+def _detached(state):
+    """The recurrent state cut from the graph of the segment that produced it (an LSTM's is an (h, c) pair)."""
+    return tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
