@@ -140,7 +140,8 @@ def _add_dynamic(p: argparse.ArgumentParser) -> None:
     g.add_argument("--dynamic", action="store_true",
                    help="adapt the model to the text as it reads it: score each segment, then one gradient step on it")
     g.add_argument("--dynamic-method", choices=METHODS, default=d.method,
-                   help=f"rms: gradient / its RMS on training text, RMS-scaled decay; sgd: plain step (default {d.method})")
+                   help=f"rms: gradient / its RMS on training text, RMS-scaled decay; sgd: plain step "
+                        f"(default {d.method})")
     g.add_argument("--dynamic-lr", type=float, default=d.lr, help=f"step size (default {d.lr:g})")
     g.add_argument("--dynamic-decay", type=float, default=d.decay,
                    help=f"pull towards the trained weights per step, 0..1 (default {d.decay:g})")
