@@ -1,6 +1,6 @@
 """charrnn web app: generate text, classify reviews, train a model on a book, manage checkpoints.
 
-    python app.py [--host 127.0.0.1] [--port 7860] [--checkpoints checkpoints] [--share]
+    python app.py [--host 127.0.0.1] [--port 7860] [--checkpoints checkpoints] [--share] [--no-engine]
 
 The app's actions live in `charrnn.webapp` (plain Python), its tabs in `charrnn.ui` (Gradio).
 """
@@ -18,9 +18,9 @@ from charrnn.webapp import WebApp
 HERE = Path(__file__).resolve().parent
 
 
-def build(folder: str | os.PathLike, device: str = "auto") -> gr.Blocks:
-    """The Blocks app serving the checkpoints in `folder`."""
-    return build_blocks(WebApp(folder, device))
+def build(folder: str | os.PathLike, device: str = "auto", batched: bool = True) -> gr.Blocks:
+    """The Blocks app serving the checkpoints in `folder`; batched: generation requests share one engine."""
+    return build_blocks(WebApp(folder, device, batched))
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -31,12 +31,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--checkpoints", default=str(HERE / "checkpoints"), help="folder of .pt checkpoints")
     p.add_argument("--device", default="auto", help="device for sampling and training: auto, cpu, cuda, mps")
     p.add_argument("--share", action="store_true", help="also serve on a public gradio.live link")
+    p.add_argument("--no-engine", action="store_true",
+                   help="sample each /generate request on its own instead of batching them (for comparisons)")
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    demo = build(args.checkpoints, args.device)
+    demo = build(args.checkpoints, args.device, batched=not args.no_engine)
     demo.queue(default_concurrency_limit=2, max_size=64)
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, max_file_size="1gb",
                 theme=gr.themes.Soft(), allowed_paths=[str(Path(args.checkpoints).resolve())])

@@ -1,7 +1,7 @@
 """Load test of the web app: concurrent gradio_client users mixing /generate and /sentiment requests.
 
 Usage: python bench/load_test.py [--users 16] [--requests 320] [--mix 0.5] [--length 200]
-                                 [--checkpoints DIR] [--train FILE] [--threads 1]
+                                 [--checkpoints DIR] [--train FILE] [--threads 1] [--compare] [--no-engine]
 
 Starts app.py on a free port, gives each of `--users` threads its own Client, and has them share a fixed, seeded
 list of `--requests` requests until it is empty. A request fails if it raises, times out or returns a wrong result:
@@ -10,6 +10,9 @@ answer to the same request; a review must get the expected label, probabilities 
 probability every time. With `--train FILE` a training job runs through the app's /train endpoint for the whole
 load phase (on a temporary copy of the checkpoints folder) and is stopped with /stop_training at the end.
 Prints per-endpoint and overall count, failures, median and p95 latency and throughput; exits 1 if any failed.
+With `--compare` the same load runs twice, first with the app's batched sampling engine (the default) and then with
+`app.py --no-engine` (each /generate request sampled on its own, at most 4 at a time, as before the engine), and
+the last line is `ratio=<generate requests/s with the engine / without>`.
 """
 from __future__ import annotations
 
@@ -71,6 +74,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=1, help="OMP_NUM_THREADS of the app (torch threads per op)")
     p.add_argument("--train", type=Path, metavar="FILE", help="train on this text through /train during the load")
     p.add_argument("--train-hidden", type=int, default=128, help="hidden units of the training job's LSTM")
+    p.add_argument("--no-engine", action="store_true", help="serve with app.py --no-engine (no batched sampling)")
+    p.add_argument("--compare", action="store_true", help="run with and without the engine; last line ratio=")
     return p.parse_args(argv)
 
 
@@ -274,7 +279,8 @@ def serve(args: argparse.Namespace, tmp: Path) -> AppProcess:
         for path in folder.glob("*.pt"):
             shutil.copyfile(path, copy / path.name)
         folder = copy
-    return launch(folder, {"OMP_NUM_THREADS": str(args.threads), "GRADIO_TEMP_DIR": str(tmp / "gradio")})
+    return launch(folder, {"OMP_NUM_THREADS": str(args.threads), "GRADIO_TEMP_DIR": str(tmp / "gradio")},
+                  options=("--no-engine",) if args.no_engine else ())
 
 
 def load_test(args: argparse.Namespace) -> tuple[Phase, list[str]]:
@@ -301,11 +307,27 @@ def main(argv: list[str] | None = None) -> int:
     print(f"machine: {machine()}\nload before: {uptime()}")
     print(f"{args.users} users, {args.requests} requests, {args.mix:.0%} /generate ({args.length} characters, "
           f"T=0.8, seed {args.seed}), the rest /sentiment; app OMP_NUM_THREADS={args.threads}", flush=True)
-    try:
-        phase, app_lines = load_test(args)
-    except KeyboardInterrupt:
-        print("interrupted: the app was stopped", file=sys.stderr)
-        return 130
+    runs = [False, True] if args.compare else [args.no_engine]
+    rates, failed = [], 0
+    for no_engine in runs:
+        args.no_engine = no_engine
+        print(f"\n== {'without the engine (app.py --no-engine)' if no_engine else 'with the batched engine'}")
+        try:
+            phase, app_lines = load_test(args)
+        except KeyboardInterrupt:
+            print("interrupted: the app was stopped", file=sys.stderr)
+            return 130
+        failed += summarize(phase, app_lines)
+        rates.append(sum(r.endpoint == "generate" for r in phase.results) / phase.wall)
+    print(f"failed={failed}")
+    if args.compare:
+        print(f"generate requests/s: {rates[0]:.2f} with the engine, {rates[1]:.2f} without")
+        print(f"ratio={rates[0] / rates[1]:.2f}")
+    return 1 if failed else 0
+
+
+def summarize(phase: Phase, app_lines: list[str]) -> int:
+    """Print one load phase's CPU use, table and app errors; the number of failed requests."""
     others = max(phase.cpu_all - phase.cpu_app - phase.cpu_clients, 0)
     print(f"load phase: {phase.wall:.1f} s wall-clock; CPU used meanwhile (cores of {os.cpu_count()}): "
           f"app {phase.cpu_app / phase.wall:.2f}, clients {phase.cpu_clients / phase.wall:.2f}, "
@@ -316,8 +338,7 @@ def main(argv: list[str] | None = None) -> int:
     app_errors = [line.rstrip() for line in app_lines if "Error" in line or "Traceback" in line]
     if app_errors:
         print(f"app printed {len(app_errors)} error lines, e.g.:", *app_errors[:10], sep="\n  ")
-    print(f"failed={failed}")
-    return 1 if failed else 0
+    return failed
 
 
 if __name__ == "__main__":

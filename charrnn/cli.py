@@ -9,6 +9,7 @@ from . import distributed, gutenberg
 from .checkpoint import CheckpointError
 from .data import VocabError, split_ids
 from .gutenberg import GutenbergError
+from .stops import UNTIL
 
 KNOWN_ERRORS = (GutenbergError, CheckpointError, VocabError, ValueError, FileNotFoundError)
 
@@ -76,23 +77,43 @@ def _train(args, ctx) -> None:
 def cmd_sample(args) -> None:
     from .charlm import load_char_lm
     from .sample import generate, stream
+    from .stops import stop_strings, unescape
 
+    prompt = _prompt(args)
+    stop = stop_strings([unescape(s) for s in args.stop or []], args.until)
     lm = load_char_lm(args.checkpoint, device=args.device)
     top_k = args.top_k or None
     if args.num_samples == 1:
         out = sys.stdout
-        out.write(args.prompt)
-        for chars in stream(lm, args.prompt, args.length, temperature=args.temperature, top_k=top_k,
-                            top_p=args.top_p, seed=args.seed):
+        out.write(prompt)
+        text = ""
+        for chars in stream(lm, prompt, args.length, temperature=args.temperature, top_k=top_k,
+                            top_p=args.top_p, seed=args.seed, stop=stop):
+            text = text[-100:] + chars[0]
             out.write(chars[0])
             out.flush()
-        out.write("\n")
+        if not any(text.endswith(s) for s in stop):  # a sample cut at a stop string ends exactly there
+            out.write("\n")
         return
-    texts = generate(lm, args.prompt, args.length, temperature=args.temperature, top_k=top_k, top_p=args.top_p,
-                     seed=args.seed, num_samples=args.num_samples)
+    texts = generate(lm, prompt, args.length, temperature=args.temperature, top_k=top_k, top_p=args.top_p,
+                     seed=args.seed, num_samples=args.num_samples, stop=stop)
     for i, t in enumerate(texts):
         print(f"--- sample {i + 1}")
         print(t)
+
+
+def _prompt(args) -> str:
+    """The --prompt text, or the text of --prompt-file (decoded like any text file), within the prompt limit."""
+    if args.prompt_file is None:
+        return args.prompt
+    from .serving import MAX_PROMPT
+    from .textfile import read_text
+
+    prompt = read_text(args.prompt_file)
+    if len(prompt) > MAX_PROMPT:
+        raise ValueError(f"{Path(args.prompt_file).name} has {len(prompt):,} characters; a prompt has at most "
+                         f"{MAX_PROMPT:,}")
+    return prompt
 
 
 def cmd_evaluate(args) -> None:
@@ -190,8 +211,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("sample", help="generate text from a checkpoint")
     p.add_argument("--checkpoint", required=True)
-    p.add_argument("--prompt", default="")
-    p.add_argument("--length", type=int, default=300)
+    primer = p.add_mutually_exclusive_group()
+    primer.add_argument("--prompt", default="")
+    primer.add_argument("--prompt-file", help="read the prompt from this text file (at most 5,000 characters)")
+    p.add_argument("--length", type=int, default=300, help="most characters to generate")
+    p.add_argument("--stop", action="append", metavar="STRING",
+                   help="end each sample at the first STRING it generates, kept in the output (repeatable; "
+                        "\\n is a newline, e.g. --stop '\\n\\n')")
+    p.add_argument("--until", choices=sorted(UNTIL), help="sentence: stop at . ! or ?; paragraph: at a blank line")
     p.add_argument("--temperature", type=float, default=1.0,
                    help="divides the logits; 0 = greedy (textbook alpha = 1/T)")
     p.add_argument("--top-k", type=int, default=0, help="keep the k most likely characters (0 = off)")

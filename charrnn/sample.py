@@ -12,6 +12,7 @@ from typing import Iterator
 import torch
 
 from .charlm import CharLM
+from .stops import stop_strings, until_stopped
 
 MAX_LENGTH = 10_000
 MAX_TEMPERATURE = 10.0
@@ -80,27 +81,18 @@ def next_char_probs(
 
 
 @torch.no_grad()
-def stream(
-    lm: CharLM,
-    prompt: str = "",
-    length: int = 300,
-    *,
-    temperature: float = 1.0,
-    top_k: int | None = None,
-    top_p: float | None = None,
-    seed: int | None = None,
-    num_samples: int = 1,
-) -> Iterator[list[str]]:
-    """Yield the next character of each of `num_samples` continuations, `length` times.
+def prime(
+    lm: CharLM, prompt: str, length: int, temperature: float, top_k: int | None, top_p: float | None,
+    seed: int | None, num_samples: int,
+) -> tuple[torch.Tensor, object, torch.Generator]:
+    """Check the options and run the prompt through the model in one call.
 
-    `generate` takes the same parameters; the sampling options are keyword-only in both, so no call can mix
-    their order up.
-    The prompt is fed through the model in one call. An empty prompt starts from a newline if the
-    vocabulary has one, else from a uniformly chosen character. Same seed, same output.
+    Returns the next character's logits (num_samples, vocab), the recurrent state and the seeded generator: where
+    `stream` and the batched engine (`charrnn.engine`) both start, so the same options give the same text.
+    An empty prompt starts from a newline if the vocabulary has one, else from a uniformly chosen character.
     """
     check_options(length, temperature, top_k, top_p, seed, num_samples)
     ids = torch.as_tensor(lm.vocab.encode(prompt), dtype=torch.long)
-    device = lm.device
     gen = torch.Generator(device="cpu")
     if seed is not None:
         gen.manual_seed(operator.index(seed))
@@ -111,16 +103,49 @@ def stream(
             ids = torch.as_tensor(lm.vocab.encode("\n"))
         else:
             ids = torch.randint(0, len(lm.vocab), (1,), generator=gen)
-    x = ids.unsqueeze(0).expand(num_samples, -1).to(device)
-    logits, state = lm.model(x)
-    logits = logits[:, -1]
-    step = lm.stepper
+    logits, state = lm.model(ids.unsqueeze(0).expand(num_samples, -1).to(lm.device))
+    return logits[:, -1], state, gen
+
+
+def draw(logits: torch.Tensor, temperature: float, top_k: int | None, top_p: float | None,
+         gen: torch.Generator) -> torch.Tensor:
+    """One character id per row of `logits` (on the CPU), drawn with `gen` after temperature, top-k and top-p."""
+    probs = next_char_probs(logits, temperature, top_k, top_p).cpu()
+    return torch.multinomial(probs, 1, generator=gen)[:, 0]
+
+
+@torch.no_grad()
+def _steps(lm: CharLM, prompt: str, length: int, temperature: float, top_k: int | None, top_p: float | None,
+           seed: int | None, num_samples: int) -> Iterator[list[str]]:
+    logits, state, gen = prime(lm, prompt, length, temperature, top_k, top_p, seed, num_samples)
     chars = lm.vocab.chars
-    for _ in range(length):
-        probs = next_char_probs(logits, temperature, top_k, top_p).cpu()
-        nxt = torch.multinomial(probs, 1, generator=gen)[:, 0]
-        yield [chars[i] for i in nxt.tolist()]
-        logits, state = step(nxt.to(device), state)
+    for i in range(length):
+        nxt = draw(logits, temperature, top_k, top_p, gen)
+        yield [chars[c] for c in nxt.tolist()]
+        if i + 1 < length:
+            logits, state = lm.stepper(nxt.to(lm.device), state)
+
+
+def stream(
+    lm: CharLM,
+    prompt: str = "",
+    length: int = 300,
+    *,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    seed: int | None = None,
+    num_samples: int = 1,
+    stop: tuple[str, ...] = (),
+) -> Iterator[list[str]]:
+    """Yield the next character of each of `num_samples` continuations, at most `length` times.
+
+    `generate` takes the same parameters; the sampling options are keyword-only in both, so no call can mix
+    their order up. Same seed, same output. With `stop` strings (see `charrnn.stops`) each sample ends after the
+    first stop string in its generated text (kept); a sample that has ended yields '' until all have.
+    """
+    steps = _steps(lm, prompt, length, temperature, top_k, top_p, seed, num_samples)  # options checked lazily
+    return until_stopped(steps, stop_strings(stop), num_samples)
 
 
 def generate(
@@ -133,8 +158,9 @@ def generate(
     top_p: float | None = None,
     seed: int | None = None,
     num_samples: int = 1,
+    stop: tuple[str, ...] = (),
 ) -> list[str]:
     """Whole continuations, each starting with the prompt (the same parameters as `stream`)."""
     steps = list(stream(lm, prompt, length, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed,
-                        num_samples=num_samples))
+                        num_samples=num_samples, stop=stop))
     return [prompt + "".join(chars[i] for chars in steps) for i in range(num_samples)]

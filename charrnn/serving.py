@@ -5,6 +5,7 @@ import math
 import os
 import threading
 from collections import OrderedDict
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -13,7 +14,9 @@ from . import checkpoint as ckpt
 from . import kinds, shelf
 from .charlm import CharLM
 from .data import VocabError
+from .engine import Engine
 from .sample import MAX_LENGTH, MAX_SEED, MAX_TEMPERATURE, stream
+from .stops import UNTIL, stop_strings, unescape, until_stopped
 
 MAX_SAMPLES = 8
 MAX_PROMPT = 5000
@@ -32,9 +35,12 @@ class FormDefaults:
     top_p: float = 1.0
     seed: int = -1
     num_samples: int = 1
+    until: str = "length"  # or "sentence", "paragraph": stop at the first end of one (see charrnn.stops)
+    stop: str = ""  # a stop string of the user's; "\\n" and "\\t" in it stand for a newline and a tab
 
 
 FORM = FormDefaults()
+UNTIL_CHOICES = ("length", *UNTIL)
 
 
 @dataclass(frozen=True)
@@ -46,6 +52,7 @@ class SampleOptions:
     top_p: float | None
     seed: int | None
     num_samples: int
+    stop: tuple[str, ...] = ()
 
 
 def sample_options(
@@ -56,6 +63,8 @@ def sample_options(
     top_p=FORM.top_p,
     seed=FORM.seed,
     num_samples=FORM.num_samples,
+    until=FORM.until,
+    stop=FORM.stop,
     max_length: int = MAX_LENGTH,
 ) -> tuple[SampleOptions, list[str]]:
     """Check and normalise form values; return the options and notices about values that were clamped.
@@ -95,8 +104,17 @@ def sample_options(
         notices.append(f"{_show(num_samples)} samples is more than the maximum {MAX_SAMPLES}: generating {MAX_SAMPLES}")
         num_samples = MAX_SAMPLES
     opts = SampleOptions(prompt, length, temperature, top_k or None, top_p if top_p < 1 else None,
-                         seed if seed >= 0 else None, num_samples)
+                         seed if seed >= 0 else None, num_samples, form_stops(until, stop))
     return opts, notices
+
+
+def form_stops(until: str | None, stop: str | None) -> tuple[str, ...]:
+    """The stop strings of the form's "Stop at" choice and "Stop string" text (where \\n is a newline, \\t a tab)."""
+    until = until or FORM.until
+    if until not in UNTIL_CHOICES:
+        raise ValueError(f"stop at must be one of {', '.join(UNTIL_CHOICES)}, got {str(until)!r:.40}")
+    stop = "" if stop is None else unescape(str(stop))
+    return stop_strings([stop] if stop else [], None if until == "length" else until)
 
 
 def _number(name: str, value, default: float) -> float:
@@ -142,21 +160,41 @@ def check_prompt(lm: CharLM, prompt: str) -> None:
         raise VocabError(f"the prompt has characters this model does not know: {shown}{more}")
 
 
-def stream_text(lm: CharLM, opts: SampleOptions, every: int = 8) -> Iterator[list[str]]:
-    """The samples so far (each starting with the prompt), every `every` characters and at the end."""
+def stream_text(lm: CharLM, opts: SampleOptions, every: int = 8, batched: bool = True) -> Iterator[list[str]]:
+    """The samples so far (each starting with the prompt), every `every` characters and at the end.
+
+    batched: the request joins the model's engine (`charrnn.engine`), stepped together with other users'
+    requests; else it samples on its own. Both give the same text for the same options.
+    """
     check_prompt(lm, opts.prompt)
     texts = [[opts.prompt] for _ in range(opts.num_samples)]
+    args = dict(temperature=opts.temperature, top_k=opts.top_k, top_p=opts.top_p, seed=opts.seed,
+                num_samples=opts.num_samples)
+    if batched:
+        steps = until_stopped(engine_for(lm).submit(opts.prompt, opts.length, **args), opts.stop, opts.num_samples)
+    else:
+        steps = stream(lm, opts.prompt, opts.length, stop=opts.stop, **args)
     n = 0
-    for n, chars in enumerate(
-        stream(lm, opts.prompt, opts.length, temperature=opts.temperature, top_k=opts.top_k, top_p=opts.top_p,
-               seed=opts.seed, num_samples=opts.num_samples), 1
-    ):
-        for t, c in zip(texts, chars, strict=True):
-            t.append(c)
-        if n % every == 0:
-            yield ["".join(t) for t in texts]
+    with closing(steps):  # a client that went away: its request leaves the engine's batch at once
+        for n, chars in enumerate(steps, 1):
+            for t, c in zip(texts, chars, strict=True):
+                t.append(c)
+            if n % every == 0:
+                yield ["".join(t) for t in texts]
     if n % every or n == 0:
         yield ["".join(t) for t in texts]
+
+
+_engine_lock = threading.Lock()
+
+
+def engine_for(lm: CharLM) -> Engine:
+    """The batched sampling engine of a loaded model, made on first use; it lives as long as the model."""
+    with _engine_lock:
+        engine = getattr(lm, "engine", None)
+        if engine is None:
+            engine = lm.engine = Engine(lm)
+        return engine
 
 
 def join_samples(samples: list[str]) -> str:

@@ -42,15 +42,18 @@ def dropdown(menu: Menu, **kwargs) -> gr.Dropdown:
     return gr.Dropdown(**asdict(menu), **kwargs)
 
 
+GENERATE_CONCURRENCY = 48  # requests sampled at once through the batched engine (each waits cheaply for its steps)
+
+
 def generate_tab(app: WebApp) -> tuple[gr.Tab, gr.Dropdown]:
     """Continue a prompt with a character model; the text streams in as it is sampled."""
 
     def generate(prompt, checkpoint=None, length=GEN.length, temperature=GEN.temperature, top_k=GEN.top_k,
-                 top_p=GEN.top_p, seed=GEN.seed, num_samples=GEN.num_samples):
+                 top_p=GEN.top_p, seed=GEN.seed, num_samples=GEN.num_samples, until=GEN.until, stop=GEN.stop):
         """Continue the prompt with a character model; the text streams in as it is sampled."""
         with shown_as_message(ValueError, CheckpointError):  # VocabError is a ValueError
             yield from app.generate(prompt, checkpoint, length, temperature, top_k, top_p, seed, num_samples,
-                                    warn=gr.Warning)
+                                    until, stop, warn=gr.Warning)
 
     with gr.Tab("Generate") as tab:
         with gr.Row():
@@ -75,10 +78,16 @@ def generate_tab(app: WebApp) -> tuple[gr.Tab, gr.Dropdown]:
                 seed = gr.Number(value=GEN.seed, label="Seed", precision=0, info="same seed, same text; -1 = random")
                 num_samples = gr.Slider(1, serving.MAX_SAMPLES, value=GEN.num_samples, step=1,
                                         label="Number of samples")
+                with gr.Row():
+                    until = gr.Dropdown(list(serving.UNTIL_CHOICES), value=GEN.until, label="Stop at",
+                                        info="end of the length, or the first sentence/paragraph end")
+                    stop_text = gr.Textbox(value=GEN.stop, label="Stop string", max_length=100,
+                                           info="ends at its first appearance (kept); \\n is a newline")
         gr.Examples([[p] for p in PROMPTS], inputs=[prompt], label="Prompts")
         event = gr.on([start.click, prompt.submit], generate,
-                      inputs=[prompt, choice, length, temperature, top_k, top_p, seed, num_samples], outputs=output,
-                      api_name="generate", concurrency_limit=4, concurrency_id="generate")
+                      inputs=[prompt, choice, length, temperature, top_k, top_p, seed, num_samples, until, stop_text],
+                      outputs=output, api_name="generate", concurrency_limit=GENERATE_CONCURRENCY if app.batched else 4,
+                      concurrency_id="generate")
         stop.click(None, cancels=[event])
     return tab, choice
 

@@ -41,7 +41,8 @@ class WebApp:
 
     STREAM_INTERVAL = 0.05  # seconds between partial texts sent while generating
 
-    def __init__(self, folder: str | os.PathLike, device: str = "auto"):
+    def __init__(self, folder: str | os.PathLike, device: str = "auto", batched: bool = True):
+        self.batched = batched  # generation requests share the model's batched engine (charrnn.engine)
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.device = device
@@ -78,19 +79,20 @@ class WebApp:
 
     def generate(self, prompt: str | None, checkpoint: str | None = None, length=serving.FORM.length,
                  temperature=serving.FORM.temperature, top_k=serving.FORM.top_k, top_p=serving.FORM.top_p,
-                 seed=serving.FORM.seed, num_samples=serving.FORM.num_samples,
-                 warn: Callable[[str], None] = _ignore) -> Iterator[str]:
+                 seed=serving.FORM.seed, num_samples=serving.FORM.num_samples, until=serving.FORM.until,
+                 stop=serving.FORM.stop, warn: Callable[[str], None] = _ignore) -> Iterator[str]:
         """The text so far (the prompt, then what is sampled), every STREAM_INTERVAL seconds and at the end.
 
         Options that were clamped are reported through `warn` before the first text.
         """
-        opts, notices = serving.sample_options(prompt, length, temperature, top_k, top_p, seed, num_samples)
+        opts, notices = serving.sample_options(prompt, length, temperature, top_k, top_p, seed, num_samples, until,
+                                               stop)
         lm = self.models[CHAR_LM].get(self._pick(CHAR_LM, checkpoint))
         for notice in notices:
             warn(notice)
         last = time.monotonic()
         samples = [opts.prompt]
-        for samples in serving.stream_text(lm, opts):
+        for samples in serving.stream_text(lm, opts, batched=self.batched):
             if time.monotonic() - last > self.STREAM_INTERVAL:
                 last = time.monotonic()
                 yield serving.join_samples(samples)

@@ -38,14 +38,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def launch(folder: Path, env: dict | None = None, timeout: float = 300) -> AppProcess:
+def launch(folder: Path, env: dict | None = None, timeout: float = 300, options: tuple[str, ...] = ()) -> AppProcess:
     """Start `python app.py` serving `folder` and wait until it prints its URL; its output is drained in a thread."""
     port = free_port()
     full_env = {**os.environ, "OMP_NUM_THREADS": "1", "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1",
                 **(env or {})}
     t0 = time.monotonic()
     proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "app.py"), "--port", str(port), "--checkpoints", str(folder), "--device", "cpu"],
+        [sys.executable, str(ROOT / "app.py"), "--port", str(port), "--checkpoints", str(folder), "--device", "cpu",
+         *options],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=full_env, cwd=folder.parent,
     )
     lines: list[str] = []
