@@ -6,7 +6,7 @@
 SOURCE is `train` (the last CHARS characters of the island's training part, just before the held-out 10%;
 the RMS statistics then come from the training text before them) or `holmes` (CHARS characters from the
 middle of ../shared/corpora/pg1661.txt, unseen in training; its 9 characters outside the vocabulary become
-spaces). Each SETTING is method:lr:decay:segment[:stats_chars]. One line per setting: the mean loss in nats,
+spaces). Each SETTING is method:lr:decay:segment[:stats_chars[:eps]]. One line per setting: the mean loss in nats,
 after a first line with the static single-stream loss of the same text.
 """
 import argparse
@@ -35,8 +35,8 @@ def texts(lm, source: str, chars: int):
 
 
 def parse(spec: str) -> DynamicConfig:
-    method, lr, decay, segment, *stats = spec.split(":")
-    extra = {"stats_chars": int(stats[0])} if stats else {}
+    method, lr, decay, segment, *rest = spec.split(":")
+    extra = dict(zip(("stats_chars", "eps"), (int(rest[0]), *map(float, rest[1:])))) if rest else {}
     return DynamicConfig(method=method, lr=float(lr), decay=float(decay), segment=int(segment), **extra)
 
 

@@ -61,6 +61,13 @@ def _segments(ids: torch.Tensor, segment: int) -> Iterator[tuple[torch.Tensor, t
         yield ids[a:b].unsqueeze(0), ids[a + 1 : b + 1]
 
 
+def _working_copy(model: CharRNN) -> CharRNN:
+    """A copy in eval mode (no dropout) whose weights take gradients, whatever the caller's model allows."""
+    work = copy.deepcopy(model)
+    work.eval()
+    return work.requires_grad_(True)
+
+
 def _segment_loss(model: CharRNN, x: torch.Tensor, y: torch.Tensor, state):
     logits, state = model(x, state)
     return F.cross_entropy(logits[0].float(), y, reduction="sum"), _detached(state)
@@ -71,28 +78,23 @@ def gradient_rms(model: CharRNN, ids: np.ndarray | torch.Tensor, segment: int) -
     ids = torch.as_tensor(ids, dtype=torch.long)
     if len(ids) < 2:
         raise ValueError("need at least 2 characters of training text for the gradient statistics")
-    device = next(model.parameters()).device
-    ids = ids.to(device)
-    params = list(model.parameters())
+    work = _working_copy(model)
+    params = list(work.parameters())
+    ids = ids.to(params[0].device)
     squares = [torch.zeros_like(p) for p in params]
     state, count = None, 0
-    was_training = model.training
-    model.eval()
-    try:
-        for x, y in _segments(ids, segment):
-            loss, state = _segment_loss(model, x, y, state)
-            grads = torch.autograd.grad(loss / len(y), params)
-            torch._foreach_addcmul_(squares, grads, grads)
-            count += 1
-    finally:
-        model.train(was_training)
+    for x, y in _segments(ids, segment):
+        loss, state = _segment_loss(work, x, y, state)
+        grads = torch.autograd.grad(loss / len(y), params)
+        torch._foreach_addcmul_(squares, grads, grads)
+        count += 1
     return [torch.sqrt(s / count) for s in squares]
 
 
 def _update_factors(params: list[torch.Tensor], config: DynamicConfig, rms: list[torch.Tensor] | None):
     """Per-parameter (step, decay) multipliers: theta -= step * grad; theta += decay * (theta0 - theta)."""
     if config.method == "sgd":
-        return [torch.tensor(config.lr)] * len(params), [config.decay] * len(params)
+        return [torch.tensor(config.lr, device=p.device) for p in params], [config.decay] * len(params)
     if rms is None or [r.shape for r in rms] != [p.shape for p in params]:
         raise ValueError("rms dynamic evaluation needs one gradient RMS tensor per parameter")
     mean = torch.cat([r.reshape(-1) for r in rms]).mean().clamp_min(1e-12)
@@ -108,12 +110,9 @@ def dynamic_losses(
 
     Works on a copy of `model`; the caller's weights are never changed.
     """
-    ids = torch.as_tensor(ids, dtype=torch.long)
-    work = copy.deepcopy(model)
-    work.eval()
-    device = next(work.parameters()).device
-    ids = ids.to(device)
-    params = [p for p in work.parameters() if p.requires_grad]
+    work = _working_copy(model)
+    params = list(work.parameters())
+    ids = torch.as_tensor(ids, dtype=torch.long).to(params[0].device)
     originals = [p.detach().clone() for p in params]
     steps, decays = _update_factors(params, config, rms)
     n, state = len(ids) - 1, None

@@ -1,4 +1,5 @@
 """Dynamic evaluation: predict-then-adapt on one stream, scored like the static evaluation."""
+import copy
 import random
 import re
 
@@ -80,6 +81,16 @@ def test_dynamic_learns_a_repeated_pattern_static_does_not(tiny, config):
     assert dyn.loss_nats < static.loss_nats - 1.0
     assert dyn.chars == static.chars
     assert all(torch.equal(a, p) for a, p in zip(before, model.parameters())), "the caller's model is unchanged"
+
+
+def test_frozen_or_training_mode_model_is_evaluated_the_same(tiny):
+    vocab, model = tiny
+    ids, stats = vocab.encode(PATTERN * 5), vocab.encode(_text_a(300, seed=6))
+    config = DynamicConfig(lr=0.003, segment=20)
+    expected = evaluate_dynamic(model, ids, config, stats_ids=stats)
+    frozen = copy.deepcopy(model).requires_grad_(False).train()
+    assert evaluate_dynamic(frozen, ids, config, stats_ids=stats) == expected
+    assert frozen.training and not any(p.requires_grad for p in frozen.parameters())
 
 
 def test_each_segment_is_scored_before_the_step_on_it(tiny):
