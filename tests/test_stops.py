@@ -44,9 +44,9 @@ def test_bad_stop_strings_are_refused(bad, message):
 @pytest.mark.parametrize("stops", [(".",), ("\n\n",), ("Harding", "!")])
 def test_generate_with_stops_is_the_unstopped_text_cut_at_the_first_stop(stops):
     lm = load_char_lm(ISLAND)
-    for seed in (1, 2, 3):
-        full = generate(lm, "The island.", 600, temperature=1.0, seed=seed, num_samples=2)
-        short = generate(lm, "The island.", 600, temperature=1.0, seed=seed, num_samples=2, stop=stops)
+    for seed in (1, 2):
+        full = generate(lm, "The island.", 300, temperature=1.0, seed=seed, num_samples=2)
+        short = generate(lm, "The island.", 300, temperature=1.0, seed=seed, num_samples=2, stop=stops)
         assert short == [cut(t, "The island.", stops) for t in full]  # the prompt's own "." does not count
 
 
