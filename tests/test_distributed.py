@@ -204,7 +204,11 @@ def test_python_api_under_torchrun_is_data_parallel(tmp_path):
 CLI_SCRIPT = GLOO_THREADS + """
 import sys
 from charrnn.cli import main
+import time
 code = main(sys.argv[1:])
+deadline = time.monotonic() + 30  # a destroyed group's threads end on their own shortly after: give them time
+while gloo_threads() and time.monotonic() < deadline:
+    time.sleep(0.05)
 print(f"rank {os.environ['RANK']} gloo threads after main: {gloo_threads()}", flush=True)
 sys.exit(code)
 """
