@@ -15,22 +15,23 @@ import time
 import torch
 from common import BOOK, ROOT
 
-from charrnn import gutenberg, load_char_lm
+from charrnn import load_char_lm
 from charrnn.corpus import apply_preprocessing
 from charrnn.data import split_ids
 from charrnn.dynamic import DynamicConfig, dynamic_losses, gradient_rms
 from charrnn.evaluate import evaluate_stream
+from charrnn.textfile import read_text
 
 HOLMES = ROOT.parent / "shared" / "corpora" / "pg1661.txt"
 
 
 def texts(lm, source: str, chars: int):
     """(text to score, training text for the RMS statistics)."""
-    book = apply_preprocessing(gutenberg.read_text(BOOK), lm.meta["preprocessing"])
+    book = apply_preprocessing(read_text(BOOK), lm.meta["preprocessing"])
     train, _ = split_ids(lm.vocab.encode(book), lm.meta["preprocessing"].get("val_fraction", 0.1))
     if source == "train":
         return train[-chars - 1 :], train[: -chars - 1]
-    holmes = apply_preprocessing(gutenberg.read_text(HOLMES), {"clean": "strip"})
+    holmes = apply_preprocessing(read_text(HOLMES), {"clean": "strip"})
     return lm.vocab.encode(holmes, replace=" ")[200_000 : 200_000 + chars + 1], train
 
 

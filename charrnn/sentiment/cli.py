@@ -51,7 +51,7 @@ def cmd_evaluate(args) -> None:
     sm = load_sentiment(args.checkpoint, device=args.device)
     imdb = _data(args.data)
     t0 = time.perf_counter()
-    seqs = encode(sm.vocab, [r.text for r in imdb.test], sm.max_tokens)
+    seqs = encode(sm.vocab, [r.text for r in imdb.test], sm.max_tokens, sm.tokenizer)
     acc = accuracy(sm.model, seqs, [r.label for r in imdb.test], sm.device, args.batch_size)
     dt = time.perf_counter() - t0
     n = len(imdb.test)

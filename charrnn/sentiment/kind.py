@@ -10,7 +10,7 @@ from .. import checkpoint as ckpt
 from ..device import pick_device
 from ..kinds import SENTIMENT, Kind, Metrics, fit_model, metric
 from .model import SentimentConfig, SentimentLSTM
-from .text import TOKENIZER, WordVocab
+from .text import TOKENIZER, TOKENIZERS, WordVocab
 
 MAX_TOKENS = 500  # texts are cut to their first MAX_TOKENS tokens (the checkpoint's own setting when it has one)
 
@@ -25,6 +25,7 @@ class SentimentModel:
     metrics: dict
     max_tokens: int = MAX_TOKENS
     device: torch.device = torch.device("cpu")
+    tokenizer: str = TOKENIZER
 
 
 def sentiment_parts(state: dict, name: str, meta: bool = False) -> tuple[WordVocab, SentimentLSTM, int]:
@@ -36,9 +37,9 @@ def sentiment_parts(state: dict, name: str, meta: bool = False) -> tuple[WordVoc
     if not isinstance(tok, dict):
         raise ckpt.CheckpointError(f"{name} is not a usable sentiment checkpoint: "
                                    f"its tokenizer is {ckpt.short(tok, 40)}")
-    if tok.get("name", TOKENIZER) != TOKENIZER:
+    if tok.get("name", TOKENIZER) not in TOKENIZERS:
         raise ckpt.CheckpointError(f"{name} uses tokenizer {ckpt.short(tok.get('name'), 40)}; "
-                                   f"this charrnn knows {TOKENIZER!r}")
+                                   f"this charrnn knows {', '.join(map(repr, TOKENIZERS))}")
     try:
         max_tokens = int(tok.get("max_tokens") or MAX_TOKENS)
         if max_tokens < 1:
@@ -61,7 +62,7 @@ def load_sentiment(path: str | os.PathLike, device: str = "cpu") -> SentimentMod
     model.to(dev).eval()
     metrics = state.get("metrics")
     return SentimentModel(model, vocab, state["config"], dict(metrics) if isinstance(metrics, dict) else {},
-                          max_tokens, dev)
+                          max_tokens, dev, (state.get("tokenizer") or {}).get("name", TOKENIZER))
 
 
 def check(state: dict, name: str) -> None:

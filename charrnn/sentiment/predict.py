@@ -18,7 +18,7 @@ def predict(model: SentimentModel, texts: list[str], batch_size: int = 64) -> li
     texts = ["" if t is None else str(t) for t in texts]
     if not texts:
         return []
-    seqs = encode(model.vocab, texts, model.max_tokens)
+    seqs = encode(model.vocab, texts, model.max_tokens, model.tokenizer)
     return predict_ids(model.model, seqs, batch_size, model.device)
 
 

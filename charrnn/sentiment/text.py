@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-TOKENIZER = "chapter"  # the tokenizer's name, recorded in checkpoints
+TOKENIZER = "chapter"  # the chapter's tokenizer: the name recorded in checkpoints that name none
+WORDS = "words"  # the negation-aware tokenizer of new checkpoints
 PAD, UNK = "<pad>", "<unk>"
 PAD_ID, UNK_ID = 0, 1
 
@@ -18,11 +19,11 @@ _EMOTICON = re.compile(r"(?::|;|=)(?:-)?(?:\)|\(|D|P)")
 _NON_WORD = re.compile(r"[\W]+")
 
 
-def strip_html(text: str) -> str:
+def strip_html(text: str, repl: str = "") -> str:
     """Remove `<...>` tags in linear time: a `<` after the last `>` opens no tag, so that tail is left to itself
     (scanning it from each `<` would take time quadratic in its length)."""
     end = text.rfind(">") + 1
-    return _HTML.sub("", text[:end]) + text[end:]
+    return _HTML.sub(repl, text[:end]) + text[end:]
 
 
 def tokenize(text: str) -> list[str]:
@@ -32,6 +33,41 @@ def tokenize(text: str) -> list[str]:
     emoticons = _EMOTICON.findall(text.lower())
     text = _NON_WORD.sub(" ", text.lower()) + " ".join(emoticons).replace("-", "")
     return text.split()
+
+
+_CONTRACTION = re.compile(r"(\w)n['\u2019`]t\b|\bn['\u2019`]t\b")
+_SPECIAL_NOT = {"can": "can", "ca": "can", "wo": "will", "sha": "shall", "ai": "is"}
+_WORD = re.compile(r"[^\W_]+|[!?]")
+
+
+def _not(m: re.Match) -> str:
+    return f"{m[1]} not" if m[1] else "not"
+
+
+def tokenize_words(text: str) -> list[str]:
+    """The negation-aware tokenizer: drop HTML tags, lowercase, split "n't" off as "not" (wasn't -> was not,
+    can't -> can not, SST's "does n't" -> does not), keep "!" and "?" as tokens and the chapter's emoticons.
+
+    Raw text and pre-tokenized text (SST-2) give the same tokens, so a model trained on one reads the other.
+    """
+    text = strip_html(text, " ").lower()  # "<br />" separates sentences: it must not join two words
+    emoticons = [e.replace("-", "") for e in _EMOTICON.findall(text)]
+    text = _CONTRACTION.sub(_not, text)
+    tokens = _WORD.findall(text)  # apostrophes split words: "it's" and SST's "it 's" both give it, s
+    tokens = [_SPECIAL_NOT.get(t, t) if i + 1 < len(tokens) and tokens[i + 1] == "not" else t
+              for i, t in enumerate(tokens)]
+    return tokens + emoticons
+
+
+TOKENIZERS = {TOKENIZER: tokenize, WORDS: tokenize_words}
+
+
+def tokenizer(name: str):
+    """The tokenizer function recorded under `name` in a checkpoint; ValueError for an unknown one."""
+    try:
+        return TOKENIZERS[name]
+    except KeyError:
+        raise ValueError(f"unknown tokenizer {name!r}; this charrnn knows {', '.join(map(repr, TOKENIZERS))}") from None
 
 
 @dataclass
@@ -71,9 +107,10 @@ class WordVocab:
         return cls([PAD, UNK, *ranked])
 
 
-def encode(vocab: WordVocab, texts: list[str], max_tokens: int) -> list[list[int]]:
+def encode(vocab: WordVocab, texts: list[str], max_tokens: int, tokenizer_name: str = TOKENIZER) -> list[list[int]]:
     """Token ids per text, cut to `max_tokens`; a text without tokens becomes one `<unk>` so it still gets a score."""
-    return [vocab.encode(tokenize(t)[:max_tokens]) or [UNK_ID] for t in texts]
+    split = tokenizer(tokenizer_name)
+    return [vocab.encode(split(t)[:max_tokens]) or [UNK_ID] for t in texts]
 
 
 def pad_batch(seqs: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -25,13 +25,13 @@ from .data import Imdb, Review, split_train_val
 from .model import SentimentConfig, SentimentLSTM, load_glove
 from .predict import predict_ids
 from .text import (
-    TOKENIZER,
     UNK_ID,
+    WORDS,
     WordVocab,
     bucket_batches,
     encode,
     pad_batch,
-    tokenize,
+    tokenizer,
 )
 
 KIND = SENTIMENT
@@ -56,6 +56,7 @@ class SentimentTrainConfig:
     amp: bool = True
     glove: str = ""
     freeze: bool = False
+    tokenizer: str = WORDS  # "words" (negation-aware) or "chapter" (the book's)
 
     def __post_init__(self) -> None:
         if min(self.epochs, self.batch_size, self.max_tokens, self.min_freq, self.bucket_pool) < 1:
@@ -64,6 +65,7 @@ class SentimentTrainConfig:
             raise ValueError(f"lr must be positive, got {self.lr}")
         if self.lr_decay not in ("none", "linear"):
             raise ValueError(f"lr_decay must be 'none' or 'linear', got {self.lr_decay!r}")
+        tokenizer(self.tokenizer)  # ValueError for an unknown name
         if self.freeze and not self.glove:
             raise ValueError("freeze needs pretrained vectors (glove)")
 
@@ -72,7 +74,7 @@ class SentimentTrainConfig:
 # best: a BiLSTM with max pooling that reaches >= 0.88 test accuracy in a few minutes per epoch on a laptop CPU.
 PRESETS: dict[str, dict] = {
     "book": dict(model=dict(embed=20, hidden=64, fc=64, pooling="last", bidirectional=False, dropout=0.0),
-                 train=dict(epochs=10, batch_size=32, lr=1e-3, max_tokens=3000, grad_clip=0.0)),
+                 train=dict(epochs=10, batch_size=32, lr=1e-3, max_tokens=3000, grad_clip=0.0, tokenizer="chapter")),
     "best": dict(model=dict(embed=128, hidden=128, fc=64, pooling="max", bidirectional=True, dropout=0.4),
                  train=dict(epochs=6, batch_size=64, lr=2e-3, max_tokens=500, min_freq=2, max_vocab=30000,
                             grad_clip=1.0, patience=2)),
@@ -155,7 +157,7 @@ def train_sentiment(
     if test:
         model.load_state_dict(best_state)
         _check_labeled(imdb.test, "test")
-        test_ids = encode(data.vocab, [r.text for r in imdb.test], config.max_tokens)
+        test_ids = encode(data.vocab, [r.text for r in imdb.test], config.max_tokens, config.tokenizer)
         metrics.update(test_accuracy=round(accuracy(model, test_ids, [r.label for r in imdb.test], device), 4),
                        n_test=len(imdb.test))
     ckpt.save(_checkpoint(model, config, data.vocab, best_state, metrics), out)
@@ -177,12 +179,14 @@ def _prepare_data(imdb: Imdb, config: SentimentTrainConfig) -> _Reviews:
     """Split off the seeded validation set, build the vocabulary from the training reviews only, and encode both."""
     _check_labeled(imdb.train, "training")
     train_set, val_set = split_train_val(imdb.train, config.val_size, config.seed)
-    train_tokens = [tokenize(r.text) for r in train_set]
+    split = tokenizer(config.tokenizer)
+    train_tokens = [split(r.text) for r in train_set]
     vocab = WordVocab.build(train_tokens, config.min_freq, config.max_vocab or None)
     train_ids = [vocab.encode(t[: config.max_tokens]) or [UNK_ID] for t in train_tokens]
     del train_tokens
     return _Reviews(vocab, train_ids, torch.tensor([float(r.label) for r in train_set]),
-                    encode(vocab, [r.text for r in val_set], config.max_tokens), [r.label for r in val_set])
+                    encode(vocab, [r.text for r in val_set], config.max_tokens, config.tokenizer),
+                    [r.label for r in val_set])
 
 
 def _build_model(model_config: dict | None, config: SentimentTrainConfig, vocab: WordVocab, device: torch.device,
@@ -239,4 +243,4 @@ def _checkpoint(model: SentimentLSTM, config: SentimentTrainConfig, vocab: WordV
                 state_dict: dict[str, torch.Tensor], metrics: dict) -> dict:
     """The slim `sentiment` checkpoint: settings, tokenizer, vocabulary, the best weights and the metrics."""
     return checkpoint_dict(KIND, model.cfg.to_dict(), config, list(vocab.words), state_dict, metrics,
-                           tokenizer={"name": TOKENIZER, "max_tokens": config.max_tokens})
+                           tokenizer={"name": config.tokenizer, "max_tokens": config.max_tokens})
