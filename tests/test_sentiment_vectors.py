@@ -63,6 +63,8 @@ def test_bad_files_give_clear_errors(tmp_path):
         "binary dim": (_w2v_binary(tmp_path / "d.bin"), "vectors have 4 values, expected 8"),
         "ragged": (tmp_path / "r.txt", "line 2: 2 values, expected 4"),
         "text count": (tmp_path / "n.txt", "header promises 7 vectors, it holds 5"),
+        "text header size": (tmp_path / "h.txt", "vectors have 4 values, expected 3"),
+        "absurd header": (tmp_path / "a.bin", "header promises 5 vectors of 900000000 values"),
         "prose": (tmp_path / "p.txt", "not numbers"),
         "empty": (tmp_path / "e.txt", "holds no word vectors"),
         "missing": (tmp_path / "none.txt", "cannot read word vectors"),
@@ -70,6 +72,8 @@ def test_bad_files_give_clear_errors(tmp_path):
     cases["cut mid-vector"][0].write_bytes(_w2v_binary(tmp_path / "x.bin").read_bytes()[:-7])
     (tmp_path / "r.txt").write_text("film 1 2 3 4\ngood 1 2\n")
     (tmp_path / "n.txt").write_text(_w2v_text(tmp_path / "y.txt").read_text().replace("5 4", "7 4", 1))
+    (tmp_path / "h.txt").write_text(_w2v_text(tmp_path / "y.txt").read_text().replace("5 4", "5 3", 1))
+    (tmp_path / "a.bin").write_bytes(b"5 900000000\n" + b"x" * 100)
     (tmp_path / "p.txt").write_text("It was the best of times, it was the worst of times.\n")
     (tmp_path / "e.txt").write_text("\n\n")
     for name, (path, message) in cases.items():

@@ -19,6 +19,7 @@ from .text import PAD_ID, WordVocab
 
 GLOVE, W2V_TEXT, W2V_BINARY = "glove", "word2vec-text", "word2vec-binary"
 _HEADER = re.compile(rb"\s*(\d+)[ \t]+(\d+)\s*")
+MAX_DIM = 100_000  # a header promising longer vectors is not believed
 _MAX_WORD = 4096  # bytes: a longer "word" means the file is not word2vec binary
 
 
@@ -31,13 +32,13 @@ def detect_format(path: str | os.PathLike) -> str:
             if not header:
                 return GLOVE
             dim = int(header[2])
-            line = f.read(4096 + 32 * dim).split(b"\n", 1)[0]
+            line = f.read(4096 + 32 * min(dim, MAX_DIM)).split(b"\n", 1)[0]
     except OSError as e:
         raise ValueError(f"cannot read word vectors {path}: {e}") from None
-    try:
+    try:  # a line of numbers is text, even with the wrong count (the reader then says so); raw floats are not
         parts = line.decode("utf-8").rstrip().split(" ")
         [float(v) for v in parts[1:]]
-        return W2V_TEXT if len(parts) == dim + 1 else W2V_BINARY
+        return W2V_TEXT if len(parts) >= 2 else W2V_BINARY
     except (UnicodeDecodeError, ValueError):
         return W2V_BINARY
 
@@ -52,7 +53,7 @@ def load_vectors(path: str | os.PathLike, vocab: WordVocab, dim: int | None = No
             count = None
             if fmt != GLOVE:
                 count, file_dim = (int(v) for v in _HEADER.fullmatch(f.readline(4096)).groups())
-                if count < 1 or file_dim < 1:
+                if count < 1 or not 1 <= file_dim <= MAX_DIM:
                     raise ValueError(f"{path}: header promises {count} vectors of {file_dim} values")
                 if dim and file_dim != dim:
                     raise ValueError(f"{path}: vectors have {file_dim} values, expected {dim}")
