@@ -3,6 +3,8 @@ from .data import IMDB_SHA256, IMDB_URL, Imdb, ImdbError, Review, download_imdb,
 from .model import GloveResult, SentimentConfig, SentimentLSTM, load_glove
 from .kind import MAX_TOKENS, SentimentModel, load_sentiment
 from .predict import predict
+from .vectors import WordVectors, detect_format, learn_vectors, load_vectors, save_word2vec_text
+from .explain import Explanation, explain, explanation_table, highlights, running_series
 from .text import PAD_ID, UNK_ID, WordVocab, tokenize
 from .train import PRESETS, SentimentTrainConfig, preset, train_sentiment
 
@@ -10,5 +12,6 @@ __all__ = [
     "IMDB_SHA256", "IMDB_URL", "Imdb", "ImdbError", "Review", "download_imdb", "load_imdb", "split_train_val",
     "GloveResult", "SentimentConfig", "SentimentLSTM", "load_glove", "MAX_TOKENS", "SentimentModel",
     "load_sentiment", "predict", "PAD_ID", "UNK_ID", "WordVocab", "tokenize", "PRESETS", "SentimentTrainConfig",
-    "preset", "train_sentiment",
+    "preset", "train_sentiment", "Explanation", "explain", "explanation_table", "highlights", "running_series",
+    "WordVectors", "detect_format", "learn_vectors", "load_vectors", "save_word2vec_text",
 ]

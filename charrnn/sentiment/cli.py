@@ -82,6 +82,7 @@ def register(subparsers) -> None:
     """Add the `sentiment` command and its train/evaluate/predict subcommands to charrnn's parser."""
     s = subparsers.add_parser("sentiment", help="IMDb movie-review sentiment classifier")
     sub = s.add_subparsers(dest="sentiment_command", required=True)
+    __import__("charrnn.sentiment.tools_cli", fromlist=["register_tools"]).register_tools(sub)
 
     p = sub.add_parser("train", help="train on the IMDb training reviews (20,000 train / 5,000 validation)")
     p.add_argument("--data", help="aclImdb_v1.tar.gz or the extracted aclImdb folder (default: download it)")

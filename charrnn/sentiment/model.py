@@ -110,33 +110,7 @@ class GloveResult:
 
 
 def load_glove(path: str | os.PathLike, vocab: WordVocab, dim: int | None = None, seed: int = 1) -> GloveResult:
-    """Read GloVe-format text vectors (`word v1 v2 ...` per line) for the words of `vocab`."""
-    gen = torch.Generator().manual_seed(seed)
-    vectors = None
-    found = 0
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            for n, line in enumerate(f, 1):
-                parts = line.rstrip().split(" ")
-                if len(parts) < 2:
-                    continue
-                if vectors is None:
-                    dim = dim or len(parts) - 1
-                    if len(parts) - 1 != dim:
-                        raise ValueError(f"{path}: vectors have {len(parts) - 1} values, expected {dim}")
-                    vectors = torch.randn(len(vocab), dim, generator=gen) * 0.1
-                if len(parts) - 1 != dim:
-                    raise ValueError(f"{path} line {n}: {len(parts) - 1} values, expected {dim}")
-                i = vocab.index.get(parts[0])
-                if i is not None and i > 1:
-                    try:
-                        vectors[i] = torch.tensor([float(v) for v in parts[1:]])
-                    except ValueError:
-                        raise ValueError(f"{path} line {n}: values are not numbers") from None
-                    found += 1
-    except OSError as e:
-        raise ValueError(f"cannot read word vectors {path}: {e}") from None
-    if vectors is None:
-        raise ValueError(f"{path} holds no word vectors (expected lines `word v1 v2 ...`)")
-    vectors[PAD_ID] = 0
-    return GloveResult(vectors, found, found / max(1, len(vocab) - 2))
+    """Pretrained vectors for the words of `vocab`: GloVe, word2vec text or word2vec binary (see `vectors`)."""
+    from .vectors import load_vectors
+
+    return load_vectors(path, vocab, dim, seed)

@@ -1,0 +1,114 @@
+"""Why the classifier said what it said: per-word contributions by occlusion and the probability as the text is
+read left to right, plus plain-Python shapes for a highlighted text and a running-probability plot."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .kind import SentimentModel
+from .predict import predict_ids
+from .text import UNK_ID, tokenizer
+
+EXPLAIN_LIMIT = 500  # at most this many tokens are explained (fewer when the model itself reads fewer)
+TOKEN_BUDGET = 32768  # padded tokens per forward batch: bounds memory for long texts
+NO_KNOWN_WORDS = "no known words: the classifier has nothing to go on"
+
+
+@dataclass
+class Explanation:
+    """What the model read and how each token moved its answer.
+
+    `probability` is P(second class) for the tokens explained. `contributions[i]` is the occlusion effect of
+    token i: P(all tokens) - P(all tokens but i), so positive pushes towards the second class. `running[k-1]`
+    is P(first k tokens), so `running[-1] == probability`. `notice` is non-empty when the number deserves a
+    caveat: no known word, or the text was cut.
+    """
+
+    tokens: list[str]
+    known: list[bool]
+    probability: float
+    contributions: list[float]
+    running: list[float]
+    classes: tuple[str, str] = ("negative", "positive")
+    cut: int = 0  # tokens after the explained ones, which the explanation ignores
+    notice: str = ""
+    known_words: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.known_words = sum(self.known)
+
+
+def _classes(sm: SentimentModel) -> tuple[str, str]:
+    classes = getattr(sm, "classes", None)
+    return tuple(classes) if classes and len(classes) == 2 else ("negative", "positive")
+
+
+def explain(sm: SentimentModel, text: str, limit: int = EXPLAIN_LIMIT) -> Explanation:
+    """Explain the model's answer for `text` by occlusion: each token's contribution is how much P(second class)
+    drops when that token alone is removed from the sequence (a faithful, model-agnostic measure: the model is
+    simply run again without the word). The running probability is P after the first k tokens.
+
+    The text goes through the checkpoint's own tokenizer and is cut to min(model.max_tokens, limit) tokens; all
+    prefixes and all occlusions are scored in a few length-bucketed batches, so a few hundred tokens take a
+    moment. Empty text, or text without a known word, gets `known_words == 0` and a notice: its probability is
+    the model's answer for `<unk>` alone, which says nothing about the text.
+    """
+    if limit < 1:
+        raise ValueError(f"limit must be at least 1, got {limit}")
+    all_tokens = tokenizer(sm.tokenizer)("" if text is None else str(text))
+    n_read = min(sm.max_tokens, limit)
+    tokens = all_tokens[:n_read]
+    cut = len(all_tokens) - len(tokens)
+    ids = sm.vocab.encode(tokens)
+    known = [i != UNK_ID for i in ids]
+    n = len(ids)
+    # Prefixes 1..n, then the n occlusions (a one-token text without its token becomes <unk>, as empty text does).
+    seqs = [ids[:k] for k in range(1, n + 1)] + [ids[:i] + ids[i + 1:] or [UNK_ID] for i in range(n)]
+    if not seqs:
+        seqs = [[UNK_ID]]
+    probs = predict_ids(sm.model, seqs, max(1, TOKEN_BUDGET // max(1, n)), sm.device)
+    running = probs[:n]
+    probability = running[-1] if n else probs[0]
+    contributions = [probability - p for p in probs[n:]]
+    notes = []
+    if not any(known):
+        notes.append(NO_KNOWN_WORDS)
+    if cut and sm.max_tokens <= limit:
+        notes.append(f"the model reads only the first {n} tokens; the other {cut} change nothing")
+    elif cut:
+        notes.append(f"explained the first {n} tokens; the other {cut} are left out, and the probability is "
+                     "for the first ones only")
+    return Explanation(tokens, known, probability, contributions, running, _classes(sm), cut, "; ".join(notes))
+
+
+def highlights(exp: Explanation, normalize: bool = True) -> list[tuple[str, float]]:
+    """(token, score) pairs for a highlighted text (Gradio's HighlightedText): score in [-1, 1], positive towards
+    the second class. With `normalize` the strongest contribution is scaled to +-1 so the colours show the
+    ranking; without it the score is the raw change in probability."""
+    scale = max((abs(c) for c in exp.contributions), default=0.0) if normalize else 1.0
+    scale = scale or 1.0
+    return [(t, max(-1.0, min(1.0, c / scale))) for t, c in zip(exp.tokens, exp.contributions)]
+
+
+def running_series(exp: Explanation) -> list[dict]:
+    """The running probability as rows {position, token, probability} (position 1 = after the first token),
+    ready for a line plot or a DataFrame."""
+    return [{"position": k, "token": t, "probability": p}
+            for k, (t, p) in enumerate(zip(exp.tokens, exp.running), 1)]
+
+
+def explanation_table(exp: Explanation) -> str:
+    """A readable report: the probability line, any notice, then token, contribution and running probability."""
+    neg, pos = exp.classes
+    lines = [f"P({pos}) = {exp.probability:.4f}  ({len(exp.tokens)} tokens, {exp.known_words} known)"]
+    if exp.notice:
+        lines.append(f"note: {exp.notice}")
+    if exp.tokens:
+        width = max(5, *(len(t) + 1 for t in exp.tokens))
+        width = min(width, 30)
+        lines.append(f"{'token':<{width}}  {'contribution':>12}  {'running':>7}")
+        for t, known, c, r in zip(exp.tokens, exp.known, exp.contributions, exp.running):
+            shown = t if known else t + "?"
+            lines.append(f"{shown:<{width}}  {c:>+12.4f}  {r:>7.4f}")
+        lines.append(f"(contribution: change in P({pos}) when the token is removed, + towards {pos}, "
+                     f"- towards {neg}; ? marks a word the model does not know)")
+    return "\n".join(lines)

@@ -1,0 +1,76 @@
+"""`charrnn sentiment explain | vectors`: why the classifier answered as it did, and word vectors for training."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+
+def cmd_explain(args) -> None:
+    from .explain import explain, explanation_table
+    from .kind import load_sentiment
+
+    texts = args.text
+    if texts == ["-"]:
+        text = sys.stdin.read()
+    elif texts:
+        text = " ".join(texts)
+    else:
+        raise ValueError("give a text to explain, or - to read it from stdin")
+    sm = load_sentiment(args.checkpoint, device=args.device)
+    print(explanation_table(explain(sm, text, args.limit)))
+
+
+def _documents(args):
+    """Token lists: each line of each --text file, then the IMDb archive's train and unsup reviews."""
+    from .text import tokenize_words
+
+    for name in args.text or []:
+        with open(name, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                yield tokenize_words(line)
+    if args.imdb_unsup:
+        from .data import load_imdb
+
+        imdb = load_imdb(args.imdb_unsup, unsup=True)
+        for review in imdb.train + imdb.unsup:
+            yield tokenize_words(review.text)
+
+
+def cmd_vectors(args) -> None:
+    import time
+
+    from .vectors import learn_vectors, save_word2vec_text
+
+    if not args.text and not args.imdb_unsup:
+        raise ValueError("give --text files (one document per line) and/or --imdb-unsup ARCHIVE")
+    for name in args.text or []:
+        if not Path(name).is_file():
+            raise FileNotFoundError(f"text file not found: {name}")
+    t0 = time.perf_counter()
+    wv = learn_vectors(_documents(args), args.dim, args.window, args.min_count, args.max_words,
+                       progress=not args.quiet)
+    save_word2vec_text(wv, args.out)
+    print(f"wrote {len(wv.words):,} words x {args.dim} dims from {wv.n_tokens:,} tokens to {args.out} "
+          f"in {time.perf_counter() - t0:.1f} s")
+
+
+def register_tools(sub) -> None:
+    """Add `explain` and `vectors` to the `sentiment` subcommands `sub`."""
+    p = sub.add_parser("explain", help="per-word contributions (occlusion) and the running probability of a text")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--limit", type=int, default=500, help="explain at most this many tokens (default 500)")
+    p.add_argument("text", nargs="*", help="the text (words are joined with spaces), or - to read it from stdin")
+    p.set_defaults(func=cmd_explain)
+
+    p = sub.add_parser("vectors", help="learn word vectors from unlabeled text (PPMI + SVD), word2vec text format")
+    p.add_argument("--text", nargs="+", help="plain text files, one document per line")
+    p.add_argument("--imdb-unsup", metavar="ARCHIVE",
+                   help="aclImdb_v1.tar.gz or the aclImdb folder: its train and unsup reviews (never test)")
+    p.add_argument("--out", required=True, help="vectors file to write (give it to `sentiment train --glove`)")
+    p.add_argument("--dim", type=int, default=100)
+    p.add_argument("--window", type=int, default=5, help="words on each side counted as context")
+    p.add_argument("--min-count", type=int, default=5, help="keep words seen at least this often")
+    p.add_argument("--max-words", type=int, default=50000, help="keep at most this many (most frequent) words")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_vectors)
