@@ -55,7 +55,7 @@ def test_predict_arguments_and_stdin(trained, capsys, monkeypatch):
 
 def test_errors_are_reported_cleanly(tmp_path, trained, capsys):
     assert main(["sentiment", "evaluate", "--checkpoint", str(trained[1]), "--data", str(tmp_path / "no.tar.gz")]) == 2
-    assert "IMDb data not found" in capsys.readouterr().err
+    assert "data file not found" in capsys.readouterr().err
     assert main(["sentiment", "predict", "--checkpoint", str(tmp_path / "none.pt"), "hi"]) == 2
     assert "checkpoint not found" in capsys.readouterr().err
     assert main(["sentiment", "predict", "--checkpoint", str(trained[1])]) == 2
