@@ -245,6 +245,8 @@ def _json_list(path: Path) -> Iterator[tuple[int, object]]:
             raise DatasetError(f"{path} line {line}: an item longer than {MAX_ROW_BYTES:,} characters")
         yield line, item
         pos = _skip(text, stop)
+        if pos >= end:
+            break
         if text[pos:pos + 1] == ",":
             pos = _skip(text, pos + 1)
         elif text[pos:pos + 1] != "]":
@@ -274,6 +276,9 @@ def _column(path: Path, names: list[str], given: str | None, candidates: tuple[s
     for name in candidates:
         if name in lowered:
             return lowered.index(name)
+    flags = [i for i, n in enumerate(lowered) if n.startswith("is_")] if what == "label" else []
+    if len(flags) == 1:
+        return flags[0]  # is_spam, is_toxic, ...: the one yes/no column
     raise DatasetError(f"{path}: no {what} column (looked for {', '.join(candidates)}); columns found: "
                        f"{_listing(names)}; give --{what}-column")
 
