@@ -26,8 +26,8 @@ TEXT_NAMES = ("text", "sentence", "content", "review", "headline")
 LABEL_NAMES = ("label", "sentiment", "is_sarcastic", "polarity")
 POSITIVE_WORDS = {"pos", "positive", "sarcastic", "yes", "y", "true", "1", "good", "spam", "toxic", "ironic"}
 NEGATIVE_WORDS = {"neg", "negative", "not", "not sarcastic", "no", "n", "false", "0", "bad", "ham", "normal"}
-SENTIMENT = ("negative", "positive")
-SARCASM = ("not sarcastic", "sarcastic")
+SENTIMENT_CLASSES = ("negative", "positive")
+SARCASM_CLASSES = ("not sarcastic", "sarcastic")
 
 
 class DatasetError(ValueError):
@@ -67,7 +67,7 @@ class _Table:
 def from_imdb(imdb: Imdb) -> LabelledData:
     """IMDb's labelled train and test reviews (in name order) as LabelledData."""
     return LabelledData([r.text for r in imdb.train], [r.label for r in imdb.train],
-                        [r.text for r in imdb.test], [r.label for r in imdb.test], SENTIMENT,
+                        [r.text for r in imdb.test], [r.label for r in imdb.test], SENTIMENT_CLASSES,
                         imdb.source, "imdb")
 
 
@@ -88,7 +88,7 @@ def load_labelled(path: str | os.PathLike, format: str = "auto", text_column: st
             data = from_imdb(load_imdb(path))
         except ImdbError as e:
             raise DatasetError(str(e)) from None
-        if classes is not None and tuple(classes) != SENTIMENT:
+        if classes is not None and tuple(classes) != SENTIMENT_CLASSES:
             raise DatasetError(f"{path}: IMDb's classes are negative/positive, not {'/'.join(classes)}")
     else:
         table = read_table(path, fmt, text_column, label_column)
@@ -376,9 +376,9 @@ def _meaning(column: str, fmt: str) -> tuple[str, str] | None:
     """Class names for numeric or true/false labels, from the column or format when they say what 1 means."""
     col = column.strip().lower()
     if fmt == "sarcasm" or col in ("is_sarcastic", "sarcastic", "sarcasm"):
-        return SARCASM
+        return SARCASM_CLASSES
     if fmt in ("glue", "sentiment140", "imdb") or col in ("sentiment", "polarity"):
-        return SENTIMENT
+        return SENTIMENT_CLASSES
     if col.startswith("is_") and len(col) > 3:
         name = col[3:].replace("_", " ")
         return f"not {name}", name
@@ -431,7 +431,7 @@ def _mapping(path: Path, table: _Table, values: list[str], classes: tuple[str, s
             raise DatasetError(f"{path}: every row is labelled {values[0]!r} ({table.label_column!r}): "
                                f"a classifier needs two classes")
         ordered = _order(values)
-        names = meaning or (SENTIMENT if numeric else tuple(ordered))
+        names = meaning or (SENTIMENT_CLASSES if numeric else tuple(ordered))
         return {v: i for i, v in enumerate(ordered)}, (names[0], names[1])
     classes = (str(classes[0]), str(classes[1]))
     if not numeric:
