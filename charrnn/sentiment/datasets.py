@@ -11,6 +11,7 @@ import hashlib
 import json
 import math
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -19,6 +20,7 @@ import torch
 
 from .data import Imdb, ImdbError, load_imdb
 
+_SPACE = re.compile(r"[ \t\r\n]*")
 FORMATS = ("auto", "imdb", "glue", "sarcasm", "sentiment140", "csv", "tsv", "jsonl", "json")
 MAX_ROW_BYTES = 1 << 20  # a row (line, or JSON list item) longer than this is refused: no review is a megabyte
 DEFAULT_VAL_FRACTION = 0.1
@@ -235,8 +237,9 @@ def _json_list(path: Path) -> Iterator[tuple[int, object]]:
     if text[pos:pos + 1] != "[":
         raise DatasetError(f"{path} does not hold a JSON list (give --format jsonl for one object per line)")
     pos = _skip(text, pos + 1)
+    line, counted = 1, 0
     while pos < end and text[pos] != "]":
-        line = text.count("\n", 0, pos) + 1
+        line, counted = line + text.count("\n", counted, pos), pos
         try:
             item, stop = decoder.raw_decode(text, pos)
         except json.JSONDecodeError as e:
@@ -250,15 +253,15 @@ def _json_list(path: Path) -> Iterator[tuple[int, object]]:
         if text[pos:pos + 1] == ",":
             pos = _skip(text, pos + 1)
         elif text[pos:pos + 1] != "]":
-            raise DatasetError(f"{path} line {text.count(chr(10), 0, pos) + 1}: not valid JSON (expected , or ])")
+            line += text.count("\n", counted, pos)
+            raise DatasetError(f"{path} line {line}: not valid JSON (expected , or ])")
     if pos >= end:
         raise DatasetError(f"{path}: the JSON list is not closed (truncated?)")
 
 
 def _skip(text: str, pos: int) -> int:
-    while pos < len(text) and text[pos] in " \t\r\n":
-        pos += 1
-    return pos
+    """The position of the first character from `pos` on that is not JSON whitespace."""
+    return _SPACE.match(text, pos).end()
 
 
 # ---------------------------------------------------------------- columns
