@@ -1,7 +1,9 @@
-"""IMDb movie-review sentiment: data, tokenizer, (Bi)LSTM classifier, training, prediction and CLI."""
+"""Two-class text classification (IMDb sentiment, SST-2, sarcasm, your files): data, tokenizer, (Bi)LSTM classifier,
+training, prediction and CLI."""
 from .data import IMDB_SHA256, IMDB_URL, Imdb, ImdbError, Review, download_imdb, load_imdb, split_train_val
+from .datasets import DatasetError, LabelledData, from_imdb, load_labelled, make_split, repeat_split
 from .model import GloveResult, SentimentConfig, SentimentLSTM, load_glove
-from .kind import MAX_TOKENS, SentimentModel, load_sentiment
+from .kind import CLASSES, MAX_TOKENS, SentimentModel, default_sentiment_checkpoint, load_sentiment
 from .predict import predict
 from .vectors import WordVectors, detect_format, learn_vectors, load_vectors, save_word2vec_text
 from .explain import Explanation, explain, explanation_table, highlights, running_series
@@ -14,4 +16,6 @@ __all__ = [
     "load_sentiment", "predict", "PAD_ID", "UNK_ID", "WordVocab", "tokenize", "PRESETS", "SentimentTrainConfig",
     "preset", "train_sentiment", "Explanation", "explain", "explanation_table", "highlights", "running_series",
     "WordVectors", "detect_format", "learn_vectors", "load_vectors", "save_word2vec_text",
+    "preset", "train_sentiment", "DatasetError", "LabelledData", "from_imdb", "load_labelled", "make_split",
+    "repeat_split", "CLASSES", "default_sentiment_checkpoint",
 ]

@@ -1,4 +1,4 @@
-"""`charrnn sentiment train | evaluate | predict`."""
+"""`charrnn sentiment train | evaluate | predict`: a two-class text classifier on IMDb or any labelled file."""
 from __future__ import annotations
 
 import argparse
@@ -7,14 +7,34 @@ from pathlib import Path
 
 from .. import checkpoint as ckpt
 from ..kinds import SENTIMENT
+from .tools_cli import register_tools
+
+FORMAT_HELP = ("auto (default: by extension and contents), imdb (archive or folder), glue (SST-2 TSV), sarcasm "
+               "(headline/is_sarcastic JSON lines or list), sentiment140 (CSV without header), csv, tsv, jsonl, json")
 
 
-def _data(path: str | None):
-    from .data import download_imdb, load_imdb
+def _data(args, classes: tuple[str, str] | None = None, test: str | None = None, record: dict | None = None):
+    """The dataset named by --data/--format/--text-column/--label-column (IMDb, downloaded, without --data);
+    `test`: a test file read alongside; `classes`: a model's, which the labels must match; `record`: the
+    checkpoint's data record, whose columns are the defaults."""
+    from .data import download_imdb
+    from .datasets import load_labelled
 
-    source = Path(path) if path else download_imdb()
-    print(f"reading IMDb reviews from {source}", file=sys.stderr)
-    return load_imdb(source)
+    record = record or {}
+    if args.data:
+        source, fmt = Path(args.data), args.format
+    elif args.format in ("auto", "imdb"):
+        source, fmt = download_imdb(), "imdb"
+    else:
+        raise ValueError(f"--format {args.format} needs --data FILE")
+    text_column = args.text_column or _str(record.get("text_column"))
+    label_column = args.label_column or _str(record.get("label_column"))
+    print(f"reading {source}" + (f" and {test}" if test else ""), file=sys.stderr)
+    return load_labelled(source, fmt, text_column, label_column, test=test, classes=classes)
+
+
+def _str(value) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 def cmd_train(args) -> None:
@@ -27,10 +47,13 @@ def cmd_train(args) -> None:
         dict(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, lr_decay=args.lr_decay,
              max_tokens=args.max_tokens, min_freq=args.min_freq, max_vocab=args.max_vocab, patience=args.patience,
              seed=args.seed, device=args.device, glove=args.glove, freeze=args.freeze or None,
-             grad_clip=args.grad_clip),
+             grad_clip=args.grad_clip, val_fraction=args.val_fraction),
     )
-    imdb = _data(args.data)
-    result = train_sentiment(imdb, model, config, out=args.out, test=args.test, progress=not args.quiet)
+    data = _data(args, test=args.test or None)
+    print(f"{len(data.train_texts):,} labelled texts ({data.format}); class 0 = {data.classes[0]!r}, "
+          f"class 1 = {data.classes[1]!r}", file=sys.stderr)
+    result = train_sentiment(data, model, config, out=args.out, test=args.test is not None,
+                             progress=not args.quiet)
     line = (f"out={result['out']} epochs={result['epochs']} best_epoch={result['best_epoch']} "
             f"val_accuracy={result['val_accuracy']:.4f} train_seconds={result['train_seconds']:.0f} "
             f"vocab={result['vocab_size']}")
@@ -41,6 +64,24 @@ def cmd_train(args) -> None:
     print(line)
 
 
+def _evaluation_rows(args, classes: tuple[str, str], record: dict) -> tuple[list[str], list[int], str]:
+    """The texts and labels evaluate measures, and what they are: the --test file, the dataset's test split, or
+    the held-out rows the checkpoint recorded (the same rows as in training)."""
+    from .datasets import load_labelled, repeat_split
+
+    if args.test and not args.data:
+        text_column = args.text_column or _str(record.get("text_column"))
+        label_column = args.label_column or _str(record.get("label_column"))
+        print(f"reading {args.test}", file=sys.stderr)
+        data = load_labelled(args.test, args.format, text_column, label_column, classes=classes)
+        return data.train_texts, data.train_labels, "test"
+    data = _data(args, classes=classes, test=args.test, record=record)
+    if data.has_test:
+        return data.test_texts, data.test_labels, "test"
+    split = repeat_split(data, record.get("split") if isinstance(record.get("split"), dict) else {})
+    return [data.train_texts[i] for i in split.val], [data.train_labels[i] for i in split.val], "held-out"
+
+
 def cmd_evaluate(args) -> None:
     import time
 
@@ -49,43 +90,63 @@ def cmd_evaluate(args) -> None:
     from .train import accuracy
 
     sm = load_sentiment(args.checkpoint, device=args.device)
-    imdb = _data(args.data)
+    record = ckpt.load(args.checkpoint, kind=SENTIMENT).get("data")
+    texts, labels, what = _evaluation_rows(args, sm.classes, record if isinstance(record, dict) else {})
     t0 = time.perf_counter()
-    seqs = encode(sm.vocab, [r.text for r in imdb.test], sm.max_tokens, sm.tokenizer)
-    acc = accuracy(sm.model, seqs, [r.label for r in imdb.test], sm.device, args.batch_size)
-    dt = time.perf_counter() - t0
-    n = len(imdb.test)
-    print(f"evaluated {n:,} test reviews in {dt:.1f} s ({n / dt:,.0f} reviews/s)", file=sys.stderr)
-    if args.record:
+    seqs = encode(sm.vocab, texts, sm.max_tokens, sm.tokenizer)
+    acc = accuracy(sm.model, seqs, labels, sm.device, args.batch_size)
+    dt = max(time.perf_counter() - t0, 1e-9)
+    n = len(texts)
+    print(f"evaluated {n:,} {what} texts in {dt:.1f} s ({n / dt:,.0f} texts/s)", file=sys.stderr)
+    if args.record and what == "test":
         state = ckpt.load(args.checkpoint, kind=SENTIMENT)
         state["metrics"] = {**state.get("metrics", {}), "test_accuracy": round(acc, 4), "n_test": n}
         ckpt.save(state, args.checkpoint)
         print(f"recorded test_accuracy in {args.checkpoint}", file=sys.stderr)
+    elif args.record:
+        print("nothing recorded: the held-out rows are the checkpoint's validation split (its val_accuracy)",
+              file=sys.stderr)
     print(f"accuracy={acc:.4f} n={n}")
 
 
 def cmd_predict(args) -> None:
-    from .kind import load_sentiment
+    from .kind import default_sentiment_checkpoint, load_sentiment
     from .predict import predict
 
-    sm = load_sentiment(args.checkpoint, device=args.device)
     texts = args.texts
     if texts == ["-"]:
         texts = [line.rstrip("\n") for line in sys.stdin]
     elif not texts:
         raise ValueError("give texts to score, or - to read one text per line from stdin")
+    path = args.checkpoint or default_sentiment_checkpoint(args.checkpoints)
+    sm = load_sentiment(path, device=args.device)
+    if not args.checkpoint:
+        print(f"using {path}: P({sm.classes[1]}) per text", file=sys.stderr)
     for p, t in zip(predict(sm, texts), texts):
         print(f"{p:.4f}\t{t}")
 
 
-def register(subparsers) -> None:
-    """Add the `sentiment` command and its train/evaluate/predict subcommands to charrnn's parser."""
-    s = subparsers.add_parser("sentiment", help="IMDb movie-review sentiment classifier")
-    sub = s.add_subparsers(dest="sentiment_command", required=True)
-    __import__("charrnn.sentiment.tools_cli", fromlist=["register_tools"]).register_tools(sub)
+def _add_data_options(p: argparse.ArgumentParser, test_help: str, test_nargs: str | None = None) -> None:
+    p.add_argument("--data", help="the labelled data: aclImdb_v1.tar.gz or the aclImdb folder, or a CSV, TSV, JSON "
+                                  "lines or JSON file (default: download IMDb)")
+    p.add_argument("--format", choices=["auto", "imdb", "glue", "sarcasm", "sentiment140", "csv", "tsv", "jsonl",
+                                        "json"], default="auto", help=FORMAT_HELP)
+    p.add_argument("--text-column", help="the text column or field (default: text, sentence, content, review or "
+                                         "headline)")
+    p.add_argument("--label-column", help="the label column or field (default: label, sentiment, is_sarcastic or "
+                                          "polarity); two distinct values: 0/1, -1/1, 0/4, true/false or two names")
+    if test_nargs:
+        p.add_argument("--test", nargs=test_nargs, const="", metavar="FILE", help=test_help)
+    else:
+        p.add_argument("--test", metavar="FILE", help=test_help)
 
-    p = sub.add_parser("train", help="train on the IMDb training reviews (20,000 train / 5,000 validation)")
-    p.add_argument("--data", help="aclImdb_v1.tar.gz or the extracted aclImdb folder (default: download it)")
+
+def _add_train(sub) -> None:
+    p = sub.add_parser("train", help="train on labelled texts (IMDb: 20,000 train / 5,000 validation reviews)")
+    _add_data_options(p, "also measure and record the test accuracy: on the dataset's own test split (IMDb), or "
+                         "on FILE (same format as --data)", test_nargs="?")
+    p.add_argument("--val-fraction", type=float,
+                   help="share of the rows held out for validation, seeded by --seed (default: 0.1; IMDb: 5,000)")
     p.add_argument("--preset", choices=["book", "best"], default="best",
                    help="book: the chapter's model (embed 20, LSTM 64, 10 epochs); best: BiLSTM, max pooling")
     p.add_argument("--out", default="checkpoints/sentiment.pt",
@@ -101,7 +162,7 @@ def register(subparsers) -> None:
     p.add_argument("--dropout", type=float)
     p.add_argument("--bidirectional", action=argparse.BooleanOptionalAction, default=None)
     p.add_argument("--pooling", choices=["last", "mean", "max", "meanmax"])
-    p.add_argument("--max-tokens", type=int, help="cut reviews to their first N tokens")
+    p.add_argument("--max-tokens", type=int, help="cut texts to their first N tokens")
     p.add_argument("--min-freq", type=int, help="keep words seen at least this often in the training split")
     p.add_argument("--max-vocab", type=int, help="at most this many vocabulary entries (0: no limit)")
     p.add_argument("--grad-clip", type=float)
@@ -109,22 +170,39 @@ def register(subparsers) -> None:
     p.add_argument("--glove",
                    help="pretrained word vectors, GloVe text format (`word v1 v2 ...`); set --embed to their size")
     p.add_argument("--freeze", action="store_true", help="keep the pretrained vectors fixed")
-    p.add_argument("--test", action="store_true", help="also measure and record the test accuracy")
     p.add_argument("--seed", type=int)
     p.add_argument("--device", help="auto (default), cpu, cuda, cuda:N, mps")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("evaluate", help="accuracy on the 25,000 IMDb test reviews")
+
+def _add_evaluate(sub) -> None:
+    p = sub.add_parser("evaluate", help="accuracy on the test split (IMDb's 25,000 reviews, or --test FILE), else "
+                                        "on the held-out rows recorded in the checkpoint")
     p.add_argument("--checkpoint", required=True)
-    p.add_argument("--data", help="aclImdb_v1.tar.gz or the extracted aclImdb folder (default: download it)")
+    _add_data_options(p, "measure on FILE (same format as --data; alone, without --data, it is read by itself)")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--record", action="store_true", help="store the test accuracy in the checkpoint's metrics")
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("predict", help="P(positive) for each text: `<probability>\\t<text>` per line")
-    p.add_argument("--checkpoint", required=True)
+
+def _add_predict(sub) -> None:
+    p = sub.add_parser("predict", help="P(second class) for each text, e.g. P(positive): `<probability>\\t<text>` "
+                                       "per line")
+    p.add_argument("--checkpoint", help="the classifier (default: the app's, imdb-sentiment.pt in --checkpoints, "
+                                        "else the newest sentiment checkpoint there)")
+    p.add_argument("--checkpoints", default="checkpoints", help="the folder the default classifier is taken from")
     p.add_argument("--device", default="cpu")
     p.add_argument("texts", nargs="*", help="texts to score, or - for one text per line from stdin")
     p.set_defaults(func=cmd_predict)
+
+
+def register(subparsers) -> None:
+    """Add the `sentiment` command and its subcommands to charrnn's parser (one `_add_*(sub)` line each)."""
+    s = subparsers.add_parser("sentiment", help="two-class text classifier: IMDb reviews, SST-2, sarcasm, your files")
+    sub = s.add_subparsers(dest="sentiment_command", required=True)
+    _add_train(sub)
+    _add_evaluate(sub)
+    _add_predict(sub)
+    register_tools(sub)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from dataclasses import dataclass
 
 import torch
@@ -13,6 +14,7 @@ from .model import SentimentConfig, SentimentLSTM
 from .text import TOKENIZER, TOKENIZERS, WordVocab
 
 MAX_TOKENS = 500  # texts are cut to their first MAX_TOKENS tokens (the checkpoint's own setting when it has one)
+CLASSES = ("negative", "positive")  # class names of checkpoints that record none (the shipped IMDb model)
 
 
 @dataclass
@@ -26,6 +28,7 @@ class SentimentModel:
     max_tokens: int = MAX_TOKENS
     device: torch.device = torch.device("cpu")
     tokenizer: str = TOKENIZER
+    classes: tuple[str, str] = CLASSES  # names of label 0 and label 1; predictions are P(classes[1])
 
 
 def sentiment_parts(state: dict, name: str, meta: bool = False) -> tuple[WordVocab, SentimentLSTM, int]:
@@ -54,20 +57,34 @@ def sentiment_parts(state: dict, name: str, meta: bool = False) -> tuple[WordVoc
     return vocab, model, max_tokens
 
 
+def sentiment_classes(state: dict, name: str) -> tuple[str, str]:
+    """The checkpoint's two class names (label 0, label 1); ("negative", "positive") when it records none."""
+    classes = state.get("classes")
+    if classes is None:
+        return CLASSES
+    names = isinstance(classes, (list, tuple)) and len(classes) == 2 and classes[0] != classes[1]
+    if not names or not all(isinstance(c, str) and c.strip() and len(c) <= 200 for c in classes):
+        raise ckpt.CheckpointError(f"{name} is not a usable sentiment checkpoint: its classes are "
+                                   f"{ckpt.short(classes, 60)}, not two names")
+    return classes[0], classes[1]
+
+
 def load_sentiment(path: str | os.PathLike, device: str = "cpu") -> SentimentModel:
     """Load a `sentiment` checkpoint safely (weights_only=True); CheckpointError if it is not one."""
     state = ckpt.load(path, kind=SENTIMENT)
     vocab, model, max_tokens = sentiment_parts(state, os.path.basename(path))
+    classes = sentiment_classes(state, os.path.basename(path))
     dev = pick_device(device)
     model.to(dev).eval()
     metrics = state.get("metrics")
     return SentimentModel(model, vocab, state["config"], dict(metrics) if isinstance(metrics, dict) else {},
-                          max_tokens, dev, (state.get("tokenizer") or {}).get("name", TOKENIZER))
+                          max_tokens, dev, (state.get("tokenizer") or {}).get("name", TOKENIZER), classes)
 
 
 def check(state: dict, name: str) -> None:
     """CheckpointError unless the checkpoint's weights fit its model (checked on the meta device)."""
     sentiment_parts(state, name, meta=True)
+    sentiment_classes(state, name)
 
 
 def score(metrics: Metrics) -> str:
@@ -77,6 +94,23 @@ def score(metrics: Metrics) -> str:
         if acc is not None:
             return f"{which} accuracy {acc:.1%}"
     return ""
+
+
+def default_sentiment_checkpoint(folder: str | os.PathLike = "checkpoints") -> Path:
+    """The classifier the app offers first in `folder`: the kind's default file (imdb-sentiment.pt) when it is
+    there and usable, else the newest usable sentiment checkpoint; CheckpointError when there is none."""
+    from .. import shelf
+
+    preferred = Path(folder) / KIND.default_file
+    if preferred.is_file():
+        info = shelf.describe(preferred)
+        if info.kind == SENTIMENT and info.error is None:
+            return preferred
+    available = shelf.list_checkpoints(folder, SENTIMENT)
+    if not available:
+        raise ckpt.CheckpointError(f"no sentiment checkpoint in {folder}/: give --checkpoint, or train one with "
+                                   f"`charrnn sentiment train`")
+    return available[0].path
 
 
 KIND = Kind(SENTIMENT, "imdb-sentiment.pt", check=check, load=load_sentiment, score=score)

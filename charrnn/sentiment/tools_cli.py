@@ -7,7 +7,7 @@ from pathlib import Path
 
 def cmd_explain(args) -> None:
     from .explain import explain, explanation_table
-    from .kind import load_sentiment
+    from .kind import default_sentiment_checkpoint, load_sentiment
 
     texts = args.text
     if texts == ["-"]:
@@ -16,7 +16,7 @@ def cmd_explain(args) -> None:
         text = " ".join(texts)
     else:
         raise ValueError("give a text to explain, or - to read it from stdin")
-    sm = load_sentiment(args.checkpoint, device=args.device)
+    sm = load_sentiment(args.checkpoint or default_sentiment_checkpoint(args.checkpoints), device=args.device)
     print(explanation_table(explain(sm, text, args.limit)))
 
 
@@ -57,7 +57,8 @@ def cmd_vectors(args) -> None:
 def register_tools(sub) -> None:
     """Add `explain` and `vectors` to the `sentiment` subcommands `sub`."""
     p = sub.add_parser("explain", help="per-word contributions (occlusion) and the running probability of a text")
-    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--checkpoint", help="a sentiment checkpoint (default: the app's default classifier)")
+    p.add_argument("--checkpoints", default="checkpoints", help="where to find the default classifier")
     p.add_argument("--device", default="cpu")
     p.add_argument("--limit", type=int, default=500, help="explain at most this many tokens (default 500)")
     p.add_argument("text", nargs="*", help="the text (words are joined with spaces), or - to read it from stdin")

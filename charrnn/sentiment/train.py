@@ -21,7 +21,8 @@ from ..training import (
     optimizer_step,
     precision_for,
 )
-from .data import Imdb, Review, split_train_val
+from .data import VAL_SIZE, Imdb
+from .datasets import DEFAULT_VAL_FRACTION, LabelledData, Split, from_imdb, make_split
 from .model import SentimentConfig, SentimentLSTM, load_glove
 from .predict import predict_ids
 from .text import (
@@ -50,7 +51,8 @@ class SentimentTrainConfig:
     max_vocab: int = 0  # 0: no limit (entries including <pad> and <unk>)
     patience: int = 0  # stop after this many epochs without a better validation accuracy (0: never)
     bucket_pool: int = 100  # batches per pool: reviews are sorted by length inside random pools of this many batches
-    val_size: int = 5000
+    val_size: int = VAL_SIZE  # IMDb's held-out rows (the chapter's 5,000), unless val_fraction is set
+    val_fraction: float | None = None  # held-out share of the training rows; None: IMDb val_size, others 0.1
     seed: int = 1  # model init, batch order, and the train/validation split (1: the chapter's)
     device: str = "auto"
     amp: bool = True
@@ -61,6 +63,8 @@ class SentimentTrainConfig:
     def __post_init__(self) -> None:
         if min(self.epochs, self.batch_size, self.max_tokens, self.min_freq, self.bucket_pool) < 1:
             raise ValueError("epochs, batch_size, max_tokens, min_freq and bucket_pool must be at least 1")
+        if self.val_fraction is not None and not 0 < self.val_fraction < 1:
+            raise ValueError(f"val_fraction must be between 0 and 1, got {self.val_fraction}")
         if not self.lr > 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
         if self.lr_decay not in ("none", "linear"):
@@ -102,29 +106,38 @@ def accuracy(model: SentimentLSTM, seqs: list[list[int]], labels: list[int], dev
     return sum((p > 0.5) == bool(y) for p, y in zip(probs, labels)) / max(1, len(labels))
 
 
-def _check_labeled(reviews: list[Review], what: str) -> None:
-    if not reviews:
-        raise ValueError(f"no {what} reviews")
-    if any(r.label not in (0, 1) for r in reviews):
-        raise ValueError(f"{what} reviews must be labeled 0 or 1")
+def _check_labeled(texts: list[str] | None, labels: list[int] | None, what: str) -> None:
+    if not texts:
+        raise ValueError(f"no {what} texts")
+    if labels is None or len(labels) != len(texts) or any(y not in (0, 1) for y in labels):
+        raise ValueError(f"{what} texts must each be labeled 0 or 1")
 
 
 def train_sentiment(
-    imdb: Imdb,
+    data: LabelledData | Imdb,
     model_config: dict | None = None,
     config: SentimentTrainConfig | None = None,
     out: str | os.PathLike = "checkpoints/sentiment.pt",
     test: bool = False,
     progress: bool = True,
 ) -> dict:
-    """Train on imdb.train (less the seeded validation split), keep the weights with the best validation
-    accuracy, write them to `out` and return the metrics; `test=True` also measures the test accuracy."""
+    """Train on the training texts less a seeded held-out validation split (IMDb: the chapter's 5,000 reviews,
+    others: `config.val_fraction`, default a tenth), keep the weights with the best validation accuracy, write them
+    to `out` with the class names and the split's record, and return the metrics; `test=True` also measures the
+    accuracy on the test split (ValueError if `data` has none)."""
     config = config or SentimentTrainConfig()
+    labelled = from_imdb(data) if isinstance(data, Imdb) else data
+    _check_labeled(labelled.train_texts, labelled.train_labels, "training")
+    if test:
+        if not labelled.has_test:
+            raise ValueError(f"{labelled.source or 'the data'} has no test split: give a test file")
+        _check_labeled(labelled.test_texts, labelled.test_labels, "test")
     device = pick_device(config.device)
     torch.manual_seed(config.seed)
     gen = torch.Generator().manual_seed(config.seed)
-    data = _prepare_data(imdb, config)
-    metrics: dict = {}
+    split = _split(labelled, config)
+    data = _prepare_data(labelled, split, config)
+    metrics: dict = {"corpus": os.path.basename(labelled.source)} if labelled.source else {}
     model = _build_model(model_config, config, data.vocab, device, metrics)
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=config.lr,
                            weight_decay=config.weight_decay)
@@ -150,43 +163,53 @@ def train_sentiment(
             best_acc, best_epoch, best_state = val_acc, epoch, cpu_state_dict(model)
             metrics.update(val_accuracy=round(val_acc, 4), best_epoch=epoch, train_seconds=round(seconds, 1),
                            epochs=epoch, history=list(history))
-            ckpt.save(_checkpoint(model, config, data.vocab, best_state, metrics), out)
+            ckpt.save(_checkpoint(model, config, data, best_state, metrics), out)
         elif config.patience and epoch - best_epoch >= config.patience:
             break
     metrics.update(epochs=len(history), train_seconds=round(seconds, 1), history=history)
     if test:
         model.load_state_dict(best_state)
-        _check_labeled(imdb.test, "test")
-        test_ids = encode(data.vocab, [r.text for r in imdb.test], config.max_tokens, config.tokenizer)
-        metrics.update(test_accuracy=round(accuracy(model, test_ids, [r.label for r in imdb.test], device), 4),
-                       n_test=len(imdb.test))
-    ckpt.save(_checkpoint(model, config, data.vocab, best_state, metrics), out)
+        test_ids = encode(data.vocab, labelled.test_texts, config.max_tokens, config.tokenizer)
+        metrics.update(test_accuracy=round(accuracy(model, test_ids, labelled.test_labels, device), 4),
+                       n_test=len(test_ids))
+    ckpt.save(_checkpoint(model, config, data, best_state, metrics), out)
     return {**metrics, "out": str(out)}
 
 
 @dataclass
 class _Reviews:
-    """The training and validation reviews as token ids with their labels, and the vocabulary built from them."""
+    """The training and validation texts as token ids with their labels, the vocabulary built from them, and
+    what the checkpoint records about the data: its class names, where it came from and the split."""
 
     vocab: WordVocab
     train_ids: list[list[int]]
     y_train: torch.Tensor  # float labels, for the loss
     val_ids: list[list[int]]
     y_val: list[int]
+    classes: tuple[str, str]
+    record: dict  # {"format", "source", "text_column", "label_column", "split": {...}}
 
 
-def _prepare_data(imdb: Imdb, config: SentimentTrainConfig) -> _Reviews:
-    """Split off the seeded validation set, build the vocabulary from the training reviews only, and encode both."""
-    _check_labeled(imdb.train, "training")
-    train_set, val_set = split_train_val(imdb.train, config.val_size, config.seed)
-    split = tokenizer(config.tokenizer)
-    train_tokens = [split(r.text) for r in train_set]
+def _split(data: LabelledData, config: SentimentTrainConfig) -> Split:
+    """IMDb keeps the chapter's fixed-size split (config.val_size) unless a fraction is asked for; others hold out
+    config.val_fraction (default DEFAULT_VAL_FRACTION)."""
+    if config.val_fraction is None and data.format == "imdb":
+        return make_split(data, val_size=config.val_size, seed=config.seed)
+    return make_split(data, val_fraction=config.val_fraction or DEFAULT_VAL_FRACTION, seed=config.seed)
+
+
+def _prepare_data(data: LabelledData, split: Split, config: SentimentTrainConfig) -> _Reviews:
+    """Build the vocabulary from the training rows only, and encode them and the held-out rows."""
+    tokens_of = tokenizer(config.tokenizer)
+    train_tokens = [tokens_of(data.train_texts[i]) for i in split.train]
     vocab = WordVocab.build(train_tokens, config.min_freq, config.max_vocab or None)
     train_ids = [vocab.encode(t[: config.max_tokens]) or [UNK_ID] for t in train_tokens]
     del train_tokens
-    return _Reviews(vocab, train_ids, torch.tensor([float(r.label) for r in train_set]),
-                    encode(vocab, [r.text for r in val_set], config.max_tokens, config.tokenizer),
-                    [r.label for r in val_set])
+    record = {"format": data.format, "source": os.path.basename(data.source), "text_column": data.text_column,
+              "label_column": data.label_column, "split": split.record}
+    return _Reviews(vocab, train_ids, torch.tensor([float(data.train_labels[i]) for i in split.train]),
+                    encode(vocab, [data.train_texts[i] for i in split.val], config.max_tokens, config.tokenizer),
+                    [data.train_labels[i] for i in split.val], (str(data.classes[0]), str(data.classes[1])), record)
 
 
 def _build_model(model_config: dict | None, config: SentimentTrainConfig, vocab: WordVocab, device: torch.device,
@@ -239,8 +262,10 @@ def _train_epoch(fit: _Fit, data: _Reviews, config: SentimentTrainConfig, epoch:
     return total / seen
 
 
-def _checkpoint(model: SentimentLSTM, config: SentimentTrainConfig, vocab: WordVocab,
+def _checkpoint(model: SentimentLSTM, config: SentimentTrainConfig, data: _Reviews,
                 state_dict: dict[str, torch.Tensor], metrics: dict) -> dict:
-    """The slim `sentiment` checkpoint: settings, tokenizer, vocabulary, the best weights and the metrics."""
-    return checkpoint_dict(KIND, model.cfg.to_dict(), config, list(vocab.words), state_dict, metrics,
-                           tokenizer={"name": config.tokenizer, "max_tokens": config.max_tokens})
+    """The slim `sentiment` checkpoint: settings, tokenizer, vocabulary, class names (index 0 and 1), the data's
+    record with its held-out split, the best weights and the metrics."""
+    return checkpoint_dict(KIND, model.cfg.to_dict(), config, list(data.vocab.words), state_dict, metrics,
+                           tokenizer={"name": config.tokenizer, "max_tokens": config.max_tokens},
+                           classes=list(data.classes), data=data.record)
