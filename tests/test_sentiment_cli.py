@@ -114,11 +114,17 @@ def test_evaluate_without_test_measures_the_same_held_out_rows(csv_trained, caps
     assert "test_accuracy" not in ckpt.load(out)["metrics"]
 
 
-def test_evaluate_refuses_another_file_for_the_held_out_split(csv_trained, tmp_path, capsys):
-    other = _csv(tmp_path / "other.csv", 300, seed=1)
-    assert main(["sentiment", "evaluate", "--checkpoint", str(csv_trained[1]), "--data", str(other)]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 2 and err[-1].startswith("charrnn sentiment: error: ") and "differs from the file" in err[-1]
+def test_evaluate_on_another_file_measures_all_its_rows(csv_trained, tmp_path, capsys):
+    # a file other than the training one (SST-2's dev.tsv beside train.tsv) is unseen: every row is a test row,
+    # and its own column names are found even though the training file named them differently
+    other = tmp_path / "other.csv"
+    rows = _csv(tmp_path / "o.csv", 120, seed=1).read_text().splitlines()
+    header = rows[0].split(",")
+    assert "text" in header
+    other.write_text("\n".join([",".join("content" if h == "text" else h for h in header), *rows[1:]]) + "\n")
+    assert main(["sentiment", "evaluate", "--checkpoint", str(csv_trained[1]), "--data", str(other)]) == 0
+    out, err = capsys.readouterr()
+    assert out.strip().splitlines()[-1].endswith(" n=120") and "not the file the checkpoint was trained on" in err
 
 
 def test_test_file_in_train_and_evaluate(csv_trained, tmp_path, capsys):

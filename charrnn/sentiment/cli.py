@@ -27,14 +27,18 @@ def _data(args, classes: tuple[str, str] | None = None, test: str | None = None,
         source, fmt = download_imdb(), "imdb"
     else:
         raise ValueError(f"--format {args.format} needs --data FILE")
-    text_column = args.text_column or _str(record.get("text_column"))
-    label_column = args.label_column or _str(record.get("label_column"))
+    text_column, label_column = _columns(args, record)
     print(f"reading {source}" + (f" and {test}" if test else ""), file=sys.stderr)
     return load_labelled(source, fmt, text_column, label_column, test=test, classes=classes)
 
 
-def _str(value) -> str | None:
-    return value if isinstance(value, str) and value else None
+def _columns(args, record: dict) -> tuple[str | None, str | None]:
+    """The columns the user named, else the ones the checkpoint recorded (used where the file has them)."""
+    from .datasets import Preferred
+
+    recorded = [Preferred(v) if isinstance(v, str) and v else None
+                for v in (record.get("text_column"), record.get("label_column"))]
+    return args.text_column or recorded[0], args.label_column or recorded[1]
 
 
 def cmd_train(args) -> None:
@@ -67,18 +71,21 @@ def cmd_train(args) -> None:
 def _evaluation_rows(args, classes: tuple[str, str], record: dict) -> tuple[list[str], list[int], str]:
     """The texts and labels evaluate measures, and what they are: the --test file, the dataset's test split, or
     the held-out rows the checkpoint recorded (the same rows as in training)."""
-    from .datasets import load_labelled, repeat_split
+    from .datasets import load_labelled, repeat_split, same_rows
 
     if args.test and not args.data:
-        text_column = args.text_column or _str(record.get("text_column"))
-        label_column = args.label_column or _str(record.get("label_column"))
+        text_column, label_column = _columns(args, record)
         print(f"reading {args.test}", file=sys.stderr)
         data = load_labelled(args.test, args.format, text_column, label_column, classes=classes)
         return data.train_texts, data.train_labels, "test"
     data = _data(args, classes=classes, test=args.test, record=record)
     if data.has_test:
         return data.test_texts, data.test_labels, "test"
-    split = repeat_split(data, record.get("split") if isinstance(record.get("split"), dict) else {})
+    split_record = record.get("split") if isinstance(record.get("split"), dict) else {}
+    if not same_rows(data, split_record):  # another file than the training one: all of it is unseen
+        print(f"{data.source} is not the file the checkpoint was trained on: measuring all its rows", file=sys.stderr)
+        return data.train_texts, data.train_labels, "test"
+    split = repeat_split(data, split_record)
     return [data.train_texts[i] for i in split.val], [data.train_labels[i] for i in split.val], "held-out"
 
 

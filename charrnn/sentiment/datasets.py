@@ -113,7 +113,7 @@ def with_test(data: LabelledData, path: str | os.PathLike) -> LabelledData:
             raise DatasetError(str(e)) from None
         texts, labels = test.test_texts, test.test_labels
     else:
-        table = read_table(path, fmt, data.text_column, data.label_column)
+        table = read_table(path, fmt, *(Preferred(c) if c else None for c in (data.text_column, data.label_column)))
         texts, labels, _ = _labels(path, table, data.classes)
     return replace(data, test_texts=texts, test_labels=labels, test_source=str(path))
 
@@ -267,6 +267,11 @@ def _skip(text: str, pos: int) -> int:
 # ---------------------------------------------------------------- columns
 
 
+class Preferred(str):
+    """A column name to use where the file has it, else found as usual: the training file's columns, reused for a
+    test file that may name its own (SST-2's train.tsv has `sentence`, its dev.tsv `content`)."""
+
+
 def _column(path: Path, names: list[str], given: str | None, candidates: tuple[str, ...], what: str) -> int:
     """The index of the text or label column: `given` (by name), else the first of `candidates` present."""
     lowered = [n.strip().lower() for n in names]
@@ -275,6 +280,8 @@ def _column(path: Path, names: list[str], given: str | None, candidates: tuple[s
             return names.index(given)
         if given.strip().lower() in lowered:
             return lowered.index(given.strip().lower())
+        if isinstance(given, Preferred):
+            return _column(path, names, None, candidates, what)
         raise DatasetError(f"{path}: no {what} column {given!r}; columns found: {_listing(names)}")
     for name in candidates:
         if name in lowered:
@@ -497,6 +504,15 @@ def make_split(data: LabelledData, val_fraction: float | None = None, val_size: 
     record = {"val_fraction": val_fraction, "val_size": n_val, "seed": seed, "n_rows": n,
               "rows_sha256": rows_sha256(data.train_texts, data.train_labels)}
     return Split(train, val, record)
+
+
+def same_rows(data: LabelledData, record: dict) -> bool:
+    """Whether `data` holds the rows a checkpoint's split `record` was made of (count and digest)."""
+    try:
+        return (int(record["n_rows"]) == len(data.train_texts)
+                and rows_sha256(data.train_texts, data.train_labels) == str(record["rows_sha256"]))
+    except (KeyError, TypeError, ValueError):
+        return False
 
 
 def repeat_split(data: LabelledData, record: dict) -> Split:
