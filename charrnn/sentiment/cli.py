@@ -18,18 +18,21 @@ def _data(args, classes: tuple[str, str] | None = None, test: str | None = None,
     `test`: a test file read alongside; `classes`: a model's, which the labels must match; `record`: the
     checkpoint's data record, whose columns are the defaults."""
     from .data import download_imdb
-    from .datasets import load_labelled
+    from .datasets import combine, load_labelled
 
     record = record or {}
     if args.data:
-        source, fmt = Path(args.data), args.format
+        sources, fmt = [Path(d) for d in args.data], args.format
     elif args.format in ("auto", "imdb"):
-        source, fmt = download_imdb(), "imdb"
+        sources, fmt = [download_imdb()], "imdb"
     else:
         raise ValueError(f"--format {args.format} needs --data FILE")
     text_column, label_column = _columns(args, record)
-    print(f"reading {source}" + (f" and {test}" if test else ""), file=sys.stderr)
-    return load_labelled(source, fmt, text_column, label_column, test=test, classes=classes)
+    print(f"reading {', '.join(map(str, sources))}" + (f" and {test}" if test else ""), file=sys.stderr)
+    first = load_labelled(sources[0], fmt, text_column, label_column, test=test, classes=classes)
+    more = [load_labelled(s, "auto" if fmt == "imdb" else fmt, text_column, label_column, classes=first.classes)
+            for s in sources[1:]]
+    return combine(first, *more)
 
 
 def _columns(args, record: dict) -> tuple[str | None, str | None]:
@@ -51,7 +54,7 @@ def cmd_train(args) -> None:
         dict(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, lr_decay=args.lr_decay,
              max_tokens=args.max_tokens, min_freq=args.min_freq, max_vocab=args.max_vocab, patience=args.patience,
              seed=args.seed, device=args.device, glove=args.glove, freeze=args.freeze or None,
-             grad_clip=args.grad_clip, val_fraction=args.val_fraction),
+             grad_clip=args.grad_clip, val_fraction=args.val_fraction, augment=args.augment),
     )
     data = _data(args, test=args.test or None)
     print(f"{len(data.train_texts):,} labelled texts ({data.format}); class 0 = {data.classes[0]!r}, "
@@ -134,8 +137,10 @@ def cmd_predict(args) -> None:
 
 
 def _add_data_options(p: argparse.ArgumentParser, test_help: str, test_nargs: str | None = None) -> None:
-    p.add_argument("--data", help="the labelled data: aclImdb_v1.tar.gz or the aclImdb folder, or a CSV, TSV, JSON "
-                                  "lines or JSON file (default: download IMDb)")
+    p.add_argument("--data", action="append", help="the labelled data: aclImdb_v1.tar.gz or the aclImdb folder, or a "
+                                                   "CSV, TSV, JSON lines or JSON file (default: download IMDb); "
+                                                   "repeat it to train on several (same classes; the first one's "
+                                                   "test split is the test split)")
     p.add_argument("--format", choices=["auto", "imdb", "glue", "sarcasm", "sentiment140", "csv", "tsv", "jsonl",
                                         "json"], default="auto", help=FORMAT_HELP)
     p.add_argument("--text-column", help="the text column or field (default: text, sentence, content, review or "
@@ -154,6 +159,9 @@ def _add_train(sub) -> None:
                          "on FILE (same format as --data)", test_nargs="?")
     p.add_argument("--val-fraction", type=float,
                    help="share of the rows held out for validation, seeded by --seed (default: 0.1; IMDb: 5,000)")
+    p.add_argument("--augment", type=float,
+                   help="add negation, contrast and intensifier examples made from the short training phrases, "
+                        "as a share of the training rows (e.g. 0.5; needs short texts such as SST-2's phrases)")
     p.add_argument("--preset", choices=["book", "best"], default="best",
                    help="book: the chapter's model (embed 20, LSTM 64, 10 epochs); best: BiLSTM, max pooling")
     p.add_argument("--out", default="checkpoints/sentiment.pt",

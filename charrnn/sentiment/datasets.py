@@ -100,6 +100,21 @@ def load_labelled(path: str | os.PathLike, format: str = "auto", text_column: st
     return data if test is None else with_test(data, test)
 
 
+def combine(first: LabelledData, *others: LabelledData) -> LabelledData:
+    """One training set of several datasets with the same classes (IMDb reviews plus SST-2 phrases): their training
+    rows in order, and the first one's test split."""
+    for other in others:
+        if tuple(other.classes) != tuple(first.classes):
+            raise DatasetError(f"{other.source}: classes {'/'.join(other.classes)} differ from "
+                               f"{'/'.join(first.classes)} of {first.source}")
+    if not others:
+        return first
+    parts = (first, *others)
+    return replace(first, train_texts=[t for d in parts for t in d.train_texts],
+                   train_labels=[y for d in parts for y in d.train_labels], format="+".join(d.format for d in parts),
+                   source=" + ".join(os.path.basename(d.source) for d in parts))
+
+
 def with_test(data: LabelledData, path: str | os.PathLike) -> LabelledData:
     """`data` with the test split read from `path`: the same format and columns, labels mapped onto data.classes."""
     path = Path(path)

@@ -22,6 +22,7 @@ from ..training import (
     precision_for,
 )
 from .data import VAL_SIZE, Imdb
+from .augment import augment
 from .datasets import DEFAULT_VAL_FRACTION, LabelledData, Split, from_imdb, make_split
 from .model import SentimentConfig, SentimentLSTM, load_glove
 from .predict import predict_ids
@@ -59,10 +60,13 @@ class SentimentTrainConfig:
     glove: str = ""
     freeze: bool = False
     tokenizer: str = WORDS  # "words" (negation-aware) or "chapter" (the book's)
+    augment: float = 0.0  # negation/contrast examples made from short training phrases, as a share of the rows
 
     def __post_init__(self) -> None:
         if min(self.epochs, self.batch_size, self.max_tokens, self.min_freq, self.bucket_pool) < 1:
             raise ValueError("epochs, batch_size, max_tokens, min_freq and bucket_pool must be at least 1")
+        if not 0 <= self.augment <= 10:
+            raise ValueError(f"augment must be between 0 and 10 (a share of the training rows), got {self.augment}")
         if self.val_fraction is not None and not 0 < self.val_fraction < 1:
             raise ValueError(f"val_fraction must be between 0 and 1, got {self.val_fraction}")
         if not self.lr > 0:
@@ -201,13 +205,18 @@ def _split(data: LabelledData, config: SentimentTrainConfig) -> Split:
 def _prepare_data(data: LabelledData, split: Split, config: SentimentTrainConfig) -> _Reviews:
     """Build the vocabulary from the training rows only, and encode them and the held-out rows."""
     tokens_of = tokenizer(config.tokenizer)
-    train_tokens = [tokens_of(data.train_texts[i]) for i in split.train]
+    texts, labels = [data.train_texts[i] for i in split.train], [data.train_labels[i] for i in split.train]
+    if config.augment:
+        more_texts, more_labels = augment(texts, labels, round(config.augment * len(texts)), seed=config.seed)
+        texts, labels = texts + more_texts, labels + more_labels
+    train_tokens = [tokens_of(t) for t in texts]
+    del texts
     vocab = WordVocab.build(train_tokens, config.min_freq, config.max_vocab or None)
     train_ids = [vocab.encode(t[: config.max_tokens]) or [UNK_ID] for t in train_tokens]
     del train_tokens
     record = {"format": data.format, "source": os.path.basename(data.source), "text_column": data.text_column,
               "label_column": data.label_column, "split": split.record}
-    return _Reviews(vocab, train_ids, torch.tensor([float(data.train_labels[i]) for i in split.train]),
+    return _Reviews(vocab, train_ids, torch.tensor([float(y) for y in labels]),
                     encode(vocab, [data.train_texts[i] for i in split.val], config.max_tokens, config.tokenizer),
                     [data.train_labels[i] for i in split.val], (str(data.classes[0]), str(data.classes[1])), record)
 

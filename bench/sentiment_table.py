@@ -1,0 +1,78 @@
+"""Every sentiment checkpoint against every dataset it applies to: the classifier x dataset table of
+docs/BENCHMARKS.md, from which the app's default classifier is picked.
+
+    python bench/sentiment_table.py [CHECKPOINT ...] [--skip-imdb]
+
+Columns: IMDb test (25,000 reviews), SST-2 dev (872 sentences), the sarcasm headlines' held-out split (the rows the
+checkpoint held out, for a checkpoint trained on that file), and the word-order probe of the test suite
+(tests/data/word_order_probe.tsv, 121 sentences). A dataset applies when its class names are the checkpoint's:
+a sarcasm model is not scored on movie reviews. Accuracy is the share of texts whose P(second class) > 0.5.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+from common import ROOT
+
+from charrnn import checkpoint as ckpt
+from charrnn.sentiment import load_labelled, load_sentiment, predict
+from charrnn.sentiment.datasets import repeat_split, same_rows
+
+SHARED = ROOT.parent / "shared" / "datasets"
+PROBE = ROOT / "tests" / "data" / "word_order_probe.tsv"
+SARCASM = SHARED / "sarcasm" / "Sarcasm_Headlines_Dataset.json"
+
+
+def rows(name: str, classes: tuple[str, str], record: dict):
+    """(texts, labels) of dataset `name` for a model with `classes`, or None where it does not apply."""
+    if name == "imdb":
+        data = load_labelled(SHARED / "aclImdb_v1.tar.gz", classes=classes) if classes == ("negative", "positive") \
+            else None
+        return (data.test_texts, data.test_labels) if data else None
+    if name == "sst2":
+        return _whole(load_labelled(SHARED / "sst2" / "dev.tsv", classes=classes)) \
+            if classes == ("negative", "positive") else None
+    if name == "probe":
+        return _whole(load_labelled(PROBE, classes=classes)) if classes == ("negative", "positive") else None
+    data = load_labelled(SARCASM, classes=classes) if classes == ("not sarcastic", "sarcastic") else None
+    split = record.get("split") if isinstance(record.get("split"), dict) else {}
+    if data is None or not same_rows(data, split):
+        return None
+    val = repeat_split(data, split).val
+    return [data.train_texts[i] for i in val], [data.train_labels[i] for i in val]
+
+
+def _whole(data):
+    return data.train_texts, data.train_labels
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("checkpoints", nargs="*", help="default: every sentiment checkpoint in checkpoints/")
+    p.add_argument("--skip-imdb", action="store_true", help="leave out the 25,000 IMDb test reviews (minutes)")
+    args = p.parse_args()
+    paths = args.checkpoints or sorted(str(f) for f in (ROOT / "checkpoints").glob("*.pt")
+                                       if ckpt.load(f).get("kind") == "sentiment")
+    names = [n for n in ("imdb", "sst2", "sarcasm", "probe") if not (n == "imdb" and args.skip_imdb)]
+    print("| checkpoint | classes | " + " | ".join(names) + " |")
+    print("|---|---|" + "---|" * len(names))
+    for path in paths:
+        sm = load_sentiment(path)
+        record = ckpt.load(path).get("data") or {}
+        cells = []
+        for name in names:
+            got = rows(name, tuple(sm.classes), record if isinstance(record, dict) else {})
+            if got is None:
+                cells.append("n/a")
+                continue
+            t0 = time.perf_counter()
+            texts, labels = got
+            probs = predict(sm, texts, batch_size=256)
+            acc = sum((q > 0.5) == bool(y) for q, y in zip(probs, labels)) / len(labels)
+            cells.append(f"{acc:.4f} (n={len(labels):,}, {time.perf_counter() - t0:.0f} s)")
+        print(f"| {path} | {' / '.join(sm.classes)} | " + " | ".join(cells) + " |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,69 @@
+"""Negation/contrast augmentation and training on several datasets at once."""
+import random
+
+import pytest
+
+from charrnn.sentiment.augment import augment, short_phrases
+from charrnn.cli import main
+from charrnn.sentiment.datasets import DatasetError, LabelledData, combine
+
+NOUNS = "film plot cast music story ending scene acting script score pace lead".split()
+POS = [f"good {w}" for w in NOUNS] + [f"good {w} here" for w in NOUNS]
+NEG = [f"bad {w}" for w in NOUNS] + [f"bad {w} here" for w in NOUNS]
+
+
+def test_short_phrases_only_and_once():
+    texts = ["Good  Film", "good film", "a very long review " * 5, "bad"]
+    assert short_phrases(texts, [1, 1, 0, 0]) == (["good film", "bad"], [1, 0])
+
+
+def test_negation_flips_contrast_follows_the_second_clause():
+    texts, labels = augment(POS + NEG, [1] * len(POS) + [0] * len(NEG), 600, seed=3)
+    assert len(texts) == len(labels) == 600 and 200 < sum(labels) < 400
+    for text, y in zip(texts, labels):
+        words = text.split()
+        if " but " in text or " yet " in text or "however" in text:
+            continue
+        if any(w in words for w in ("not", "never", "far", "anything", "hardly", "nothing", "neither",
+                                    "n't", "no", "nobody", "without", "less")):
+            # every sentiment word in a negation comes from the other class
+            assert ("good" in words) == (y == 0) and ("bad" in words) == (y == 1), text
+    contrasts = [(t, y) for t, y in zip(texts, labels)
+                 if t.startswith(("good", "bad")) and " , but " in t and "at first" not in t]
+    assert contrasts and all(t.split(" , but ")[1].startswith("good") == (y == 1) for t, y in contrasts)
+    assert augment(POS + NEG, [1] * len(POS) + [0] * len(NEG), 600, seed=3) == (texts, labels)  # seeded
+
+
+def test_long_reviews_give_nothing_to_augment():
+    long = [" ".join(["word"] * 50)] * 100
+    assert augment(long, [0, 1] * 50, 100) == ([], [])
+
+
+def _data(source, classes=("negative", "positive"), n=3):
+    return LabelledData([f"t{i}" for i in range(n)], [i % 2 for i in range(n)], ["x"], [1], classes, source, "csv")
+
+
+def test_combine_keeps_the_first_test_split_and_refuses_other_classes():
+    both = combine(_data("/a/imdb.csv"), _data("/b/sst.tsv", n=2))
+    assert both.train_texts == ["t0", "t1", "t2", "t0", "t1"] and both.train_labels == [0, 1, 0, 0, 1]
+    assert both.test_texts == ["x"] and both.source == "imdb.csv + sst.tsv"
+    with pytest.raises(DatasetError, match="classes not sarcastic/sarcastic differ"):
+        combine(_data("a"), _data("b", ("not sarcastic", "sarcastic")))
+
+
+def test_cli_trains_on_two_files_with_augmentation(tmp_path, capsys):
+    rng = random.Random(0)
+    a, b = tmp_path / "a.csv", tmp_path / "b.tsv"
+    a.write_text("text,label\n" + "".join(f"{rng.choice(POS)} indeed,1\n{rng.choice(NEG)} indeed,0\n"
+                                          for _ in range(60)))
+    b.write_text("label\tsentence\n" + "".join(f"1\t{p}\n0\t{n}\n" for p, n in zip(POS, NEG)))
+    out = tmp_path / "m.pt"
+    assert main(["sentiment", "train", "--data", str(a), "--data", str(b), "--augment", "0.5", "--epochs", "1",
+                 "--embed", "8", "--hidden", "8", "--fc", "8", "--out", str(out), "--quiet"]) == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    from charrnn import checkpoint as ckpt
+
+    state = ckpt.load(out)
+    # 168 rows, a tenth held out; the 151 training rows gain round(0.5 * 151) = 76 made-up examples
+    assert state["metrics"]["n_train"] == 151 + 76 and state["metrics"]["n_val"] == 17, line
+    assert state["data"]["format"] == "csv+glue" and state["config"]["train"]["augment"] == 0.5
