@@ -6,7 +6,8 @@ phrases of the training data (texts of at most `max_words` words) and writes new
 (counterfactual augmentation, as in Kaushik et al., 2020):
 
 - negation flips the label: "not {p}", "far from {p}", "{s} is anything but {p}", "{s} never {p}", ...;
-- contrast takes the label of the clause after "but" / "yet" / "though it ends" ... : "{a} , but {b}" is b;
+- contrast takes the label of the deciding clause: "{a} , but {b}" and "{b} , although {a}" are b, where either
+  clause may itself be negated ("it is not {p} , but {q}");
 - intensifiers keep it: "really {p}", "{s} is absolutely {p}".
 
 Only training rows are used, so the held-out and test splits stay untouched; templates are generic English, not
@@ -24,12 +25,14 @@ NEGATE = (
     "there is nothing {p} about it", "no one would call it {p}", "i would not call it {p}", "not even slightly {p}",
     "i did n't find it {p}", "i never found it {p}", "the story is not {p}", "not for a moment {p}",
     "it is not the least bit {p}", "neither {p} nor {p}", "it does not feel {p}", "it never feels {p}",
-    "nobody will find it {p}", "without being {p}", "it could not be less {p}", "i was not {p}",
+    "nobody will find it {p}", "it could not be less {p}", "i was not {p}", "i do n't think it is {p}",
+    "it is hard to call it {p}", "no one could say it is {p}",
 )
 CONTRAST = (
     "{a} , but {b}", "{a} ; however , {b}", "{a} , yet {b}", "although {a} , {b}", "though {a} , {b}",
     "despite {a} , {b}", "{a} at first , but in the end {b}", "sure , {a} , but {b}", "{a} . still , {b}",
-    "{b} , even though {a}", "{b} , although {a}", "{b} , despite {a}", "{a} , and yet {b}",
+    "{b} , even though {a}", "{b} , although {a}", "{b} , despite {a}", "{a} , and yet {b}", "{a} ; {b}",
+    "{a} . but {b}", "{a} ; in fact , {b}", "{a} : {b}",
 )
 INTENSIFY = (
     "really {p}", "very {p}", "absolutely {p}", "truly {p}", "it is really {p}", "simply {p}", "utterly {p}",
@@ -45,6 +48,13 @@ def short_phrases(texts: Sequence[str], labels: Sequence[int], max_words: int = 
         if 1 <= len(words) <= max_words:
             seen.setdefault(" ".join(words), int(label))
     return list(seen), list(seen.values())
+
+
+def _clause(rng: random.Random, by_class: list[list[str]], y: int) -> str:
+    """A clause of class y: one of its phrases, or (half the time) a negated phrase of the other class."""
+    if rng.random() < 0.5:
+        return rng.choice(by_class[y])
+    return rng.choice(NEGATE).format(p=rng.choice(by_class[1 - y]))
 
 
 def augment(texts: Sequence[str], labels: Sequence[int], n: int, seed: int = 1,
@@ -65,8 +75,8 @@ def augment(texts: Sequence[str], labels: Sequence[int], n: int, seed: int = 1,
         y = rng.randrange(2)
         if kind < 0.5:  # negation: a phrase of class 1 - y, negated, is class y
             out_texts.append(rng.choice(NEGATE).format(p=rng.choice(by_class[1 - y])))
-        elif kind < 0.8:  # contrast: the second clause (b) decides
-            a, b = rng.choice(by_class[1 - y]), rng.choice(by_class[y])
+        elif kind < 0.8:  # contrast: clause b decides; half the time a clause is a negated phrase
+            a, b = _clause(rng, by_class, 1 - y), _clause(rng, by_class, y)
             out_texts.append(rng.choice(CONTRAST).format(a=a, b=b))
         else:
             out_texts.append(rng.choice(INTENSIFY).format(p=rng.choice(by_class[y])))
