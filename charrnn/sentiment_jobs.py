@@ -48,13 +48,22 @@ def check_upload(file: str | os.PathLike | None) -> Path:
     size = path.stat().st_size
     if size > MAX_TEXT_BYTES:
         raise ValueError(f"{path.name} is {size / 2**20:.0f} MiB; the limit is {MAX_TEXT_BYTES >> 20} MiB")
+    with open(path, "rb") as f:
+        if b"\0" in f.read(8192):
+            raise ValueError(f"{path.name} is not a text file (it holds binary data): upload a CSV, TSV, JSON or "
+                             f"JSONL file")
     return path
 
 
 def preview_upload(file, format: str | None = "auto", text_column: str | None = None,
                    label_column: str | None = None) -> Preview:
-    """`preview_dataset` of an uploaded file (DatasetError, a ValueError, for a file training would refuse)."""
-    return preview_dataset(check_upload(file), format or "auto", text_column or None, label_column or None)
+    """`preview_dataset` of an uploaded file (DatasetError, a ValueError, for a file training would refuse; its
+    message names the file, not the server's path to it)."""
+    path = check_upload(file)
+    try:
+        return preview_dataset(path, format or "auto", text_column or None, label_column or None)
+    except DatasetError as e:
+        raise DatasetError(str(e).replace(str(path), path.name)) from None
 
 
 def _size(name: str, value, blank: int) -> int:
