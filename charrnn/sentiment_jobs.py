@@ -176,7 +176,10 @@ class ClassifierJob:
                      f"epoch {best['epoch']}).")
         else:
             saved = " Nothing was saved (no epoch was completed)."
-        return f"{self.state.capitalize()} {what} at {at}{scores}.{saved}"
+        early = ""
+        if self.state == "finished" and self.epoch < req.config.epochs and best:
+            early = f" (stopped early: no better validation accuracy for {self.epoch - best['epoch']} epochs)"
+        return f"{self.state.capitalize()} {what} at {at}{early}{scores}.{saved}"
 
 
 def start_classifier(manager: JobManager, request: ClassifierRequest) -> ClassifierJob:

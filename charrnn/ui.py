@@ -304,11 +304,12 @@ def classifier_tab(app: WebApp, classifiers: gr.Dropdown) -> gr.events.Dependenc
         plot = gr.LinePlot(None, x="epoch", y="value", color="series", title="Training loss and validation accuracy",
                            y_title="", height=300)
         shown = [table, fmt, text_column, label_column, summary]
-        data_file.upload(preview, data_file, shown, api_visibility="private")
+        # progress and errors show on the summary line only, so a refused choice leaves the menus usable
+        data_file.upload(preview, data_file, shown, api_visibility="private", show_progress_on=[summary])
         data_file.clear(lambda: preview_outputs(None), None, shown, api_visibility="private", queue=False)
-        fmt.input(preview, [data_file, fmt], shown, api_visibility="private")
-        gr.on([text_column.input, label_column.input], preview, [data_file, fmt, text_column, label_column], shown,
-              api_name="preview_dataset")
+        fmt.input(preview, [data_file, fmt], shown, api_visibility="private", show_progress_on=[summary])
+        gr.on([text_column.select, label_column.select], preview, [data_file, fmt, text_column, label_column], shown,
+              api_name="preview_dataset", show_progress_on=[summary])
         event = start.click(train_classifier, [data_file, fmt, text_column, label_column, run_name, preset, epochs,
                                                hidden, embed, batch_size, lr], [status, plot, classifiers],
                             api_name="train_classifier", concurrency_limit=4, concurrency_id="train",

@@ -245,3 +245,8 @@ def test_stopped_before_an_epoch_ends_writes_nothing(films, tmp_path):
     result = train_sentiment(load_labelled(films), model, config, out=tmp_path / "y.pt", progress=False,
                              on_epoch=lambda r: seen.append(r) or False)
     assert result["stopped"] and [r["epoch"] for r in seen] == [1] and (tmp_path / "y.pt").is_file()
+    seen.clear()
+    model, config = preset("book", dict(embed=8, hidden=8, fc=8), dict(epochs=4, patience=1, device="cpu"))
+    result = train_sentiment(load_labelled(films), model, config, out=tmp_path / "z.pt", progress=False,
+                             on_epoch=seen.append)
+    assert seen == result["history"] and not result["stopped"]  # also the epoch that ends it early (patience)

@@ -176,10 +176,10 @@ def train_sentiment(
             metrics.update(val_accuracy=round(val_acc, 4), best_epoch=epoch, train_seconds=round(seconds, 1),
                            epochs=epoch, history=list(history))
             ckpt.save(_checkpoint(model, config, data, best_state, metrics), out)
-        elif config.patience and epoch - best_epoch >= config.patience:
-            break
         if on_epoch is not None and on_epoch(dict(record)) is False:
             stopped = True
+            break
+        if config.patience and epoch - best_epoch >= config.patience:
             break
     if best_state is None:
         return {**metrics, "history": history, "out": None, "stopped": stopped}
