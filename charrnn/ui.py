@@ -180,7 +180,7 @@ def train_tab(app: WebApp) -> gr.events.Dependency:
         if app.stop_training():
             gr.Info("Stopping: the checkpoint is being saved")
         else:
-            gr.Warning("No training job is running")
+            gr.Warning("No character model is being trained")
 
     with gr.Tab("Train") as tab:
         gr.Markdown("Train a character model on a Project Gutenberg book (pick one or type any ID) or on your "
@@ -235,6 +235,23 @@ def classifier_curve(job: sentiment_jobs.ClassifierJob) -> gr.LinePlot:
     return gr.LinePlot(frame, colors_in_legend=sorted(set(frame["series"])))
 
 
+def classifier_settings() -> list[gr.components.Component]:
+    """The classifier form's settings, in `WebApp.start_classifier`'s order: name, preset, epochs, hidden, embed,
+    batch size, learning rate."""
+    with gr.Row():
+        preset = gr.Dropdown(list(PRESETS), value=CLASSIFIER.preset, label="Preset",
+                             info="best: a BiLSTM with max pooling; book: the chapter's LSTM")
+        epochs = gr.Number(CLASSIFIER.epochs, label="Epochs", precision=0)
+        name = gr.Textbox(label="Classifier name", placeholder="automatic")
+    with gr.Accordion("Model and optimiser (0: the preset's)", open=False):
+        with gr.Row():
+            hidden = gr.Number(CLASSIFIER.hidden, label="Hidden units", precision=0)
+            embed = gr.Number(CLASSIFIER.embed, label="Embedding size", precision=0)
+            batch_size = gr.Number(CLASSIFIER.batch_size, label="Batch size", precision=0)
+            lr = gr.Number(CLASSIFIER.lr, label="Learning rate")
+    return [name, preset, epochs, hidden, embed, batch_size, lr]
+
+
 def classifier_tab(app: WebApp, classifiers: gr.Dropdown) -> gr.events.Dependency:
     """Train a two-class classifier on an uploaded CSV/TSV/JSON(L) file; the new one is selected in `classifiers`
     when it is saved. Returns the training event (the lists refresh when it ends)."""
@@ -285,17 +302,7 @@ def classifier_tab(app: WebApp, classifiers: gr.Dropdown) -> gr.events.Dependenc
                     label_column = gr.Dropdown([], label="Label column", allow_custom_value=True)
                 summary = gr.Markdown(elem_id="classifier-preview-summary")
             with gr.Column(scale=2):
-                with gr.Row():
-                    preset = gr.Dropdown(list(PRESETS), value=CLASSIFIER.preset, label="Preset",
-                                         info="best: a BiLSTM with max pooling; book: the chapter's LSTM")
-                    epochs = gr.Number(CLASSIFIER.epochs, label="Epochs", precision=0)
-                    run_name = gr.Textbox(label="Classifier name", placeholder="automatic")
-                with gr.Accordion("Model and optimiser (0: the preset's)", open=False):
-                    with gr.Row():
-                        hidden = gr.Number(CLASSIFIER.hidden, label="Hidden units", precision=0)
-                        embed = gr.Number(CLASSIFIER.embed, label="Embedding size", precision=0)
-                        batch_size = gr.Number(CLASSIFIER.batch_size, label="Batch size", precision=0)
-                        lr = gr.Number(CLASSIFIER.lr, label="Learning rate")
+                settings = classifier_settings()
                 with gr.Row():
                     start = gr.Button("Train", variant="primary", elem_id="classifier-start")
                     stop = gr.Button("Stop", elem_id="classifier-stop")
@@ -310,8 +317,8 @@ def classifier_tab(app: WebApp, classifiers: gr.Dropdown) -> gr.events.Dependenc
         fmt.input(preview, [data_file, fmt], shown, api_visibility="private", show_progress_on=[summary])
         gr.on([text_column.select, label_column.select], preview, [data_file, fmt, text_column, label_column], shown,
               api_name="preview_dataset", show_progress_on=[summary])
-        event = start.click(train_classifier, [data_file, fmt, text_column, label_column, run_name, preset, epochs,
-                                               hidden, embed, batch_size, lr], [status, plot, classifiers],
+        event = start.click(train_classifier, [data_file, fmt, text_column, label_column, *settings],
+                            [status, plot, classifiers],
                             api_name="train_classifier", concurrency_limit=4, concurrency_id="train",
                             show_progress_on=[status])
         stop.click(stop_classifier, api_name="stop_classifier", concurrency_limit=None)
