@@ -13,8 +13,10 @@ import os
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TypeVar
 
 from . import checkpoint as ckpt
 from . import shelf
@@ -186,6 +188,9 @@ class Job:
     def step(self) -> int:
         return max((r["step"] for r in self.records), default=0)
 
+    def where(self) -> str:
+        return f"{self.request.name}, step {self.step}/{self.request.config.steps}"
+
     def curve(self) -> list[tuple[int, float, str]]:
         """(step, loss in nats, 'train' or 'validation') points logged so far."""
         points = []
@@ -217,6 +222,9 @@ class Job:
         return f"{self.state.capitalize()} {req.name} on {req.source} at step {self.step}/{total}{losses}.{saved}"
 
 
+J = TypeVar("J")
+
+
 class JobManager:
     """Runs at most one training job at a time in a background thread, publishing into `folder`."""
 
@@ -229,18 +237,26 @@ class JobManager:
     def busy(self) -> bool:
         return self.current is not None and not self.current.done
 
+    def check_free(self) -> None:
+        """JobBusy, describing the running job, while one runs."""
+        job = self.current
+        if job is not None and not job.done:
+            raise JobBusy(f"a training job is already running ({job.where()}); stop it or wait for it to end")
+
     def start(self, request: TrainRequest) -> Job:
         """Start `request` in the background (inheriting the caller's context, e.g. a progress tracker)."""
+        return self.launch(lambda stem: Job(replace(request, name=stem)), request.name, self._run)
+
+    def launch(self, make_job: Callable[[str], J], name: str, run: Callable[[J], None]) -> J:
+        """Make a job named after `name` (a free checkpoint name in the folder) and `run` it in a background thread
+        inheriting the caller's context; JobBusy while another job of any sort runs. The job needs `done`,
+        `where()`, `stop_event` and `thread`."""
         with self._lock:
-            if self.busy():
-                raise JobBusy(
-                    f"a training job is already running ({self.current.request.name}, step "
-                    f"{self.current.step}/{self.current.request.config.steps}); stop it or wait for it to end"
-                )
-            stem = Path(shelf.free_name(self.folder, request.name)).stem
-            job = Job(replace(request, name=stem))
+            self.check_free()
+            stem = Path(shelf.free_name(self.folder, name)).stem
+            job = make_job(stem)
             ctx = contextvars.copy_context()
-            job.thread = threading.Thread(target=ctx.run, args=(self._run, job), name=f"train-{stem}", daemon=True)
+            job.thread = threading.Thread(target=ctx.run, args=(run, job), name=f"train-{stem}", daemon=True)
             self.current = job
             job.thread.start()
             return job

@@ -266,3 +266,24 @@ def positive_probability(model, text: str | None) -> float:
     from .sentiment import predict
 
     return float(predict(model, [review_text(text)])[0])
+
+
+def known_words(model, text: str) -> int:
+    """How many of the tokens a loaded sentiment model reads in `text` are in its vocabulary."""
+    from .sentiment.text import UNK_ID, tokenizer
+
+    tokens = tokenizer(model.tokenizer)(text)[: model.max_tokens]
+    return sum(i != UNK_ID for i in model.vocab.encode(tokens))
+
+
+def class_probabilities(model, text: str | None) -> dict[str, float]:
+    """{class name: probability} of one text for both of the model's classes; ValueError for an empty text or one
+    without a word the model knows (its answer would say nothing about the text)."""
+    from .sentiment.explain import NO_KNOWN_WORDS
+
+    text = review_text(text)
+    if not known_words(model, text):
+        raise ValueError(f"{NO_KNOWN_WORDS}: none of the words is in its vocabulary")
+    p = positive_probability(model, text)
+    negative, positive = model.classes
+    return {positive: p, negative: 1.0 - p}

@@ -35,6 +35,7 @@ class CheckpointInfo:
     modified: dt.datetime
     metrics: Mapping[str, str | int | float] = field(default_factory=dict)
     error: str | None = None
+    classes: tuple[str, ...] = ()  # a classifier's class names as recorded (label 0, label 1); () when none
 
     @property
     def corpus(self) -> str | None:
@@ -76,7 +77,7 @@ def describe(path: str | os.PathLike) -> CheckpointInfo:
         m = m if isinstance(m, dict) else {}
         plain = {k: v for k, v in m.items() if isinstance(k, str) and _plain(v)}
         info = CheckpointInfo(path.name, path, str(obj["kind"]), st.st_size, modified, plain,
-                              error=check_fits(obj, path.name))
+                              error=check_fits(obj, path.name), classes=_names(obj.get("classes")))
     _cache[key] = info
     return info
 
@@ -84,6 +85,13 @@ def describe(path: str | os.PathLike) -> CheckpointInfo:
 def _plain(value) -> bool:
     """A number or string, which a listing can show; nested or other values from untrusted files are left out."""
     return isinstance(value, (str, int, float)) and not isinstance(value, bool)
+
+
+def _names(value) -> tuple[str, ...]:
+    """Recorded class names when they are a short list of short strings, else ()."""
+    ok = isinstance(value, (list, tuple)) and len(value) <= 10 and all(isinstance(v, str) and len(v) <= 200
+                                                                     for v in value)
+    return tuple(value) if ok else ()
 
 
 def check_fits(obj: dict, name: str) -> str | None:

@@ -2,7 +2,10 @@
 plain errors into messages (gr.Error), its notices into toasts and its values into components.
 
 Endpoint names (api_name) and their inputs and outputs are a contract with API clients: generate, sentiment,
-train, stop_training, download, upload.
+train, stop_training, download, upload; and explain, preview_dataset, train_classifier, stop_classifier.
+
+/sentiment returns a Label of the classifier's two classes (IMDb: positive, negative). Empty text, and text
+without a word the classifier knows, get an error message and no number (in the page the Label is cleared first).
 """
 from __future__ import annotations
 
@@ -12,11 +15,13 @@ from dataclasses import asdict
 import gradio as gr
 import pandas as pd
 
-from . import jobs, serving
+from . import jobs, sentiment_jobs, serving
 from .checkpoint import CheckpointError
 from .kinds import CHAR_LM, SENTIMENT
 from .sample import MAX_LENGTH
-from .webapp import Listing, Menu, WebApp
+from .sentiment.preview import UPLOAD_FORMATS, Preview
+from .sentiment.train import PRESETS
+from .webapp import Explained, Listing, Menu, WebApp
 
 PROMPTS = ["The island", "Captain Nemo", "The engineer said", "At daybreak the settlers"]
 REVIEWS = [
@@ -26,7 +31,8 @@ REVIEWS = [
 ]
 TABLE_HEADERS = ["name", "kind", "corpus", "size", "steps", "validation", "modified (UTC)"]
 CURVE_COLUMNS = ["step", "loss", "split"]
-GEN, TRAIN = serving.FORM, jobs.FORM
+GEN, TRAIN, CLASSIFIER = serving.FORM, jobs.FORM, sentiment_jobs.FORM
+DATA_TYPES = [".csv", ".tsv", ".json", ".jsonl", ".ndjson"]
 
 
 @contextmanager
@@ -92,25 +98,57 @@ def generate_tab(app: WebApp) -> tuple[gr.Tab, gr.Dropdown]:
     return tab, choice
 
 
+def highlighted(explained: Explained) -> gr.HighlightedText:
+    """The words coloured by their contribution (scores mode: red towards the second class, purple the first)."""
+    negative, positive = explained.classes
+    tokens: list[tuple[str, float | None]] = []
+    for token, score in explained.highlights:
+        tokens += [(" ", None), (token, round(score, 4))] if tokens else [(token, round(score, 4))]
+    return gr.HighlightedText(tokens, label=f"Each word's pull: red towards {positive}, purple towards {negative}")
+
+
+def running_plot(explained: Explained) -> gr.LinePlot:
+    frame = pd.DataFrame(explained.series, columns=["position", "token", "probability"])
+    return gr.LinePlot(frame, y_title=f"P({explained.classes[1]})")
+
+
 def sentiment_tab(app: WebApp) -> tuple[gr.Tab, gr.Dropdown]:
-    """Classify a movie review."""
+    """Classify a text with a two-class classifier, and explain the answer word by word."""
 
     def sentiment(text, checkpoint=None):
-        """Probability that a movie review is positive."""
+        """The probability of each of the classifier's two classes (IMDb: positive, negative)."""
         with shown_as_message(ValueError, CheckpointError, ImportError):
             return app.sentiment(text, checkpoint)
+
+    def explain(text, checkpoint=None):
+        """Each word's contribution (-1 to 1, towards the second class when positive) and the running probability."""
+        with shown_as_message(ValueError, CheckpointError, ImportError):
+            explained = app.explain(text, checkpoint, warn=gr.Warning)
+        return highlighted(explained), running_plot(explained)
 
     with gr.Tab("Sentiment") as tab:
         with gr.Row():
             with gr.Column(scale=2):
-                review = gr.Textbox(label="Movie review", lines=6, placeholder="Type or paste a review…")
-                choice = dropdown(app.menu(SENTIMENT), label="Classifier", allow_custom_value=True)
-                classify = gr.Button("Classify", variant="primary", elem_id="classify")
+                review = gr.Textbox(label="Text to classify", lines=6, placeholder="Type or paste a review…",
+                                    elem_id="review")
+                choice = dropdown(app.menu(SENTIMENT), label="Classifier", allow_custom_value=True,
+                                  info="its classes and accuracy; train your own under Train a classifier")
+                with gr.Row():
+                    classify = gr.Button("Classify", variant="primary", elem_id="classify")
+                    explain_button = gr.Button("Explain", elem_id="explain")
             with gr.Column(scale=1):
                 verdict = gr.Label(label="Probability", num_top_classes=2, elem_id="verdict")
+        words = gr.HighlightedText(label="Each word's pull (Explain)", show_legend=True, elem_id="explanation")
+        running = gr.LinePlot(None, x="position", y="probability", tooltip=["token"], y_lim=[0, 1], height=220,
+                              title="Probability as the text is read", x_title="words read", elem_id="running")
         gr.Examples([[r] for r in REVIEWS], inputs=[review], label="Examples: positive, negative, mixed")
-        gr.on([classify.click, review.submit], sentiment, inputs=[review, choice], outputs=verdict,
-              api_name="sentiment", concurrency_limit=4, concurrency_id="sentiment")
+        cleared = [verdict, words, running]  # a refused text leaves no stale number behind
+        gr.on([classify.click, review.submit], lambda: (None, None, None), None, cleared, queue=False,
+              api_visibility="private").then(sentiment, inputs=[review, choice], outputs=verdict,
+                                             api_name="sentiment", concurrency_limit=4, concurrency_id="sentiment")
+        explain_button.click(lambda: (None, None, None), None, cleared, queue=False, api_visibility="private").then(
+            explain, inputs=[review, choice], outputs=[words, running], api_name="explain", concurrency_limit=2,
+            concurrency_id="explain")
     return tab, choice
 
 
@@ -142,7 +180,7 @@ def train_tab(app: WebApp) -> gr.events.Dependency:
         if app.stop_training():
             gr.Info("Stopping: the checkpoint is being saved")
         else:
-            gr.Warning("No training job is running")
+            gr.Warning("No character model is being trained")
 
     with gr.Tab("Train") as tab:
         gr.Markdown("Train a character model on a Project Gutenberg book (pick one or type any ID) or on your "
@@ -177,6 +215,113 @@ def train_tab(app: WebApp) -> gr.events.Dependency:
                             show_progress_on=[status])
         stop.click(stop_training, api_name="stop_training", concurrency_limit=None)
     tab.select(app.training_status, None, status, api_visibility="private", queue=False)
+    return event
+
+
+def preview_outputs(preview: Preview | None) -> tuple:
+    """A preview as updates of the table, the format and column dropdowns and the summary line (None: cleared)."""
+    if preview is None:
+        empty = gr.Dropdown(choices=[], value=None)
+        return None, gr.Dropdown(value="auto"), empty, empty, ""
+    columns = [(c, c) for c in preview.columns]
+    table = pd.DataFrame(preview.rows, columns=preview.columns)
+    return (table, gr.Dropdown(value=preview.format), gr.Dropdown(choices=columns, value=preview.text_column),
+            gr.Dropdown(choices=columns, value=preview.label_column), preview.summary)
+
+
+def classifier_curve(job: sentiment_jobs.ClassifierJob) -> gr.LinePlot:
+    frame = pd.DataFrame(job.curve(), columns=sentiment_jobs.CURVE_COLUMNS).astype({"epoch": "int64",
+                                                                                    "value": "float64"})
+    return gr.LinePlot(frame, colors_in_legend=sorted(set(frame["series"])))
+
+
+def classifier_settings() -> list[gr.components.Component]:
+    """The classifier form's settings, in `WebApp.start_classifier`'s order: name, preset, epochs, hidden, embed,
+    batch size, learning rate."""
+    with gr.Row():
+        preset = gr.Dropdown(list(PRESETS), value=CLASSIFIER.preset, label="Preset",
+                             info="best: a BiLSTM with max pooling; book: the chapter's LSTM")
+        epochs = gr.Number(CLASSIFIER.epochs, label="Epochs", precision=0)
+        name = gr.Textbox(label="Classifier name", placeholder="automatic")
+    with gr.Accordion("Model and optimiser (0: the preset's)", open=False):
+        with gr.Row():
+            hidden = gr.Number(CLASSIFIER.hidden, label="Hidden units", precision=0)
+            embed = gr.Number(CLASSIFIER.embed, label="Embedding size", precision=0)
+            batch_size = gr.Number(CLASSIFIER.batch_size, label="Batch size", precision=0)
+            lr = gr.Number(CLASSIFIER.lr, label="Learning rate")
+    return [name, preset, epochs, hidden, embed, batch_size, lr]
+
+
+def classifier_tab(app: WebApp, classifiers: gr.Dropdown) -> gr.events.Dependency:
+    """Train a two-class classifier on an uploaded CSV/TSV/JSON(L) file; the new one is selected in `classifiers`
+    when it is saved. Returns the training event (the lists refresh when it ends)."""
+
+    def preview(file, format="auto", text_column=None, label_column=None):
+        """The file's first rows, format, text and label columns, and classes."""
+        if not file:
+            return preview_outputs(None)
+        with shown_as_message(ValueError):
+            return preview_outputs(app.preview_dataset(file, format, text_column, label_column))
+
+    def train_classifier(file, format="auto", text_column=None, label_column=None, name="",
+                         preset=CLASSIFIER.preset, epochs=CLASSIFIER.epochs, hidden=CLASSIFIER.hidden,
+                         embed=CLASSIFIER.embed, batch_size=CLASSIFIER.batch_size, lr=CLASSIFIER.lr,
+                         progress=gr.Progress(track_tqdm=True)):
+        """Train a classifier on an uploaded file; yields status, loss/accuracy curve, and at the end the new
+        classifier's name."""
+        with shown_as_message(ValueError, jobs.JobBusy):
+            job = app.start_classifier(file, format, text_column, label_column, name, preset, epochs, hidden,
+                                       embed, batch_size, lr)
+        progress(0, desc=f"training on {job.request.source}")
+        for _ in app.watch(job):
+            yield job.summary(), classifier_curve(job), gr.skip()
+        if job.state == "failed":
+            raise gr.Error(job.summary(), print_exception=False)
+        gr.Info(job.summary())
+        new = dropdown(app.menu(SENTIMENT, job.published.name)) if job.published else gr.skip()
+        yield job.summary(), classifier_curve(job), new
+
+    def stop_classifier():
+        if app.stop_classifier():
+            gr.Info("Stopping: the best epoch so far is kept")
+        else:
+            gr.Warning("No classifier is being trained")
+
+    with gr.Tab("Train a classifier"):
+        gr.Markdown("Train a two-class text classifier on your own labelled texts: a CSV, TSV, JSON or JSON lines "
+                    "file with a text column and a label column of two values. Check the columns in the preview, "
+                    "then train; the best epoch is kept (also when you stop) and appears under Sentiment. One "
+                    "training job runs at a time.")
+        with gr.Row():
+            with gr.Column(scale=3):
+                data_file = gr.File(label="Labelled texts (.csv, .tsv, .json, .jsonl)", file_types=DATA_TYPES,
+                                    type="filepath", elem_id="classifier-data")
+                with gr.Row():
+                    fmt = gr.Dropdown(list(UPLOAD_FORMATS), value="auto", label="Format")
+                    text_column = gr.Dropdown([], label="Text column", allow_custom_value=True)
+                    label_column = gr.Dropdown([], label="Label column", allow_custom_value=True)
+                summary = gr.Markdown(elem_id="classifier-preview-summary")
+            with gr.Column(scale=2):
+                settings = classifier_settings()
+                with gr.Row():
+                    start = gr.Button("Train", variant="primary", elem_id="classifier-start")
+                    stop = gr.Button("Stop", elem_id="classifier-stop")
+        table = gr.Dataframe(None, label="First rows", interactive=False, elem_id="classifier-preview")
+        status = gr.Markdown(min_height=60, elem_id="classifier-status")
+        plot = gr.LinePlot(None, x="epoch", y="value", color="series", title="Training loss and validation accuracy",
+                           y_title="", height=300)
+        shown = [table, fmt, text_column, label_column, summary]
+        # progress and errors show on the summary line only, so a refused choice leaves the menus usable
+        data_file.upload(preview, data_file, shown, api_visibility="private", show_progress_on=[summary])
+        data_file.clear(lambda: preview_outputs(None), None, shown, api_visibility="private", queue=False)
+        fmt.input(preview, [data_file, fmt], shown, api_visibility="private", show_progress_on=[summary])
+        gr.on([text_column.select, label_column.select], preview, [data_file, fmt, text_column, label_column], shown,
+              api_name="preview_dataset", show_progress_on=[summary])
+        event = start.click(train_classifier, [data_file, fmt, text_column, label_column, *settings],
+                            [status, plot, classifiers],
+                            api_name="train_classifier", concurrency_limit=4, concurrency_id="train",
+                            show_progress_on=[status])
+        stop.click(stop_classifier, api_name="stop_classifier", concurrency_limit=None)
     return event
 
 
@@ -218,8 +363,8 @@ def refresh_outputs(listing: Listing) -> tuple:
 
 
 def build_blocks(app: WebApp) -> gr.Blocks:
-    """The Blocks app: generate, sentiment, train and checkpoints tabs; lists refresh on load, tab switch, upload
-    and the end of training."""
+    """The Blocks app: generate, sentiment, train, train-a-classifier and checkpoints tabs; lists refresh on load,
+    tab switch, upload and the end of training."""
 
     def refresh(lm_name, sentiment_name, download_name):
         return refresh_outputs(app.listing(lm_name, sentiment_name, download_name))
@@ -229,10 +374,11 @@ def build_blocks(app: WebApp) -> gr.Blocks:
         tab_generate, lm_choice = generate_tab(app)
         tab_sentiment, sentiment_choice = sentiment_tab(app)
         train_event = train_tab(app)
+        classifier_event = classifier_tab(app, sentiment_choice)
         tab_checkpoints, download_choice, table, upload_event = checkpoints_tab(app)
         lists = [lm_choice, sentiment_choice, download_choice, table]
         for trigger in (demo.load, tab_generate.select, tab_sentiment.select, tab_checkpoints.select):
             trigger(refresh, lists[:3], lists, api_visibility="private", queue=False)
-        for event in (train_event, upload_event):
+        for event in (train_event, classifier_event, upload_event):
             event.then(refresh, lists[:3], lists, api_visibility="private", queue=False)
     return demo

@@ -10,8 +10,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import jobs, kinds, serving, shelf
+from . import jobs, kinds, sentiment_jobs, serving, shelf
+from .checkpoint import CheckpointError
 from .kinds import CHAR_LM, SENTIMENT
+from .sentiment.explain import NO_KNOWN_WORDS, explain, highlights, running_series
+from .sentiment.kind import CLASSES, default_sentiment_checkpoint
+from .sentiment.preview import Preview
 
 
 @dataclass(frozen=True)
@@ -32,8 +36,28 @@ class Listing:
     table: list[list]
 
 
+@dataclass(frozen=True)
+class Explained:
+    """Why a classifier said what it said, as plain data: its class names, P(classes[1]), each token with its
+    contribution scaled to [-1, 1] (positive: towards classes[1]) and the running probability as rows
+    {position, token, probability} (P(classes[1]) after the first `position` tokens)."""
+
+    classes: tuple[str, str]
+    probability: float
+    highlights: list[tuple[str, float]]
+    series: list[dict]
+
+
 def _ignore(message: str) -> None:
     pass
+
+
+def _label(info: shelf.CheckpointInfo) -> str:
+    """A dropdown line: a classifier's name, class names and score; other kinds' name, corpus and score."""
+    if info.kind != SENTIMENT:
+        return info.label
+    classes = info.classes if len(info.classes) == 2 else CLASSES
+    return " — ".join(p for p in (info.name, " / ".join(classes), info.score) if p)
 
 
 class WebApp:
@@ -57,9 +81,18 @@ class WebApp:
         infos = shelf.list_checkpoints(self.folder, kind)
         names = [i.name for i in infos]
         if kind:
-            preferred = (*preferred, kinds.get(kind).default_file)
+            preferred = (*preferred, self._default(kind))
         value = next((n for n in preferred if n in names), names[0] if names and kind else None)
-        return Menu([(i.label if kind else i.name, i.name) for i in infos], value)
+        return Menu([(_label(i) if kind else i.name, i.name) for i in infos], value)
+
+    def _default(self, kind: str) -> str | None:
+        """The file the app selects for `kind` when none is chosen (classifiers: `default_sentiment_checkpoint`)."""
+        if kind != SENTIMENT:
+            return kinds.get(kind).default_file
+        try:
+            return default_sentiment_checkpoint(self.folder).name
+        except CheckpointError:
+            return None
 
     def table(self) -> list[list]:
         """One row per file: name, kind, corpus, size, steps, score (or why it cannot be used), modified."""
@@ -73,7 +106,7 @@ class WebApp:
                        self.table())
 
     def _pick(self, kind: str, name: str | None) -> Path:
-        return serving.pick(self.folder, name, kind, kinds.get(kind).default_file)
+        return serving.pick(self.folder, name, kind, self._default(kind))
 
     # ------------------------------------------------------------ generate and classify
 
@@ -99,11 +132,28 @@ class WebApp:
         yield serving.join_samples(samples)
 
     def sentiment(self, text: str | None, checkpoint: str | None = None) -> dict[str, float]:
-        """Probability that a movie review is positive, and negative."""
+        """The probability of each of the classifier's two classes (IMDb: positive, negative) for `text`.
+
+        ValueError for empty text, and for text without a word the classifier knows: no number is given then.
+        """
         text = serving.review_text(text)
         model = self.models[SENTIMENT].get(self._pick(SENTIMENT, checkpoint))
-        p = serving.positive_probability(model, text)
-        return {"positive": p, "negative": 1.0 - p}
+        return serving.class_probabilities(model, text)
+
+    def explain(self, text: str | None, checkpoint: str | None = None,
+                warn: Callable[[str], None] = _ignore) -> Explained:
+        """Each word's contribution to the classifier's answer, and the probability as the text is read.
+
+        ValueError as for `sentiment`; a caveat (the text was cut) goes to `warn`.
+        """
+        text = serving.review_text(text)
+        model = self.models[SENTIMENT].get(self._pick(SENTIMENT, checkpoint))
+        exp = explain(model, text)
+        if not exp.known_words:
+            raise ValueError(f"{NO_KNOWN_WORDS}: none of the words is in its vocabulary")
+        if exp.notice:
+            warn(exp.notice)
+        return Explained(exp.classes, exp.probability, highlights(exp), running_series(exp))
 
     # ------------------------------------------------------------ training
 
@@ -123,8 +173,32 @@ class WebApp:
             job.thread.join(timeout=every)
 
     def stop_training(self) -> bool:
-        """Ask the running job to save and stop; False when none runs."""
-        return self.jobs.stop()
+        """Ask the running character-model job to save and stop; False when none runs."""
+        return isinstance(self.jobs.current, jobs.Job) and self.jobs.stop()
+
+    # ------------------------------------------------------------ training a classifier
+
+    @staticmethod
+    def preview_dataset(file, format: str | None = "auto", text_column: str | None = None,
+                        label_column: str | None = None) -> Preview:
+        """What an uploaded labelled file holds (format, columns, first rows, classes); ValueError if unusable."""
+        return sentiment_jobs.preview_upload(file, format, text_column, label_column)
+
+    def start_classifier(self, file, format="auto", text_column=None, label_column=None, name="",
+                         preset=sentiment_jobs.FORM.preset, epochs=sentiment_jobs.FORM.epochs,
+                         hidden=sentiment_jobs.FORM.hidden, embed=sentiment_jobs.FORM.embed,
+                         batch_size=sentiment_jobs.FORM.batch_size, lr=sentiment_jobs.FORM.lr
+                         ) -> sentiment_jobs.ClassifierJob:
+        """Start training a classifier on an uploaded file in the background; ValueError for a bad file or
+        settings, JobBusy while any training job runs (checked first, before the file is read)."""
+        self.jobs.check_free()
+        request = sentiment_jobs.make_classifier_request(file, format, text_column, label_column, name, preset,
+                                                         epochs, hidden, embed, batch_size, lr, device=self.device)
+        return sentiment_jobs.start_classifier(self.jobs, request)
+
+    def stop_classifier(self) -> bool:
+        """Ask the running classifier job to stop (its best epoch is kept); False when none runs."""
+        return isinstance(self.jobs.current, sentiment_jobs.ClassifierJob) and self.jobs.stop()
 
     def training_status(self) -> str:
         """Where the current (or last) training job stands; "" when there has been none."""

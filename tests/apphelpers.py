@@ -107,3 +107,21 @@ def checkpoint_folder(base: Path, extra: list[Path] = ()) -> Path:
         if path.is_file():
             shutil.copyfile(path, folder / path.name)
     return folder
+
+
+def labelled_csv(path: Path, n: int = 200, seed: int = 0) -> Path:
+    """A small two-class CSV (text, label: "dull" or "fun") a tiny classifier learns in a second, with an extra
+    column `id` so that the preview has columns to choose from."""
+    import csv
+    import random
+
+    rng = random.Random(seed)
+    words = {"fun": "good great wonderful loved brilliant".split(), "dull": "bad awful boring terrible worst".split()}
+    filler = "the movie a plot actor film was".split()
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        out = csv.writer(f)
+        out.writerow(["id", "text", "label"])
+        for i in range(n):
+            label = "fun" if i % 2 else "dull"
+            out.writerow([i, " ".join(rng.choices(words[label], k=2) + rng.choices(filler, k=4)), label])
+    return path

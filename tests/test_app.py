@@ -19,7 +19,7 @@ from charrnn import shelf  # noqa: E402
 from charrnn import checkpoint as ckpt  # noqa: E402
 from charrnn.sample import MAX_LENGTH  # noqa: E402
 
-from .apphelpers import SHIPPED, checkpoint_folder, launch  # noqa: E402
+from .apphelpers import SHIPPED, checkpoint_folder, labelled_csv, launch  # noqa: E402
 from .helpers import REPEAT  # noqa: E402
 
 BOOK = 4242
@@ -146,9 +146,13 @@ def test_sentiment(client):
     assert bad["label"] == "negative" and q["positive"] < 0.5
 
 
-def test_sentiment_refuses_empty_text_and_wrong_kind(client):
+def test_sentiment_refuses_empty_text_unknown_words_and_wrong_kind(client):
     with pytest.raises(AppError, match="text is empty"):
         client.predict("   ", api_name="/sentiment")
+    with pytest.raises(AppError, match="no known words: the classifier has nothing to go on"):
+        client.predict("zzzq qqqz", "toy-sentiment.pt", api_name="/sentiment")
+    with pytest.raises(AppError, match="no known words"):
+        client.predict("zzzq qqqz", "toy-sentiment.pt", api_name="/explain")
     with pytest.raises(AppError, match="tiny.pt is a char-lm checkpoint, not sentiment"):
         client.predict("Great film", "tiny.pt", api_name="/sentiment")
 
@@ -164,6 +168,49 @@ def test_training_on_an_uploaded_text_adds_a_checkpoint(app, client, tmp_path):
     assert names["fox.pt"].kind == "char-lm" and names["fox.pt"].steps == 30
     assert not [n for n in names if ".best" in n] and (app.folder / "fox.log.jsonl").is_file()
     assert generate(client, "the fox", checkpoint="fox.pt").startswith("the fox")
+
+
+def test_a_classifier_trained_on_an_uploaded_csv_is_picked_classifies_and_explains(app, client, tmp_path):
+    data = handle_file(str(labelled_csv(tmp_path / "films.csv")))
+    table, *found, summary = client.predict(data, "auto", None, None, api_name="/preview_dataset")
+    fmt, text, label = (update["value"] for update in found)  # the dropdowns' updates: value and choices
+    assert (fmt, text, label) == ("csv", "text", "label") and table["headers"] == ["id", "text", "label"]
+    assert found[1]["choices"] == [["id", "id"], ["text", "text"], ["label", "label"]]
+    assert len(table["data"]) == 5 and "classes: dull (100 rows) / fun (100 rows)" in summary
+    status, plot, menu = client.predict(data, fmt, text, label, "films", "best", 2, 8, 8, 8, 0.02,
+                                        api_name="/train_classifier")
+    name = menu["value"]  # the classifier dropdown, the new one selected
+    assert name == "films.pt" and status.startswith("Finished classifier films on films.csv (dull / fun)")
+    assert any(label.startswith("films.pt — dull / fun — val accuracy ") and value == name
+               for label, value in menu["choices"])
+    assert {row[2] for row in plot["value"]["data"]} == {"train loss", "validation accuracy"}
+    assert shelf.describe(app.folder / name).classes == ("dull", "fun")
+    fun = confidences(client.predict("a great wonderful film", name, api_name="/sentiment"))
+    dull = confidences(client.predict("a boring awful film", name, api_name="/sentiment"))
+    assert set(fun) == {"dull", "fun"} and fun["fun"] > dull["fun"]
+    words, running = client.predict("not a great film", name, api_name="/explain")
+    assert words["label"] == "Each word's pull: red towards fun, purple towards dull"
+    scored = [(w["token"], w["class_or_confidence"]) for w in words["value"] if w["class_or_confidence"] is not None]
+    assert [t for t, _ in scored] == ["not", "a", "great", "film"] and all(-1 <= c <= 1 for _, c in scored)
+    assert [row[0] for row in running["value"]["data"]] == [1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"text,label\na,pos\nb,neg\nc,meh\n", "a third label value 'meh'"),
+    (b"text,label\na,pos\nb,pos\n", "every row is labelled 'pos'"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" * 100, "is not a text file"),
+])
+def test_bad_classifier_data_gets_a_clear_message_and_nothing_is_written(app, client, tmp_path, content, message):
+    path = tmp_path / "bad.csv"
+    path.write_bytes(content)
+    before = sorted(p.name for p in app.folder.iterdir())
+    with pytest.raises(AppError, match=message) as e:
+        client.predict(handle_file(str(path)), "auto", None, None, api_name="/preview_dataset")
+    assert "Traceback" not in str(e.value) and str(tmp_path) not in str(e.value)
+    with pytest.raises(AppError, match=message):
+        client.predict(handle_file(str(path)), "auto", None, None, "bad", "best", 1, 8, 8, 8, 0.02,
+                       api_name="/train_classifier")
+    assert sorted(p.name for p in app.folder.iterdir()) == before
 
 
 def test_unfetchable_book_gets_a_clear_message(client):

@@ -89,11 +89,28 @@ def test_bad_prompt_shows_a_short_message(page):
 
 def test_sentiment_in_the_browser(page):
     page.get_by_role("tab", name="Sentiment").click()
-    page.get_by_label("Movie review").fill("A good great film, I loved it: wonderful and brilliant.")
+    page.get_by_label("Text to classify").fill("A good great film, I loved it: wonderful and brilliant.")
     page.locator("#classify").click()
     verdict = page.locator("#verdict")
     wait_for(lambda: "positive" in verdict.inner_text() and "%" in verdict.inner_text())
     assert "negative" in verdict.inner_text()
+
+
+def test_explain_highlights_the_words_and_plots_the_running_probability(page):
+    page.get_by_role("tab", name="Sentiment").click()
+    page.get_by_label("Text to classify").fill("not good")
+    page.locator("#explain").click()
+    words = page.locator("#explanation .token.highlighted")  # the spaces between words are not highlighted
+    wait_for(lambda: words.count() == 2)
+    assert [w.inner_text().strip() for w in words.all()] == ["not", "good"]
+    colours = [w.evaluate("e => getComputedStyle(e).backgroundColor") for w in words.all()]
+    assert all(c.startswith("rgb") and c != "rgba(0, 0, 0, 0)" for c in colours), colours
+    assert "towards" in page.locator("#explanation").inner_text()
+    page.locator("#running svg.marks").wait_for()
+    page.get_by_label("Text to classify").fill("zzzq qqqz")
+    page.locator("#classify").click()
+    page.get_by_text("no known words: the classifier has nothing to go on").first.wait_for()
+    wait_for(lambda: "%" not in page.locator("#verdict").inner_text())
 
 
 def test_long_request_is_clamped_with_a_notice_and_stop_ends_it(page):

@@ -1,13 +1,19 @@
 """The web app's actions called directly, without Gradio (the end-to-end tests are in test_app.py)."""
+import os
 import shutil
+import threading
+import time
 
 import pytest
 
-from charrnn import jobs, serving
+from charrnn import jobs, sentiment_jobs, serving, shelf
 from charrnn.checkpoint import CheckpointError
+from charrnn.kinds import SENTIMENT
 from charrnn.sample import MAX_LENGTH
+from charrnn.sentiment import default_sentiment_checkpoint, load_labelled, preset, train_sentiment
 from charrnn.webapp import WebApp
 
+from .apphelpers import labelled_csv
 from .helpers import train_tiny
 
 
@@ -94,3 +100,153 @@ def test_form_defaults_are_written_once():
     request = jobs.make_request(jobs.FORM.book)
     assert request.model["hidden"] == jobs.FORM.hidden and request.config.steps == jobs.FORM.steps
     assert request.name == f"gutenberg-{jobs.FORM.book}-h{jobs.FORM.hidden}"
+
+
+# ---------------------------------------------------------------- classifiers: list, classify, explain, train
+
+TINY = dict(epochs=2, hidden=8, embed=8, batch_size=8, lr=0.02)  # learns the toy CSV in about a second
+
+
+@pytest.fixture(scope="module")
+def films(tmp_path_factory):
+    return labelled_csv(tmp_path_factory.mktemp("data") / "films.csv")
+
+
+@pytest.fixture(scope="module")
+def classifier_app(tmp_path_factory, films):
+    """An app whose folder holds one classifier, trained through the app on the toy CSV (classes dull / fun)."""
+    app = WebApp(tmp_path_factory.mktemp("classifiers") / "checkpoints", device="cpu")
+    job = app.start_classifier(films, name="films", **TINY)
+    for _ in app.watch(job, every=0.1):
+        pass
+    assert job.state == "finished", job.summary()
+    return app
+
+
+def test_preview_finds_format_columns_and_classes_and_columns_can_be_changed(films):
+    p = WebApp.preview_dataset(films)
+    assert (p.format, p.columns, p.text_column, p.label_column) == ("csv", ["id", "text", "label"], "text", "label")
+    assert p.classes == ("dull", "fun") and p.counts == (100, 100) and len(p.rows) == 5 and p.rows[0][0] == "0"
+    assert p.summary.startswith("200 rows, format csv") and "dull (100 rows) / fun (100 rows)" in p.summary
+    assert WebApp.preview_dataset(films, "csv", "id", "label").text_column == "id"
+    with pytest.raises(ValueError, match="a third label value '2'"):
+        WebApp.preview_dataset(films, "auto", "text", "id")
+
+
+def write(path, text: str | bytes):
+    (path.write_bytes if isinstance(text, bytes) else path.write_text)(text)
+    return path
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("one.csv", "text,label\na good film,pos\nanother,pos\n", "^one.csv: every row is labelled 'pos'"),
+    ("three.csv", "text,label\na,pos\nb,neg\nc,meh\n", "a third label value 'meh'"),
+    ("binary.csv", bytes(range(256)) * 64, r"^binary.csv is not a text file \(it holds binary data\)"),
+    ("latin.csv", "text,label\ncafé,a\nbar,b\n".encode("latin-1"), "^latin.csv line 2: bytes that are not UTF-8"),
+    ("huge.csv", "text,label\n" + "x" * (2 << 20) + ",pos\n", "line 2 is longer than 1,048,576 bytes"),
+    ("empty.csv", "", "is empty"),
+    ("list.json", "[1, 2]", "expected a JSON object"),
+])
+def test_hostile_data_files_get_a_clear_message_and_nothing_is_written(app, tmp_path, name, content, message):
+    path = write(tmp_path / name, content)
+    before = sorted(p.name for p in app.folder.iterdir())
+    with pytest.raises(ValueError, match=message):
+        app.preview_dataset(path)
+    with pytest.raises(ValueError, match=message):
+        app.start_classifier(path, **TINY)
+    assert app.jobs.current is None and sorted(p.name for p in app.folder.iterdir()) == before
+
+
+def test_classifier_form_is_checked(app, films, monkeypatch):
+    with pytest.raises(ValueError, match="upload a CSV"):
+        app.start_classifier(None)
+    with pytest.raises(ValueError, match="preset must be one of book, best"):
+        app.start_classifier(films, preset="huge")
+    with pytest.raises(ValueError, match="epochs must be a whole number from 1 to 100"):
+        app.start_classifier(films, epochs=0)
+    with pytest.raises(ValueError, match="learning rate must be in"):
+        app.start_classifier(films, lr=-1)
+    monkeypatch.setattr(sentiment_jobs, "MAX_TEXT_BYTES", 1000)
+    with pytest.raises(ValueError, match="the limit is 0 MiB"):
+        app.preview_dataset(films)
+    assert app.jobs.current is None
+
+
+def test_a_trained_classifier_is_listed_with_its_classes_and_classifies(classifier_app):
+    app = classifier_app
+    menu = app.menu(SENTIMENT)
+    assert menu.value == "films.pt" and menu.choices[0][0].startswith("films.pt — dull / fun — val accuracy ")
+    assert not (app.folder / ".train" / "films" / "films.pt").exists()  # moved into the folder, not copied
+    fun, dull = app.sentiment("a great wonderful film", None), app.sentiment("a boring awful film", "films.pt")
+    assert set(fun) == {"dull", "fun"} and abs(sum(fun.values()) - 1) < 1e-6 and fun["fun"] > dull["fun"]
+
+
+@pytest.mark.parametrize("text, message", [("  ", "text is empty"), ("zzz qqq", "no known words")])
+def test_text_without_known_words_gets_a_notice_and_no_number(classifier_app, text, message):
+    with pytest.raises(ValueError, match=message):
+        classifier_app.sentiment(text)
+    with pytest.raises(ValueError, match=message):
+        classifier_app.explain(text)
+
+
+def test_explain_gives_each_word_a_score_and_the_running_probability(classifier_app):
+    notices = []
+    e = classifier_app.explain("not a great film", "films.pt", warn=notices.append)
+    assert e.classes == ("dull", "fun") and notices == []
+    assert [t for t, _ in e.highlights] == ["not", "a", "great", "film"]
+    assert all(-1 <= s <= 1 for _, s in e.highlights) and max(abs(s) for _, s in e.highlights) == 1
+    assert [r["position"] for r in e.series] == [1, 2, 3, 4] and e.series[-1]["probability"] == e.probability
+    assert e.series[2]["token"] == "great"
+    long = classifier_app.explain("great " * 600, warn=notices.append)
+    assert len(long.highlights) == 500 and "only the first 500" in notices[0]
+
+
+def test_default_classifier_is_the_kinds_default_file(classifier_app, tmp_path):
+    app = WebApp(tmp_path / "checkpoints", device="cpu")
+    shutil.copyfile(classifier_app.folder / "films.pt", app.folder / "imdb-sentiment.pt")
+    os.utime(app.folder / "imdb-sentiment.pt", (1e9, 1e9))  # older than films.pt, still the default
+    shutil.copyfile(classifier_app.folder / "films.pt", app.folder / "films.pt")
+    assert app.menu(SENTIMENT).value == "imdb-sentiment.pt" == default_sentiment_checkpoint(app.folder).name
+    assert app._pick(SENTIMENT, None).name == "imdb-sentiment.pt"
+    (app.folder / "imdb-sentiment.pt").write_bytes(b"junk")  # unusable: the newest usable one instead
+    assert app.menu(SENTIMENT).value == "films.pt"
+
+
+def test_one_job_at_a_time_and_stop_keeps_the_best_epoch(classifier_app, films):
+    app = classifier_app
+    job = app.start_classifier(films, name="films", **{**TINY, "epochs": 100})
+    assert job.request.name == "films-2"  # films.pt is taken
+    deadline = time.monotonic() + 120
+    while not job.records:
+        assert time.monotonic() < deadline and not job.done, job.summary()
+        time.sleep(0.05)
+    with pytest.raises(jobs.JobBusy, match=r"already running \(classifier films-2, epoch \d+/100\)"):
+        app.start_classifier(films, **TINY)
+    with pytest.raises(jobs.JobBusy, match="already running"):
+        app.start_training("1268")
+    assert app.stop_training() is False and app.stop_classifier() is True
+    job.thread.join(60)
+    assert job.state == "stopped" and job.published == app.folder / "films-2.pt", job.summary()
+    assert job.summary().startswith("Stopped classifier films-2 on films.csv (dull / fun) at epoch ")
+    assert "Saved as films-2.pt (best validation accuracy" in job.summary()
+    best = max(job.records, key=lambda r: r["val_accuracy"])
+    assert shelf.describe(job.published).metrics["best_epoch"] == best["epoch"]
+    assert app.stop_classifier() is False
+
+
+def test_stopped_before_an_epoch_ends_writes_nothing(films, tmp_path):
+    stop = threading.Event()
+    stop.set()
+    model, config = preset("book", dict(embed=8, hidden=8, fc=8), dict(epochs=2, device="cpu"))
+    result = train_sentiment(load_labelled(films), model, config, out=tmp_path / "x.pt", progress=False,
+                             stop_event=stop)
+    assert result["stopped"] and result["out"] is None and not list(tmp_path.iterdir())
+    seen = []
+    result = train_sentiment(load_labelled(films), model, config, out=tmp_path / "y.pt", progress=False,
+                             on_epoch=lambda r: seen.append(r) or False)
+    assert result["stopped"] and [r["epoch"] for r in seen] == [1] and (tmp_path / "y.pt").is_file()
+    seen.clear()
+    model, config = preset("book", dict(embed=8, hidden=8, fc=8), dict(epochs=4, patience=1, device="cpu"))
+    result = train_sentiment(load_labelled(films), model, config, out=tmp_path / "z.pt", progress=False,
+                             on_epoch=seen.append)
+    assert seen == result["history"] and not result["stopped"]  # also the epoch that ends it early (patience)

@@ -3,7 +3,9 @@ early stopping on validation accuracy (best weights kept), and one slim `sentime
 from __future__ import annotations
 
 import os
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 
 import torch
@@ -124,11 +126,18 @@ def train_sentiment(
     out: str | os.PathLike = "checkpoints/sentiment.pt",
     test: bool = False,
     progress: bool = True,
+    on_epoch: Callable[[dict], bool | None] | None = None,
+    stop_event: threading.Event | None = None,
 ) -> dict:
     """Train on the training texts less a seeded held-out validation split (IMDb: the chapter's 5,000 reviews,
     others: `config.val_fraction`, default a tenth), keep the weights with the best validation accuracy, write them
     to `out` with the class names and the split's record, and return the metrics; `test=True` also measures the
-    accuracy on the test split (ValueError if `data` has none)."""
+    accuracy on the test split (ValueError if `data` has none).
+
+    `on_epoch(record)` is called after each epoch (its record in `history`); returning False stops training there.
+    Setting `stop_event` stops within the current epoch, whose unfinished weights are dropped. A stopped run keeps
+    the best epoch's weights already in `out`; the result's "stopped" says whether it was stopped, and "out" is
+    None when it stopped before any epoch ended (nothing is written then)."""
     config = config or SentimentTrainConfig()
     labelled = from_imdb(data) if isinstance(data, Imdb) else data
     _check_labeled(labelled.train_texts, labelled.train_labels, "training")
@@ -151,11 +160,14 @@ def train_sentiment(
                    device=str(device))
     best_acc, best_epoch, best_state = -1.0, 0, None
     history: list[dict] = []
-    seconds = 0.0
+    seconds, stopped = 0.0, False
     for epoch in range(1, config.epochs + 1):
         t0 = time.perf_counter()
-        train_loss = _train_epoch(fit, data, config, epoch, gen, progress)
+        train_loss = _train_epoch(fit, data, config, epoch, gen, progress, stop_event)
         seconds += time.perf_counter() - t0
+        if train_loss is None:
+            stopped = True
+            break
         val_acc = accuracy(model, data.val_ids, data.y_val, device)
         record = {"epoch": epoch, "train_loss": round(train_loss, 4), "val_accuracy": round(val_acc, 4),
                   "seconds": round(seconds, 1)}
@@ -168,8 +180,13 @@ def train_sentiment(
             metrics.update(val_accuracy=round(val_acc, 4), best_epoch=epoch, train_seconds=round(seconds, 1),
                            epochs=epoch, history=list(history))
             ckpt.save(_checkpoint(model, config, data, best_state, metrics), out)
-        elif config.patience and epoch - best_epoch >= config.patience:
+        if on_epoch is not None and on_epoch(dict(record)) is False:
+            stopped = True
             break
+        if config.patience and epoch - best_epoch >= config.patience:
+            break
+    if best_state is None:
+        return {**metrics, "history": history, "out": None, "stopped": stopped}
     metrics.update(epochs=len(history), train_seconds=round(seconds, 1), history=history)
     if test:
         model.load_state_dict(best_state)
@@ -177,7 +194,7 @@ def train_sentiment(
         metrics.update(test_accuracy=round(accuracy(model, test_ids, labelled.test_labels, device), 4),
                        n_test=len(test_ids))
     ckpt.save(_checkpoint(model, config, data, best_state, metrics), out)
-    return {**metrics, "out": str(out)}
+    return {**metrics, "out": str(out), "stopped": stopped}
 
 
 @dataclass
@@ -246,14 +263,18 @@ class _Fit:
 
 
 def _train_epoch(fit: _Fit, data: _Reviews, config: SentimentTrainConfig, epoch: int, gen: torch.Generator,
-                 progress: bool) -> float:
-    """One pass over the training reviews in length-bucketed batches; returns the mean training loss."""
+                 progress: bool, stop_event: threading.Event | None = None) -> float | None:
+    """One pass over the training reviews in length-bucketed batches; returns the mean training loss, or None when
+    `stop_event` was set before the pass ended."""
     fit.model.train()
     batches = bucket_batches([len(s) for s in data.train_ids], config.batch_size, config.bucket_pool, gen)
     total, seen = 0.0, 0
     bar = tqdm(batches, disable=not progress, desc=f"epoch {epoch}/{config.epochs}", unit="batch",
                dynamic_ncols=True, leave=False)
     for step, b in enumerate(bar):
+        if stop_event is not None and stop_event.is_set():
+            bar.close()
+            return None
         if config.lr_decay == "linear":
             done = ((epoch - 1) * len(batches) + step) / (config.epochs * len(batches))
             for g in fit.opt.param_groups:
