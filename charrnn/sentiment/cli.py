@@ -8,6 +8,7 @@ from pathlib import Path
 from .. import checkpoint as ckpt
 from ..kinds import SENTIMENT
 from .tools_cli import register_tools
+from .train import PRESETS
 
 FORMAT_HELP = ("auto (default: by extension and contents), imdb (archive or folder), glue (SST-2 TSV), sarcasm "
                "(headline/is_sarcastic JSON lines or list), sentiment140 (CSV without header), csv, tsv, jsonl, json")
@@ -162,8 +163,9 @@ def _add_train(sub) -> None:
     p.add_argument("--augment", type=float,
                    help="add negation, contrast and intensifier examples made from the short training phrases, "
                         "as a share of the training rows (e.g. 0.5; needs short texts such as SST-2's phrases)")
-    p.add_argument("--preset", choices=["book", "best"], default="best",
-                   help="book: the chapter's model (embed 20, LSTM 64, 10 epochs); best: BiLSTM, max pooling")
+    p.add_argument("--preset", choices=list(PRESETS), default="best",
+                   help="book: the chapter's IMDb model; best: BiLSTM, max pooling; moroney: his sarcasm LSTM; "
+                        "lecture: BiLSTM for SST-2; sentence, sarcasm, mixed: our recipes (docs/BENCHMARKS.md)")
     p.add_argument("--out", default="checkpoints/sentiment.pt",
                    help="checkpoint path (the shipped model is checkpoints/imdb-sentiment.pt)")
     p.add_argument("--epochs", type=int)
