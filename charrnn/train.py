@@ -30,7 +30,7 @@ from .charlm import char_lm_parts
 from .corpus import Corpus
 from .data import CharWindows, Vocab, split_ids
 from .device import pick_device
-from .evaluate import LN2, EvalResult, evaluate_stream
+from .evaluate import LN2, EvalResult, evaluate_parts
 from .files import stale_temporaries
 from .kinds import CHAR_LM
 from .model import CharRNN, ModelConfig
@@ -207,7 +207,7 @@ def _settings(corpus: Corpus, model_config: dict | None, config: TrainConfig | N
     if saved is None:
         config = config or TrainConfig()
         config = replace(config, steps=config.steps or DEFAULT_STEPS)
-        vocab = Vocab.from_text(corpus.text)
+        vocab = Vocab(tuple(sorted(set().union(*(set(t) for t in corpus.texts)))))
         return config, ModelConfig(vocab_size=len(vocab), **(model_config or {})), vocab
     vocab, _ = char_lm_parts(saved, name, meta=True)
     asked = {} if config is None else {"device": config.device, "log_every": config.log_every}
@@ -240,24 +240,41 @@ def _device(name: str, dctx: distributed.Context) -> torch.device:
 
 
 def _prepare_data(corpus: Corpus, vocab: Vocab, config: TrainConfig,
-                  dctx: distributed.Context) -> tuple[CharWindows, np.ndarray]:
-    """The training windows and the validation ids; ValueError when the text is too short for either."""
+                  dctx: distributed.Context) -> tuple[CharWindows, list[np.ndarray]]:
+    """The training windows (none spanning two files) and each file's validation ids (the last val_fraction of
+    each), in the vocabulary's smallest integer type; ValueError when the text is too short for either."""
     if dctx.enabled and len(set(distributed.gather(corpus.sha256))) > 1:
         raise ValueError("the processes of this run read different texts; give every machine the same file")
-    ids = vocab.encode(corpus.text)
-    train_ids, val_ids = split_ids(ids, config.val_fraction)
-    if len(train_ids) < config.seq_len + 1:
+    train_parts, val_parts = [], []
+    for text in corpus.texts:
+        train_ids, val_ids = split_ids(vocab.encode(text, dtype=vocab.dtype), config.val_fraction)
+        train_parts.append(train_ids)
+        val_parts.append(val_ids)
+    if max(len(t) for t in train_parts) < config.seq_len + 1:
+        longest = max(len(t) for t in corpus.texts)
         raise ValueError(
-            f"{corpus.name} is too short: {len(ids):,} characters leave {len(train_ids):,} for training after "
-            f"holding out val_fraction={config.val_fraction}, fewer than one window of {config.seq_len + 1}; "
-            f"use a longer text or a smaller seq_len"
+            f"{corpus.name} is too short: {longest:,} characters leave {max(len(t) for t in train_parts):,} for "
+            f"training after holding out val_fraction={config.val_fraction}, fewer than one window of "
+            f"{config.seq_len + 1}; use a longer text or a smaller seq_len"
         )
-    windows = CharWindows(train_ids, config.seq_len)
-    if len(val_ids) < 2:
+    windows = CharWindows(train_parts if len(train_parts) > 1 else train_parts[0], config.seq_len)
+    if sum(len(v) for v in val_parts) < 2 or max(len(v) for v in val_parts) < 2:
         raise ValueError(
-            f"validation split of {len(val_ids)} characters is too small; use a longer text or a larger val_fraction"
+            f"validation split of {sum(len(v) for v in val_parts)} characters is too small; use a longer text or a "
+            f"larger val_fraction"
         )
-    return windows, val_ids[: config.eval_chars] if config.eval_chars else val_ids
+    return windows, _first_chars(val_parts, config.eval_chars) if config.eval_chars else val_parts
+
+
+def _first_chars(parts: list[np.ndarray], n: int) -> list[np.ndarray]:
+    """The first `n` characters of the parts, in order (eval_chars)."""
+    kept = []
+    for p in parts:
+        if n <= 0:
+            break
+        kept.append(p[:n])
+        n -= len(kept[-1])
+    return kept
 
 
 # ---------------------------------------------------------------- the run's state
@@ -365,7 +382,7 @@ def _start_run(corpus: Corpus, config: TrainConfig, model_cfg: ModelConfig, voca
         except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, IndexError) as e:
             raise ckpt.CheckpointError(f"cannot resume from {name}: its optimizer or trainer state is damaged: "
                                        f"{ckpt.short(e)}") from None
-    run.metrics.update(corpus=corpus.name, corpus_sha256=corpus.sha256, corpus_chars=len(corpus.text),
+    run.metrics.update(corpus=corpus.name, corpus_sha256=corpus.sha256, corpus_chars=corpus.chars,
                        device=str(device), world_size=dctx.world_size)
     return run
 
@@ -462,9 +479,9 @@ def _read_loss(run: RunState, loss: torch.Tensor) -> float:
     return value
 
 
-def _validate(run: RunState, eval_ids: np.ndarray, log: RunLog, out: Path) -> float:
+def _validate(run: RunState, eval_ids: list[np.ndarray], log: RunLog, out: Path) -> float:
     """Rank 0: the validation loss, logged, and the best checkpoint written when it improves."""
-    result = evaluate_stream(run.net, eval_ids, device=run.device)
+    result = evaluate_parts(run.net, eval_ids, device=run.device)
     val = result.loss_nats
     log.write({"step": run.step, "val_loss": val, "val_bpc": val / LN2, "chars_seen": run.chars_seen,
                "seconds": round(run.seconds, 1)})
