@@ -59,7 +59,7 @@ def _train(args, ctx) -> None:
         steps=args.steps, batch_size=args.batch_size, seq_len=args.seq_len, lr=args.lr, lr_decay=args.lr_decay,
         warmup=args.warmup, grad_clip=args.grad_clip, val_fraction=args.val_fraction, eval_every=args.eval_every,
         eval_chars=args.eval_chars, save_every=args.save_every, log_every=args.log_every, seed=args.seed,
-        device=args.device, amp=not args.no_amp,
+        device=args.device, amp=not args.no_amp, precision=args.precision,
     )
     if ctx.is_main:
         distinct = len(set().union(*(set(t) for t in corpus.texts)))
@@ -195,6 +195,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--device", default="auto", help="auto (cuda, mps, cpu), cpu, cuda, cuda:N, mps")
     p.add_argument("--no-amp", action="store_true", help="disable mixed precision on CUDA")
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="auto",
+                   help="auto: fp16 autocast on CUDA, bf16 on CPUs with native bf16 (AVX-512 bf16/AMX), "
+                        "else fp32; checkpoints stay fp32")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
 

@@ -40,7 +40,7 @@ from .training import (
     cpu_state_dict,
     grad_scaler,
     optimizer_step,
-    precision_for,
+    resolve_precision,
     stop_signals,
 )
 
@@ -66,7 +66,8 @@ class TrainConfig:
     save_every: int = 500
     seed: int = 1
     device: str = "auto"
-    amp: bool = True
+    amp: bool = True  # False: 'auto' precision means fp32
+    precision: str = "auto"  # auto, fp32, bf16, fp16 (see training.resolve_precision)
 
     def __post_init__(self) -> None:
         if (self.steps is not None and self.steps < 1) or self.batch_size < 1 or self.seq_len < 1:
@@ -164,7 +165,8 @@ def train(
             if dctx.is_main and (run.step % config.log_every == 0 or last):
                 loss_v = _read_loss(run, loss)
                 log.write({"step": run.step, "train_loss": loss_v, "lr": run.opt.param_groups[0]["lr"],
-                           "chars_seen": run.chars_seen, "seconds": round(run.seconds, 1)})
+                           "chars_seen": run.chars_seen, "seconds": round(run.seconds, 1),
+                           "precision": run.precision})
                 rate = (run.chars_seen - since[0]) / max(run.seconds - since[1], 1e-9)
                 since = (run.chars_seen, run.seconds)
                 postfix.update(loss=f"{loss_v:.3f}", chars_s=f"{rate:,.0f}")
@@ -312,7 +314,7 @@ class RunState:
         if dctx.rank:
             torch.manual_seed(config.seed + dctx.rank)  # rank 0 draws as a single process does
         opt = torch.optim.Adam(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-        precision = precision_for(device, config.amp)
+        precision = resolve_precision(device, config.precision, config.amp)
         return cls(config, model_cfg, vocab, {**preprocessing, "val_fraction": config.val_fraction}, net, opt,
                    grad_scaler(device, precision), gen, device, precision)
 
@@ -383,7 +385,7 @@ def _start_run(corpus: Corpus, config: TrainConfig, model_cfg: ModelConfig, voca
             raise ckpt.CheckpointError(f"cannot resume from {name}: its optimizer or trainer state is damaged: "
                                        f"{ckpt.short(e)}") from None
     run.metrics.update(corpus=corpus.name, corpus_sha256=corpus.sha256, corpus_chars=corpus.chars,
-                       device=str(device), world_size=dctx.world_size)
+                       device=str(device), world_size=dctx.world_size, precision=run.precision)
     return run
 
 
