@@ -10,6 +10,7 @@ from .checkpoint import CheckpointError
 from .data import VocabError, split_ids
 from .gutenberg import GutenbergError
 
+BUDGET_LR = 0.004  # a time-budget run's default learning rate
 KNOWN_ERRORS = (GutenbergError, CheckpointError, VocabError, ValueError, FileNotFoundError)
 
 
@@ -56,7 +57,8 @@ def _train(args, ctx) -> None:
         distributed.barrier()
     model = dict(embed=args.embed, hidden=args.hidden, layers=args.layers, dropout=args.dropout, cell=args.cell)
     config = TrainConfig(
-        steps=args.steps, batch_size=args.batch_size, seq_len=args.seq_len, lr=args.lr, lr_decay=args.lr_decay,
+        steps=args.steps, minutes=args.minutes, batch_size=args.batch_size, seq_len=args.seq_len,
+        lr=args.lr if args.lr is not None else (BUDGET_LR if args.minutes else 0.003), lr_decay=args.lr_decay,
         warmup=args.warmup, grad_clip=args.grad_clip, val_fraction=args.val_fraction, eval_every=args.eval_every,
         eval_chars=args.eval_chars, save_every=args.save_every, log_every=args.log_every, seed=args.seed,
         device=args.device, amp=not args.no_amp, precision=args.precision,
@@ -175,7 +177,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_source(p)
     p.add_argument("--out", default="checkpoints/model.pt", help="checkpoint path (best: <stem>.best.pt)")
     p.add_argument("--resume", action="store_true", help="continue exactly from --out")
-    p.add_argument("--steps", type=int, default=None, help="total steps (default 5000; with --resume, the saved run's)")
+    how_long = p.add_mutually_exclusive_group()
+    how_long.add_argument("--steps", type=int, default=None,
+                          help="total steps (default 5000; with --resume, the saved run's)")
+    how_long.add_argument("--minutes", type=float, default=None,
+                          help="train to this wall-clock budget (loading, validation and saving included): warm-up "
+                               "and decay run over the time, validation at 50%%, 80%% and the end")
     p.add_argument("--batch-size", type=int, default=64, help="windows per step (per process under torchrun)")
     p.add_argument("--seq-len", type=int, default=40)
     p.add_argument("--embed", type=int, default=256)
@@ -183,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layers", type=int, default=1)
     p.add_argument("--dropout", type=float, default=0.0)
     p.add_argument("--cell", choices=["lstm", "gru", "rnn"], default="lstm")
-    p.add_argument("--lr", type=float, default=0.003)
+    p.add_argument("--lr", type=float, default=None, help=f"default 0.003 (with --minutes {BUDGET_LR:g})")
     p.add_argument("--lr-decay", choices=["cosine", "none"], default="cosine")
     p.add_argument("--warmup", type=int, default=100)
     p.add_argument("--grad-clip", type=float, default=1.0)

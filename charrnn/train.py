@@ -51,6 +51,8 @@ DEFAULT_STEPS = 5000  # a new run's length when TrainConfig.steps is not set
 @dataclass
 class TrainConfig:
     steps: int | None = None  # None: DEFAULT_STEPS for a new run, the saved run's own count on resume
+    minutes: float | None = None  # train to this wall-clock budget instead of a step count (schedule over time)
+    warmup_fraction: float = 0.03  # with minutes: warm-up over this share of the budget
     batch_size: int = 64
     seq_len: int = 40
     lr: float = 0.003
@@ -76,6 +78,10 @@ class TrainConfig:
             raise ValueError(f"lr must be positive, got {self.lr}")
         if self.eval_every < 1 or self.save_every < 1 or self.log_every < 1:
             raise ValueError("eval_every, save_every and log_every must be at least 1 (steps)")
+        if self.minutes is not None and not self.minutes > 0:
+            raise ValueError(f"minutes must be positive, got {self.minutes}")
+        if self.minutes is not None and self.steps is not None:
+            raise ValueError("give either steps or minutes, not both")
         if self.lr_decay not in ("cosine", "none"):
             raise ValueError(f"lr_decay must be 'cosine' or 'none', got {self.lr_decay!r}")
 
@@ -105,6 +111,68 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
         return cfg.lr
     progress = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
     return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def lr_at_progress(progress: float, cfg: TrainConfig) -> float:
+    """The learning rate a fraction `progress` through a time budget: linear warm-up over warmup_fraction, then
+    cosine decay to min_lr_ratio at the end (or constant with lr_decay='none')."""
+    progress = min(max(progress, 0.0), 1.0)
+    if cfg.warmup_fraction and progress < cfg.warmup_fraction:
+        return cfg.lr * max(progress / cfg.warmup_fraction, 0.01)
+    if cfg.lr_decay == "none":
+        return cfg.lr
+    rest = (progress - cfg.warmup_fraction) / max(1e-9, 1 - cfg.warmup_fraction)
+    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * rest)))
+
+
+BUDGET_VALIDATIONS = (0.5, 0.8)  # with minutes: validate at these shares of the budget, and at the end
+SAVE_RESERVE = 2.0  # seconds kept for writing the final checkpoints
+
+
+@dataclass
+class Budget:
+    """A wall-clock budget for the training loop: its share of the minutes once the final validation and saving
+    are reserved; progress runs from 0 to 1 over it (carried across a resume by `used`)."""
+
+    seconds: float
+    start: float
+    validations: list[float] = field(default_factory=lambda: list(BUDGET_VALIDATIONS))
+
+    def progress(self) -> float:
+        return (time.perf_counter() - self.start) / self.seconds
+
+    def used(self) -> float:
+        return time.perf_counter() - self.start
+
+    def validation_due(self) -> bool:
+        """Whether the run just crossed one of its intermediate validation points."""
+        due = [v for v in self.validations if self.progress() >= v]
+        self.validations = [v for v in self.validations if v not in due]
+        return bool(due)
+
+
+def _budget(config: TrainConfig, run: RunState, eval_ids: list[np.ndarray], started: float,
+            dctx: distributed.Context) -> Budget | None:
+    """With minutes: the loop's budget, the time since `started` (data preparation) and the final validation
+    (estimated by timing a short one now) and saving kept out of it."""
+    if config.minutes is None:
+        return None
+    if dctx.enabled:
+        raise ValueError("a time budget (minutes) is not supported under torchrun: the ranks' clocks differ; "
+                         "give steps instead")
+    probe = _first_chars(eval_ids, 2048)
+    evaluate_parts(run.net, probe, device=run.device)  # the first call pays one-off costs: time the second
+    t0 = time.perf_counter()
+    evaluate_parts(run.net, probe, device=run.device)
+    per_char = (time.perf_counter() - t0) / max(1, sum(len(p) for p in probe))
+    final = per_char * sum(len(p) for p in eval_ids) * 1.3
+    total = config.minutes * 60
+    seconds = total - (time.perf_counter() - started) - final - min(SAVE_RESERVE, 0.1 * total)
+    if seconds <= 0:
+        raise ValueError(f"a budget of {config.minutes:g} minutes leaves no time to train after loading and "
+                         f"validation (about {final:.0f} s); give more minutes")
+    used = float(run.metrics.get("budget_seconds", 0.0)) if run.step else 0.0
+    return Budget(seconds, time.perf_counter() - used)
 
 
 def best_path(out: Path) -> Path:
@@ -138,6 +206,7 @@ def train(
     or `stop_event` save the current state before returning. Under torchrun every rank calls this (it joins
     torchrun's process group if the caller has not); only rank 0 writes files.
     """
+    started = time.perf_counter()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     saved = _resumable(out, corpus) if resume else None
@@ -149,19 +218,23 @@ def train(
     model = DistributedDataParallel(run.net, device_ids=[device.index] if device.type == "cuda" else None) \
         if dctx.enabled else run.net
     log = RunLog(log_path(out), dctx.is_main, on_log)
+    budget = _budget(config, run, eval_ids, started, dctx)
     status, postfix, since = "finished", {}, (run.chars_seen, run.seconds)
-    bar = tqdm(total=config.steps, initial=run.step, disable=not (progress and dctx.is_main), desc="train",
+    bar = tqdm(total=config.steps if budget is None else None, initial=run.step, disable=not (progress and dctx.is_main), desc="train",
                unit="step", dynamic_ncols=True)
     with stop_signals() as caught, bar:
         _prepare_files(out, resume, run.step, dctx.is_main)
         model.train()
-        while run.step < config.steps:
+        last = _finished(run, config, budget)
+        while not last:
             if _stop_requested(caught, stop_event, run.step, config.log_every, dctx, device):
                 status = "stopped"  # only ever between steps, so the saved state is exactly step N's
                 break
-            loss = _train_step(model, run, windows, dctx)
+            loss = _train_step(model, run, windows, dctx, None if budget is None else budget.progress())
             bar.update(1)
-            last = run.step == config.steps
+            last = _finished(run, config, budget)
+            if budget is not None:
+                run.metrics["budget_seconds"] = budget.used()
             if dctx.is_main and (run.step % config.log_every == 0 or last):
                 loss_v = _read_loss(run, loss)
                 log.write({"step": run.step, "train_loss": loss_v, "lr": run.opt.param_groups[0]["lr"],
@@ -171,7 +244,8 @@ def train(
                 since = (run.chars_seen, run.seconds)
                 postfix.update(loss=f"{loss_v:.3f}", chars_s=f"{rate:,.0f}")
                 bar.set_postfix(postfix, refresh=False)
-            if dctx.is_main and (run.step % config.eval_every == 0 or last):
+            if dctx.is_main and (last or (run.step % config.eval_every == 0 if budget is None
+                                          else budget.validation_due())):
                 postfix["val"] = f"{_validate(run, eval_ids, log, out):.3f}"
                 bar.set_postfix(postfix, refresh=False)
             if run.step % config.save_every == 0 or last:
@@ -208,13 +282,14 @@ def _settings(corpus: Corpus, model_config: dict | None, config: TrainConfig | N
     the saved ones, where a given config changes only the device, log_every, and steps when it sets them."""
     if saved is None:
         config = config or TrainConfig()
-        config = replace(config, steps=config.steps or DEFAULT_STEPS)
+        if config.minutes is None:
+            config = replace(config, steps=config.steps or DEFAULT_STEPS)
         vocab = Vocab(tuple(sorted(set().union(*(set(t) for t in corpus.texts)))))
         return config, ModelConfig(vocab_size=len(vocab), **(model_config or {})), vocab
     vocab, _ = char_lm_parts(saved, name, meta=True)
     asked = {} if config is None else {"device": config.device, "log_every": config.log_every}
     if config is not None and config.steps is not None:
-        asked["steps"] = config.steps
+        asked.update(steps=config.steps, minutes=None)
     try:
         model_cfg = ModelConfig(**saved["config"]["model"])
         kept = {k: v for k, v in saved["config"]["train"].items() if k in TrainConfig.__dataclass_fields__}
@@ -222,7 +297,7 @@ def _settings(corpus: Corpus, model_config: dict | None, config: TrainConfig | N
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise ckpt.CheckpointError(f"cannot resume from {name}: its training settings are damaged: "
                                    f"{ckpt.short(e)}") from None
-    if config.steps is None:
+    if config.steps is None and config.minutes is None:
         raise ckpt.CheckpointError(f"cannot resume from {name}: it records no training steps; give the steps")
     return config, model_cfg, vocab
 
@@ -453,12 +528,18 @@ def _stop_requested(caught: list[int], stop_event: threading.Event | None, step:
     return step % log_every == 0 and distributed.any_rank(stop, device)
 
 
-def _train_step(model: torch.nn.Module, run: RunState, windows: CharWindows, dctx: distributed.Context) -> torch.Tensor:
-    """One optimizer step on freshly drawn windows; returns the loss, left on the device (reading it syncs)."""
+def _finished(run: RunState, config: TrainConfig, budget: Budget | None) -> bool:
+    return run.step >= config.steps if budget is None else budget.progress() >= 1
+
+
+def _train_step(model: torch.nn.Module, run: RunState, windows: CharWindows, dctx: distributed.Context,
+                progress: float | None = None) -> torch.Tensor:
+    """One optimizer step on freshly drawn windows, at the step's learning rate (or, with a time budget, the
+    rate at `progress` through it); returns the loss, left on the device (reading it syncs)."""
     t0 = time.perf_counter()
     cfg = run.config
     for g in run.opt.param_groups:
-        g["lr"] = lr_at(run.step, cfg)
+        g["lr"] = lr_at(run.step, cfg) if progress is None else lr_at_progress(progress, cfg)
     starts = torch.randint(0, len(windows), (cfg.batch_size * dctx.world_size,), generator=run.gen)
     x, y = windows.batch(starts[dctx.rank :: dctx.world_size])
     x, y = x.to(run.device, non_blocking=True), y.to(run.device, non_blocking=True)
