@@ -220,8 +220,8 @@ def train(
     log = RunLog(log_path(out), dctx.is_main, on_log)
     budget = _budget(config, run, eval_ids, started, dctx)
     status, postfix, since = "finished", {}, (run.chars_seen, run.seconds)
-    bar = tqdm(total=config.steps if budget is None else None, initial=run.step, disable=not (progress and dctx.is_main), desc="train",
-               unit="step", dynamic_ncols=True)
+    bar = tqdm(total=config.steps if budget is None else None, initial=run.step, desc="train", unit="step",
+               disable=not (progress and dctx.is_main), dynamic_ncols=True)
     with stop_signals() as caught, bar:
         _prepare_files(out, resume, run.step, dctx.is_main)
         model.train()
