@@ -326,7 +326,7 @@ def _prepare_data(corpus: Corpus, vocab: Vocab, config: TrainConfig,
     for text in corpus.texts:
         train_ids, val_ids = split_ids(vocab.encode(text, dtype=vocab.dtype), config.val_fraction)
         train_parts.append(train_ids)
-        val_parts.append(val_ids)
+        val_parts.append(val_ids.copy())  # not a view: the file's whole array need not outlive the windows
     if max(len(t) for t in train_parts) < config.seq_len + 1:
         longest = max(len(t) for t in corpus.texts)
         raise ValueError(
