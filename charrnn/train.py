@@ -131,12 +131,19 @@ SAVE_RESERVE = 2.0  # seconds kept for writing the final checkpoints
 
 @dataclass
 class Budget:
-    """A wall-clock budget for the training loop: its share of the minutes once the final validation and saving
-    are reserved; progress runs from 0 to 1 over it (carried across a resume by `used`)."""
+    """A wall-clock budget for the training loop: from `start` up to the deadline, less the time reserved for the
+    final validation (`final`, re-measured at each intermediate validation) and saving; progress runs from 0 to 1
+    over it (carried across a resume by `used`)."""
 
-    seconds: float
     start: float
+    deadline: float  # perf_counter time by which the whole call should have returned
+    final: float  # seconds the final validation is expected to take
+    reserve: float  # seconds kept for writing the checkpoints
     validations: list[float] = field(default_factory=lambda: list(BUDGET_VALIDATIONS))
+
+    @property
+    def seconds(self) -> float:
+        return max(1e-3, self.deadline - self.final - self.reserve - self.start)
 
     def progress(self) -> float:
         return (time.perf_counter() - self.start) / self.seconds
@@ -149,6 +156,11 @@ class Budget:
         due = [v for v in self.validations if self.progress() >= v]
         self.validations = [v for v in self.validations if v not in due]
         return bool(due)
+
+    def measured_validation(self, seconds: float) -> None:
+        """An intermediate validation took `seconds`: reserve that (and a margin) for the final one; the time it
+        took counts against the loop, so the schedule shortens rather than overrunning the budget."""
+        self.final = max(self.final, 1.2 * seconds)
 
 
 def _budget(config: TrainConfig, run: RunState, eval_ids: list[np.ndarray], started: float,
@@ -165,14 +177,15 @@ def _budget(config: TrainConfig, run: RunState, eval_ids: list[np.ndarray], star
     t0 = time.perf_counter()
     evaluate_parts(run.net, probe, device=run.device)
     per_char = (time.perf_counter() - t0) / max(1, sum(len(p) for p in probe))
-    final = per_char * sum(len(p) for p in eval_ids) * 1.3
     total = config.minutes * 60
-    seconds = total - (time.perf_counter() - started) - final - min(SAVE_RESERVE, 0.1 * total)
-    if seconds <= 0:
-        raise ValueError(f"a budget of {config.minutes:g} minutes leaves no time to train after loading and "
-                         f"validation (about {final:.0f} s); give more minutes")
     used = float(run.metrics.get("budget_seconds", 0.0)) if run.step else 0.0
-    return Budget(seconds, time.perf_counter() - used)
+    now = time.perf_counter()
+    budget = Budget(now - used, started + total - used, per_char * sum(len(p) for p in eval_ids) * 1.3,
+                    min(SAVE_RESERVE, 0.1 * total))
+    if budget.deadline - budget.final - budget.reserve <= now:
+        raise ValueError(f"a budget of {config.minutes:g} minutes leaves no time to train after loading and "
+                         f"validation (about {budget.final:.0f} s); give more minutes")
+    return budget
 
 
 def best_path(out: Path) -> Path:
@@ -246,7 +259,10 @@ def train(
                 bar.set_postfix(postfix, refresh=False)
             if dctx.is_main and (last or (run.step % config.eval_every == 0 if budget is None
                                           else budget.validation_due())):
+                t_val = time.perf_counter()
                 postfix["val"] = f"{_validate(run, eval_ids, log, out):.3f}"
+                if budget is not None:
+                    budget.measured_validation(time.perf_counter() - t_val)
                 bar.set_postfix(postfix, refresh=False)
             if run.step % config.save_every == 0 or last:
                 _save_latest(run, dctx, out)
