@@ -300,7 +300,7 @@ def _settings(corpus: Corpus, model_config: dict | None, config: TrainConfig | N
         config = config or TrainConfig()
         if config.minutes is None:
             config = replace(config, steps=config.steps or DEFAULT_STEPS)
-        vocab = Vocab(tuple(sorted(set().union(*(set(t) for t in corpus.texts)))))
+        vocab = Vocab.from_text("".join(set().union(*(set(t) for t in corpus.texts))))  # raises for empty text
         return config, ModelConfig(vocab_size=len(vocab), **(model_config or {})), vocab
     vocab, _ = char_lm_parts(saved, name, meta=True)
     asked = {} if config is None else {"device": config.device, "log_every": config.log_every}
