@@ -11,13 +11,17 @@ from .data import VocabError, split_ids
 from .gutenberg import GutenbergError
 from .stops import UNTIL
 
+BUDGET_LR = 0.004  # a time-budget run's default learning rate
 KNOWN_ERRORS = (GutenbergError, CheckpointError, VocabError, ValueError, FileNotFoundError)
 
 
 def _add_source(p: argparse.ArgumentParser, required: bool = True) -> None:
     src = p.add_mutually_exclusive_group(required=required)
-    src.add_argument("--book", type=int, help="Project Gutenberg book ID (downloaded once, cached under --cache)")
-    src.add_argument("--text", help="a local text file")
+    src.add_argument("--book", type=int, action="append",
+                     help="Project Gutenberg book ID (downloaded once, cached under --cache); repeat for several")
+    src.add_argument("--text", action="append",
+                     help="a local text file, or a folder (its *.txt); repeat for several: one corpus, each file "
+                          "cleaned on its own and its last --val-fraction held out")
     p.add_argument("--clean", choices=["strip", "slice", "none"], default="strip",
                    help="strip: remove the Gutenberg license text (default); slice: keep --start..--end; none")
     p.add_argument("--start", help="with --clean slice: first string kept (default 'THE MYSTERIOUS ISLAND')")
@@ -54,14 +58,16 @@ def _train(args, ctx) -> None:
         distributed.barrier()
     model = dict(embed=args.embed, hidden=args.hidden, layers=args.layers, dropout=args.dropout, cell=args.cell)
     config = TrainConfig(
-        steps=args.steps, batch_size=args.batch_size, seq_len=args.seq_len, lr=args.lr, lr_decay=args.lr_decay,
+        steps=args.steps, minutes=args.minutes, batch_size=args.batch_size, seq_len=args.seq_len,
+        lr=args.lr if args.lr is not None else (BUDGET_LR if args.minutes else 0.003), lr_decay=args.lr_decay,
         warmup=args.warmup, grad_clip=args.grad_clip, val_fraction=args.val_fraction, eval_every=args.eval_every,
         eval_chars=args.eval_chars, save_every=args.save_every, log_every=args.log_every, seed=args.seed,
-        device=args.device, amp=not args.no_amp,
+        device=args.device, amp=not args.no_amp, precision=args.precision,
     )
     if ctx.is_main:
-        print(f"corpus {corpus.name}: {len(corpus.text):,} characters, {len(set(corpus.text))} distinct",
-              file=sys.stderr)
+        distinct = len(set().union(*(set(t) for t in corpus.texts)))
+        files = f" in {len(corpus.texts)} files" if len(corpus.texts) > 1 else ""
+        print(f"corpus {corpus.name}: {corpus.chars:,} characters{files}, {distinct} distinct", file=sys.stderr)
         if ctx.enabled:
             print(f"data-parallel on {ctx.world_size} process(es): {args.batch_size} windows each, "
                   f"{args.batch_size * ctx.world_size} per step", file=sys.stderr)
@@ -118,23 +124,29 @@ def _prompt(args) -> str:
 
 def cmd_evaluate(args) -> None:
     from .charlm import load_char_lm
-    from .corpus import apply_preprocessing
-    from .evaluate import evaluate_stream
+    from .corpus import apply_preprocessing, expand_text_files
+    from .evaluate import evaluate_parts
     from .textfile import read_text
 
     lm = load_char_lm(args.checkpoint, device=args.device)
     prep = lm.meta.get("preprocessing") or {"clean": "strip", "val_fraction": 0.1}
-    text = apply_preprocessing(read_text(args.text), prep)
-    ids = lm.vocab.encode(text)
-    _, val = split_ids(ids, prep.get("val_fraction", 0.1))
-    if args.split == "all":
-        val = ids
+    val_fraction = prep.get("val_fraction", 0.1)
+    files = expand_text_files(args.text)
     if args.dynamic:
-        _evaluate_dynamic(args, lm, ids, val, prep.get("val_fraction", 0.1))
+        if len(files) > 1:
+            raise ValueError("--dynamic evaluates one text file at a time")
+        ids = lm.vocab.encode(apply_preprocessing(read_text(files[0]), prep))
+        _, val = split_ids(ids, val_fraction)
+        _evaluate_dynamic(args, lm, ids, ids if args.split == "all" else val, val_fraction)
         return
-    print(f"evaluating {args.split} split of {Path(args.text).name}: {len(val):,} characters "
+    parts = []
+    for f in files:  # each file cleaned and split on its own, as training did
+        ids = lm.vocab.encode(apply_preprocessing(read_text(f), prep), dtype=lm.vocab.dtype)
+        parts.append(ids if args.split == "all" else split_ids(ids, val_fraction)[1])
+    name = files[0].name if len(files) == 1 else f"{len(files)} files"
+    print(f"evaluating {args.split} split of {name}: {sum(len(p) for p in parts):,} characters "
           f"({args.streams} streams)", file=sys.stderr)
-    result = evaluate_stream(lm.model, val, streams=args.streams)
+    result = evaluate_parts(lm.model, parts, streams=args.streams)
     print(result.line())
 
 
@@ -147,7 +159,7 @@ def _evaluate_dynamic(args, lm, ids, val, val_fraction: float) -> None:
         raise ValueError("--dynamic-method rms takes its gradient statistics from the training part, which "
                          "--split all also scores; use --split val or --dynamic-method sgd")
     train, _ = split_ids(ids, val_fraction)
-    print(f"evaluating {args.split} split of {Path(args.text).name}: {len(val):,} characters, dynamic "
+    print(f"evaluating {args.split} split of {Path(args.text[0]).name}: {len(val):,} characters, dynamic "
           f"({config.method}, lr {config.lr:g}, decay {config.decay:g}, segments of {config.segment}, one stream)",
           file=sys.stderr)
     print(evaluate_dynamic(lm.model, val, config, stats_ids=train).line())
@@ -186,7 +198,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_source(p)
     p.add_argument("--out", default="checkpoints/model.pt", help="checkpoint path (best: <stem>.best.pt)")
     p.add_argument("--resume", action="store_true", help="continue exactly from --out")
-    p.add_argument("--steps", type=int, default=None, help="total steps (default 5000; with --resume, the saved run's)")
+    how_long = p.add_mutually_exclusive_group()
+    how_long.add_argument("--steps", type=int, default=None,
+                          help="total steps (default 5000; with --resume, the saved run's)")
+    how_long.add_argument("--minutes", type=float, default=None,
+                          help="train to this wall-clock budget (loading, validation and saving included): warm-up "
+                               "and decay run over the time, validation at 50%%, 80%% and the end")
     p.add_argument("--batch-size", type=int, default=64, help="windows per step (per process under torchrun)")
     p.add_argument("--seq-len", type=int, default=40)
     p.add_argument("--embed", type=int, default=256)
@@ -194,7 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layers", type=int, default=1)
     p.add_argument("--dropout", type=float, default=0.0)
     p.add_argument("--cell", choices=["lstm", "gru", "rnn"], default="lstm")
-    p.add_argument("--lr", type=float, default=0.003)
+    p.add_argument("--lr", type=float, default=None, help=f"default 0.003 (with --minutes {BUDGET_LR:g})")
     p.add_argument("--lr-decay", choices=["cosine", "none"], default="cosine")
     p.add_argument("--warmup", type=int, default=100)
     p.add_argument("--grad-clip", type=float, default=1.0)
@@ -206,6 +223,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--device", default="auto", help="auto (cuda, mps, cpu), cpu, cuda, cuda:N, mps")
     p.add_argument("--no-amp", action="store_true", help="disable mixed precision on CUDA")
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="auto",
+                   help="auto: fp16 autocast on CUDA, bf16 on CPUs with native bf16 (AVX-512 bf16/AMX), "
+                        "else fp32; checkpoints stay fp32")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
 
@@ -230,7 +250,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", help="loss on a text's held-out split, run as continuous streams")
     p.add_argument("--checkpoint", required=True)
-    p.add_argument("--text", required=True)
+    p.add_argument("--text", required=True, action="append",
+                   help="the text file (or folder of *.txt); repeat for a corpus of several files")
     p.add_argument("--split", choices=["val", "all"], default="val")
     p.add_argument("--streams", type=int, default=8)
     p.add_argument("--device", default="cpu")

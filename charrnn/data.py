@@ -1,4 +1,4 @@
-"""Character vocabulary and the 41-character chunker: stride-1 windows as views, never copies."""
+"""Character vocabulary and the 41-character chunker: ids in the smallest integer type, windows gathered per batch."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -37,8 +37,19 @@ class Vocab:
         """Characters of `text` outside the vocabulary, in order of first appearance."""
         return list(dict.fromkeys(c for c in text if c not in self._index))
 
-    def encode(self, text: str, replace: str | None = None) -> np.ndarray:
-        """Text to int64 ids. Unknown characters raise VocabError, or become `replace` if given."""
+    @property
+    def dtype(self) -> np.dtype:
+        """The smallest integer type that holds every id: uint8 up to 256 characters (memory for large corpora)."""
+        return np.dtype(np.uint8 if len(self) <= 256 else np.int16 if len(self) <= 32768 else np.int32)
+
+    def encode(self, text: str, replace: str | None = None, dtype=np.int64) -> np.ndarray:
+        """Text to ids of `dtype` (int64 unless asked). Unknown characters raise VocabError, or become `replace`.
+
+        Encoded in chunks straight into `dtype`: code points looked up by searchsorted over the sorted code
+        points (exactly the vocabulary's order), so a large text never needs an int64 copy of itself."""
+        fast = _encode_chunks(text, self.chars, np.dtype(dtype))
+        if fast is not None:
+            return fast
         missing = self.unknown(text)
         if missing:
             if replace is None or replace not in self._index:
@@ -47,11 +58,30 @@ class Vocab:
                 raise VocabError(f"characters not in the model's vocabulary: {shown}{more}")
             text = "".join(c if c in self._index else replace for c in text)
         index = self._index
-        return np.fromiter((index[c] for c in text), dtype=np.int64, count=len(text))
+        return np.fromiter((index[c] for c in text), dtype=dtype, count=len(text))
 
     def decode(self, ids) -> str:
         chars = self.chars
         return "".join(chars[int(i)] for i in ids)
+
+
+ENCODE_CHUNK = 1 << 22  # characters per chunk: 16 MB of UTF-32 at a time
+
+
+def _encode_chunks(text: str, chars: tuple[str, ...], dtype: np.dtype) -> np.ndarray | None:
+    """`text` as ids of `dtype`, or None when it holds a character outside `chars` (the caller reports it)."""
+    points = np.array([ord(c) for c in chars], dtype=np.uint32)  # sorted, as the vocabulary is
+    if not len(points) or np.any(np.diff(points.astype(np.int64)) <= 0):
+        return None  # not a sorted vocabulary of single characters: the slow path handles it
+    out = np.empty(len(text), dtype=dtype)
+    for a in range(0, len(text), ENCODE_CHUNK):
+        code = np.frombuffer(text[a : a + ENCODE_CHUNK].encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        pos = np.searchsorted(points, code)
+        np.minimum(pos, len(points) - 1, out=pos)
+        if not np.array_equal(points[pos], code):
+            return None
+        out[a : a + len(code)] = pos
+    return out
 
 
 def split_ids(ids: np.ndarray, val_fraction: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
@@ -65,29 +95,55 @@ def split_ids(ids: np.ndarray, val_fraction: float = 0.1) -> tuple[np.ndarray, n
 class CharWindows(Dataset):
     """Every stride-1 window of `seq_len + 1` ids: item i is (ids[i:i+seq_len], ids[i+1:i+seq_len+1]).
 
-    Windows are views into one shared tensor, so memory stays at one copy of the text whatever
-    the number of windows (the textbook materialises len(text) x 41 int64 values).
+    The ids stay in their own (small) integer type, one copy of the text; a batch gathers its windows and only
+    they become int64 (the textbook materialises len(text) x 41 int64 values). Given several texts (`parts`),
+    the windows are those of each part, in order: none spans two parts.
     """
 
-    def __init__(self, ids: np.ndarray | torch.Tensor, seq_len: int = 40):
+    def __init__(self, ids: np.ndarray | torch.Tensor | list, seq_len: int = 40):
         if seq_len < 1:
             raise ValueError(f"seq_len must be at least 1, got {seq_len}")
-        self.ids = torch.as_tensor(ids, dtype=torch.long)
+        parts = ids if isinstance(ids, list) else [ids]
+        parts = [torch.as_tensor(_torch_friendly(p)) for p in parts]
         self.seq_len = seq_len
-        if len(self.ids) < seq_len + 1:
+        counts = [max(0, len(p) - seq_len) for p in parts]
+        if sum(counts) < 1:
+            total = sum(len(p) for p in parts)
             raise ValueError(
-                f"text of {len(self.ids)} characters is too short for windows of {seq_len + 1} characters"
+                f"text of {total} characters is too short for windows of {seq_len + 1} characters"
             )
-        self.windows = self.ids.unfold(0, seq_len + 1, 1)
+        self.ids = parts[0] if len(parts) == 1 else torch.cat(parts)
+        offsets = np.cumsum([0] + [len(p) for p in parts[:-1]])
+        self._first = torch.as_tensor(np.cumsum([0] + counts[:-1]), dtype=torch.long)  # window index of each part
+        self._offset = torch.as_tensor(offsets, dtype=torch.long)
+        self._count = sum(counts)
+        self._span = torch.arange(seq_len + 1)
 
     def __len__(self) -> int:
-        return self.windows.shape[0]
+        return self._count
+
+    def start(self, i: torch.Tensor) -> torch.Tensor:
+        """Positions in `ids` of window indices `i`."""
+        if len(self._first) == 1:
+            return i
+        part = torch.searchsorted(self._first, i, right=True) - 1
+        return i - self._first[part] + self._offset[part]
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        w = self.windows[i]
+        if not -len(self) <= i < len(self):
+            raise IndexError(i)
+        s = int(self.start(torch.tensor([i % len(self)]))[0])
+        w = self.ids[s : s + self.seq_len + 1].long()
         return w[:-1], w[1:]
 
     def batch(self, starts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Gather a (batch, seq_len) input/target pair for the given window starts in one indexing op."""
-        w = self.windows[starts]
+        """Gather a (batch, seq_len) input/target pair for the given window indices in one indexing op."""
+        w = self.ids[self.start(starts)[:, None] + self._span].long()
         return w[:, :-1], w[:, 1:]
+
+
+def _torch_friendly(ids):
+    """uint8/int16/int32/int64 arrays pass as they are; other integer types become int64."""
+    if isinstance(ids, np.ndarray) and ids.dtype not in (np.uint8, np.int16, np.int32, np.int64):
+        return ids.astype(np.int64)
+    return ids

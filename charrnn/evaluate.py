@@ -35,7 +35,7 @@ def evaluate_stream(
     The text is cut into `streams` contiguous segments run side by side as one batch; each carries its
     recurrent state from chunk to chunk, so only a segment's first characters lack context.
     """
-    ids = torch.as_tensor(ids, dtype=torch.long)
+    ids = torch.as_tensor(ids).long()
     n = len(ids) - 1
     if n < 1:
         raise ValueError("need at least 2 characters to evaluate")
@@ -63,3 +63,16 @@ def evaluate_stream(
     finally:
         model.train(was_training)
     return EvalResult(total / n, n)
+
+
+def evaluate_parts(model: CharRNN, parts: list, streams: int = 8, chunk: int = 256, device=None) -> EvalResult:
+    """Mean next-character loss over several texts (the held-out split of each file), each run on its own so no
+    prediction crosses from one file into the next; one text gives exactly `evaluate_stream`'s result."""
+    parts = [p for p in parts if len(p) >= 2]
+    if not parts:
+        raise ValueError("need at least 2 characters to evaluate")
+    if len(parts) == 1:
+        return evaluate_stream(model, parts[0], streams, chunk, device)
+    results = [evaluate_stream(model, p, streams, chunk, device) for p in parts]
+    chars = sum(r.chars for r in results)
+    return EvalResult(sum(r.loss_nats * r.chars for r in results) / chars, chars)

@@ -76,6 +76,7 @@ class FormDefaults:
     batch_size: int = 64
     seq_len: int = 100
     lr: float = 0.003
+    minutes: float = 3.0  # the form says how long in minutes; a step count, when given, is used instead
 
 
 FORM = FormDefaults()
@@ -131,10 +132,12 @@ def make_request(
     embed: int | None = None,
     device: str = "auto",
     seed: int = 1,
+    minutes: float | None = None,
 ) -> TrainRequest:
     """Check settings as they come from a form and build a request; ValueError names the bad one.
 
-    An uploaded text wins over the book. Validation runs every tenth of the run.
+    An uploaded text wins over the book. Validation runs every tenth of the run. With `minutes` and no `steps`
+    (None or 0) the run trains to that time budget instead (see charrnn.train).
     """
     book_id = None
     if text_file:
@@ -151,6 +154,9 @@ def make_request(
         raise ValueError(f"cell must be one of {', '.join(CELLS)}, got {cell!r}")
     hidden, layers = _bounded("hidden", hidden), _bounded("layers", layers)
     embed = _bounded("embed", embed) if embed else min(hidden, 256)
+    if not steps and minutes:
+        return _budget_request(book_id, text_file, name, cell, hidden, layers, embed, minutes, batch_size,
+                               seq_len, lr, device, seed)
     steps, batch_size = _bounded("steps", steps), _bounded("batch_size", batch_size)
     seq_len = _bounded("seq_len", seq_len)
     try:
@@ -165,6 +171,34 @@ def make_request(
     default = text_file.stem if text_file else f"gutenberg-{book_id}"
     stem = shelf.safe_stem((name or "").strip() or f"{default}-h{hidden}")
     return TrainRequest(stem, dict(embed=embed, hidden=hidden, layers=layers, cell=cell), config, book_id, text_file)
+
+
+def _budget_request(book_id, text_file, name, cell, hidden, layers, embed, minutes, batch_size, seq_len, lr, device,
+                    seed) -> TrainRequest:
+    """make_request's time-budget case: the run's length is `minutes` of wall time."""
+    try:
+        minutes = float(minutes)
+    except (TypeError, ValueError):
+        raise ValueError(f"minutes must be a number, got {minutes!r}") from None
+    if not (math.isfinite(minutes) and 0.05 <= minutes <= 24 * 60):
+        raise ValueError(f"minutes must be from 0.05 to {24 * 60}, got {minutes:g}")
+    batch_size, seq_len = _bounded("batch_size", batch_size), _bounded("seq_len", seq_len)
+    lr = _learning_rate(lr)
+    config = TrainConfig(minutes=minutes, batch_size=batch_size, seq_len=seq_len, lr=lr, seed=int(seed),
+                         device=device)
+    default = text_file.stem if text_file else f"gutenberg-{book_id}"
+    stem = shelf.safe_stem((name or "").strip() or f"{default}-h{hidden}")
+    return TrainRequest(stem, dict(embed=embed, hidden=hidden, layers=layers, cell=cell), config, book_id, text_file)
+
+
+def _learning_rate(lr) -> float:
+    try:
+        lr = float(lr)
+    except (TypeError, ValueError):
+        raise ValueError(f"learning rate must be a number, got {lr!r}") from None
+    if not (math.isfinite(lr) and 0 < lr <= 1):
+        raise ValueError(f"learning rate must be in (0, 1], got {lr}")
+    return lr
 
 
 @dataclass
@@ -204,7 +238,7 @@ class Job:
     def summary(self) -> str:
         """A one-line account of where the job stands."""
         req = self.request
-        total = req.config.steps
+        total = req.config.steps or f"~ ({req.config.minutes:g} min)"
         if self.state == "loading":
             return f"Loading {req.source}…"
         if self.state == "failed":

@@ -30,7 +30,7 @@ from .charlm import char_lm_parts
 from .corpus import Corpus
 from .data import CharWindows, Vocab, split_ids
 from .device import pick_device
-from .evaluate import LN2, EvalResult, evaluate_stream
+from .evaluate import LN2, EvalResult, evaluate_parts
 from .files import stale_temporaries
 from .kinds import CHAR_LM
 from .model import CharRNN, ModelConfig
@@ -40,7 +40,7 @@ from .training import (
     cpu_state_dict,
     grad_scaler,
     optimizer_step,
-    precision_for,
+    resolve_precision,
     stop_signals,
 )
 
@@ -51,6 +51,8 @@ DEFAULT_STEPS = 5000  # a new run's length when TrainConfig.steps is not set
 @dataclass
 class TrainConfig:
     steps: int | None = None  # None: DEFAULT_STEPS for a new run, the saved run's own count on resume
+    minutes: float | None = None  # train to this wall-clock budget instead of a step count (schedule over time)
+    warmup_fraction: float = 0.03  # with minutes: warm-up over this share of the budget
     batch_size: int = 64
     seq_len: int = 40
     lr: float = 0.003
@@ -66,7 +68,8 @@ class TrainConfig:
     save_every: int = 500
     seed: int = 1
     device: str = "auto"
-    amp: bool = True
+    amp: bool = True  # False: 'auto' precision means fp32
+    precision: str = "auto"  # auto, fp32, bf16, fp16 (see training.resolve_precision)
 
     def __post_init__(self) -> None:
         if (self.steps is not None and self.steps < 1) or self.batch_size < 1 or self.seq_len < 1:
@@ -75,6 +78,10 @@ class TrainConfig:
             raise ValueError(f"lr must be positive, got {self.lr}")
         if self.eval_every < 1 or self.save_every < 1 or self.log_every < 1:
             raise ValueError("eval_every, save_every and log_every must be at least 1 (steps)")
+        if self.minutes is not None and not self.minutes > 0:
+            raise ValueError(f"minutes must be positive, got {self.minutes}")
+        if self.minutes is not None and self.steps is not None:
+            raise ValueError("give either steps or minutes, not both")
         if self.lr_decay not in ("cosine", "none"):
             raise ValueError(f"lr_decay must be 'cosine' or 'none', got {self.lr_decay!r}")
 
@@ -104,6 +111,81 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
         return cfg.lr
     progress = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
     return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def lr_at_progress(progress: float, cfg: TrainConfig) -> float:
+    """The learning rate a fraction `progress` through a time budget: linear warm-up over warmup_fraction, then
+    cosine decay to min_lr_ratio at the end (or constant with lr_decay='none')."""
+    progress = min(max(progress, 0.0), 1.0)
+    if cfg.warmup_fraction and progress < cfg.warmup_fraction:
+        return cfg.lr * max(progress / cfg.warmup_fraction, 0.01)
+    if cfg.lr_decay == "none":
+        return cfg.lr
+    rest = (progress - cfg.warmup_fraction) / max(1e-9, 1 - cfg.warmup_fraction)
+    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * rest)))
+
+
+BUDGET_VALIDATIONS = (0.5, 0.8)  # with minutes: validate at these shares of the budget, and at the end
+SAVE_RESERVE = 2.0  # seconds kept for writing the final checkpoints
+
+
+@dataclass
+class Budget:
+    """A wall-clock budget for the training loop: from `start` up to the deadline, less the time reserved for the
+    final validation (`final`, re-measured at each intermediate validation) and saving; progress runs from 0 to 1
+    over it (carried across a resume by `used`)."""
+
+    start: float
+    deadline: float  # perf_counter time by which the whole call should have returned
+    final: float  # seconds the final validation is expected to take
+    reserve: float  # seconds kept for writing the checkpoints
+    validations: list[float] = field(default_factory=lambda: list(BUDGET_VALIDATIONS))
+
+    @property
+    def seconds(self) -> float:
+        return max(1e-3, self.deadline - self.final - self.reserve - self.start)
+
+    def progress(self) -> float:
+        return (time.perf_counter() - self.start) / self.seconds
+
+    def used(self) -> float:
+        return time.perf_counter() - self.start
+
+    def validation_due(self) -> bool:
+        """Whether the run just crossed one of its intermediate validation points."""
+        due = [v for v in self.validations if self.progress() >= v]
+        self.validations = [v for v in self.validations if v not in due]
+        return bool(due)
+
+    def measured_validation(self, seconds: float) -> None:
+        """An intermediate validation took `seconds`: reserve that (and a margin) for the final one; the time it
+        took counts against the loop, so the schedule shortens rather than overrunning the budget."""
+        self.final = max(self.final, 1.2 * seconds)
+
+
+def _budget(config: TrainConfig, run: RunState, eval_ids: list[np.ndarray], started: float,
+            dctx: distributed.Context) -> Budget | None:
+    """With minutes: the loop's budget, the time since `started` (data preparation) and the final validation
+    (estimated by timing a short one now) and saving kept out of it."""
+    if config.minutes is None:
+        return None
+    if dctx.enabled:
+        raise ValueError("a time budget (minutes) is not supported under torchrun: the ranks' clocks differ; "
+                         "give steps instead")
+    probe = _first_chars(eval_ids, 2048)
+    evaluate_parts(run.net, probe, device=run.device)  # the first call pays one-off costs: time the second
+    t0 = time.perf_counter()
+    evaluate_parts(run.net, probe, device=run.device)
+    per_char = (time.perf_counter() - t0) / max(1, sum(len(p) for p in probe))
+    total = config.minutes * 60
+    used = float(run.metrics.get("budget_seconds", 0.0)) if run.step else 0.0
+    now = time.perf_counter()
+    budget = Budget(now - used, started + total - used, per_char * sum(len(p) for p in eval_ids) * 1.3,
+                    min(SAVE_RESERVE, 0.1 * total))
+    if budget.deadline - budget.final - budget.reserve <= now:
+        raise ValueError(f"a budget of {config.minutes:g} minutes leaves no time to train after loading and "
+                         f"validation (about {budget.final:.0f} s); give more minutes")
+    return budget
 
 
 def best_path(out: Path) -> Path:
@@ -137,6 +219,7 @@ def train(
     or `stop_event` save the current state before returning. Under torchrun every rank calls this (it joins
     torchrun's process group if the caller has not); only rank 0 writes files.
     """
+    started = time.perf_counter()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     saved = _resumable(out, corpus) if resume else None
@@ -148,29 +231,38 @@ def train(
     model = DistributedDataParallel(run.net, device_ids=[device.index] if device.type == "cuda" else None) \
         if dctx.enabled else run.net
     log = RunLog(log_path(out), dctx.is_main, on_log)
+    budget = _budget(config, run, eval_ids, started, dctx)
     status, postfix, since = "finished", {}, (run.chars_seen, run.seconds)
-    bar = tqdm(total=config.steps, initial=run.step, disable=not (progress and dctx.is_main), desc="train",
-               unit="step", dynamic_ncols=True)
+    bar = tqdm(total=config.steps if budget is None else None, initial=run.step, desc="train", unit="step",
+               disable=not (progress and dctx.is_main), dynamic_ncols=True)
     with stop_signals() as caught, bar:
         _prepare_files(out, resume, run.step, dctx.is_main)
         model.train()
-        while run.step < config.steps:
+        last = _finished(run, config, budget)
+        while not last:
             if _stop_requested(caught, stop_event, run.step, config.log_every, dctx, device):
                 status = "stopped"  # only ever between steps, so the saved state is exactly step N's
                 break
-            loss = _train_step(model, run, windows, dctx)
+            loss = _train_step(model, run, windows, dctx, None if budget is None else budget.progress())
             bar.update(1)
-            last = run.step == config.steps
+            last = _finished(run, config, budget)
+            if budget is not None:
+                run.metrics["budget_seconds"] = budget.used()
             if dctx.is_main and (run.step % config.log_every == 0 or last):
                 loss_v = _read_loss(run, loss)
                 log.write({"step": run.step, "train_loss": loss_v, "lr": run.opt.param_groups[0]["lr"],
-                           "chars_seen": run.chars_seen, "seconds": round(run.seconds, 1)})
+                           "chars_seen": run.chars_seen, "seconds": round(run.seconds, 1),
+                           "precision": run.precision})
                 rate = (run.chars_seen - since[0]) / max(run.seconds - since[1], 1e-9)
                 since = (run.chars_seen, run.seconds)
                 postfix.update(loss=f"{loss_v:.3f}", chars_s=f"{rate:,.0f}")
                 bar.set_postfix(postfix, refresh=False)
-            if dctx.is_main and (run.step % config.eval_every == 0 or last):
+            if dctx.is_main and (last or (run.step % config.eval_every == 0 if budget is None
+                                          else budget.validation_due())):
+                t_val = time.perf_counter()
                 postfix["val"] = f"{_validate(run, eval_ids, log, out):.3f}"
+                if budget is not None:
+                    budget.measured_validation(time.perf_counter() - t_val)
                 bar.set_postfix(postfix, refresh=False)
             if run.step % config.save_every == 0 or last:
                 _save_latest(run, dctx, out)
@@ -206,13 +298,14 @@ def _settings(corpus: Corpus, model_config: dict | None, config: TrainConfig | N
     the saved ones, where a given config changes only the device, log_every, and steps when it sets them."""
     if saved is None:
         config = config or TrainConfig()
-        config = replace(config, steps=config.steps or DEFAULT_STEPS)
-        vocab = Vocab.from_text(corpus.text)
+        if config.minutes is None:
+            config = replace(config, steps=config.steps or DEFAULT_STEPS)
+        vocab = Vocab.from_text("".join(set().union(*(set(t) for t in corpus.texts))))  # raises for empty text
         return config, ModelConfig(vocab_size=len(vocab), **(model_config or {})), vocab
     vocab, _ = char_lm_parts(saved, name, meta=True)
     asked = {} if config is None else {"device": config.device, "log_every": config.log_every}
     if config is not None and config.steps is not None:
-        asked["steps"] = config.steps
+        asked.update(steps=config.steps, minutes=None)
     try:
         model_cfg = ModelConfig(**saved["config"]["model"])
         kept = {k: v for k, v in saved["config"]["train"].items() if k in TrainConfig.__dataclass_fields__}
@@ -220,7 +313,7 @@ def _settings(corpus: Corpus, model_config: dict | None, config: TrainConfig | N
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise ckpt.CheckpointError(f"cannot resume from {name}: its training settings are damaged: "
                                    f"{ckpt.short(e)}") from None
-    if config.steps is None:
+    if config.steps is None and config.minutes is None:
         raise ckpt.CheckpointError(f"cannot resume from {name}: it records no training steps; give the steps")
     return config, model_cfg, vocab
 
@@ -240,24 +333,41 @@ def _device(name: str, dctx: distributed.Context) -> torch.device:
 
 
 def _prepare_data(corpus: Corpus, vocab: Vocab, config: TrainConfig,
-                  dctx: distributed.Context) -> tuple[CharWindows, np.ndarray]:
-    """The training windows and the validation ids; ValueError when the text is too short for either."""
+                  dctx: distributed.Context) -> tuple[CharWindows, list[np.ndarray]]:
+    """The training windows (none spanning two files) and each file's validation ids (the last val_fraction of
+    each), in the vocabulary's smallest integer type; ValueError when the text is too short for either."""
     if dctx.enabled and len(set(distributed.gather(corpus.sha256))) > 1:
         raise ValueError("the processes of this run read different texts; give every machine the same file")
-    ids = vocab.encode(corpus.text)
-    train_ids, val_ids = split_ids(ids, config.val_fraction)
-    if len(train_ids) < config.seq_len + 1:
+    train_parts, val_parts = [], []
+    for text in corpus.texts:
+        train_ids, val_ids = split_ids(vocab.encode(text, dtype=vocab.dtype), config.val_fraction)
+        train_parts.append(train_ids)
+        val_parts.append(val_ids.copy())  # not a view: the file's whole array need not outlive the windows
+    if max(len(t) for t in train_parts) < config.seq_len + 1:
+        longest = max(len(t) for t in corpus.texts)
         raise ValueError(
-            f"{corpus.name} is too short: {len(ids):,} characters leave {len(train_ids):,} for training after "
-            f"holding out val_fraction={config.val_fraction}, fewer than one window of {config.seq_len + 1}; "
-            f"use a longer text or a smaller seq_len"
+            f"{corpus.name} is too short: {longest:,} characters leave {max(len(t) for t in train_parts):,} for "
+            f"training after holding out val_fraction={config.val_fraction}, fewer than one window of "
+            f"{config.seq_len + 1}; use a longer text or a smaller seq_len"
         )
-    windows = CharWindows(train_ids, config.seq_len)
-    if len(val_ids) < 2:
+    windows = CharWindows(train_parts if len(train_parts) > 1 else train_parts[0], config.seq_len)
+    if sum(len(v) for v in val_parts) < 2 or max(len(v) for v in val_parts) < 2:
         raise ValueError(
-            f"validation split of {len(val_ids)} characters is too small; use a longer text or a larger val_fraction"
+            f"validation split of {sum(len(v) for v in val_parts)} characters is too small; use a longer text or a "
+            f"larger val_fraction"
         )
-    return windows, val_ids[: config.eval_chars] if config.eval_chars else val_ids
+    return windows, _first_chars(val_parts, config.eval_chars) if config.eval_chars else val_parts
+
+
+def _first_chars(parts: list[np.ndarray], n: int) -> list[np.ndarray]:
+    """The first `n` characters of the parts, in order (eval_chars)."""
+    kept = []
+    for p in parts:
+        if n <= 0:
+            break
+        kept.append(p[:n])
+        n -= len(kept[-1])
+    return kept
 
 
 # ---------------------------------------------------------------- the run's state
@@ -295,7 +405,7 @@ class RunState:
         if dctx.rank:
             torch.manual_seed(config.seed + dctx.rank)  # rank 0 draws as a single process does
         opt = torch.optim.Adam(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-        precision = precision_for(device, config.amp)
+        precision = resolve_precision(device, config.precision, config.amp)
         return cls(config, model_cfg, vocab, {**preprocessing, "val_fraction": config.val_fraction}, net, opt,
                    grad_scaler(device, precision), gen, device, precision)
 
@@ -365,8 +475,8 @@ def _start_run(corpus: Corpus, config: TrainConfig, model_cfg: ModelConfig, voca
         except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, IndexError) as e:
             raise ckpt.CheckpointError(f"cannot resume from {name}: its optimizer or trainer state is damaged: "
                                        f"{ckpt.short(e)}") from None
-    run.metrics.update(corpus=corpus.name, corpus_sha256=corpus.sha256, corpus_chars=len(corpus.text),
-                       device=str(device), world_size=dctx.world_size)
+    run.metrics.update(corpus=corpus.name, corpus_sha256=corpus.sha256, corpus_chars=corpus.chars,
+                       device=str(device), world_size=dctx.world_size, precision=run.precision)
     return run
 
 
@@ -434,12 +544,18 @@ def _stop_requested(caught: list[int], stop_event: threading.Event | None, step:
     return step % log_every == 0 and distributed.any_rank(stop, device)
 
 
-def _train_step(model: torch.nn.Module, run: RunState, windows: CharWindows, dctx: distributed.Context) -> torch.Tensor:
-    """One optimizer step on freshly drawn windows; returns the loss, left on the device (reading it syncs)."""
+def _finished(run: RunState, config: TrainConfig, budget: Budget | None) -> bool:
+    return run.step >= config.steps if budget is None else budget.progress() >= 1
+
+
+def _train_step(model: torch.nn.Module, run: RunState, windows: CharWindows, dctx: distributed.Context,
+                progress: float | None = None) -> torch.Tensor:
+    """One optimizer step on freshly drawn windows, at the step's learning rate (or, with a time budget, the
+    rate at `progress` through it); returns the loss, left on the device (reading it syncs)."""
     t0 = time.perf_counter()
     cfg = run.config
     for g in run.opt.param_groups:
-        g["lr"] = lr_at(run.step, cfg)
+        g["lr"] = lr_at(run.step, cfg) if progress is None else lr_at_progress(progress, cfg)
     starts = torch.randint(0, len(windows), (cfg.batch_size * dctx.world_size,), generator=run.gen)
     x, y = windows.batch(starts[dctx.rank :: dctx.world_size])
     x, y = x.to(run.device, non_blocking=True), y.to(run.device, non_blocking=True)
@@ -462,9 +578,9 @@ def _read_loss(run: RunState, loss: torch.Tensor) -> float:
     return value
 
 
-def _validate(run: RunState, eval_ids: np.ndarray, log: RunLog, out: Path) -> float:
+def _validate(run: RunState, eval_ids: list[np.ndarray], log: RunLog, out: Path) -> float:
     """Rank 0: the validation loss, logged, and the best checkpoint written when it improves."""
-    result = evaluate_stream(run.net, eval_ids, device=run.device)
+    result = evaluate_parts(run.net, eval_ids, device=run.device)
     val = result.loss_nats
     log.write({"step": run.step, "val_loss": val, "val_bpc": val / LN2, "chars_seen": run.chars_seen,
                "seconds": round(run.seconds, 1)})

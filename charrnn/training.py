@@ -1,12 +1,13 @@
 """Pieces both trainers share: the precision context and its gradient scaler, the optimizer step, the common
 part of a checkpoint, and a guard that turns Ctrl-C/SIGTERM into a request to stop.
 
-Precision is named, not a flag, so a later change can add bf16 autocast on CPU without touching the trainers:
-"fp32" (no autocast), "bf16" or "fp16" (autocast to that type); a GradScaler is enabled only for fp16 on CUDA.
+Precision is named, not a flag: "fp32" (no autocast), "bf16" or "fp16" (autocast to that type); a GradScaler is
+enabled only for fp16 on CUDA. `resolve_precision` turns a request ('auto' or a name) into what the device can do.
 """
 from __future__ import annotations
 
 import contextlib
+import functools
 import signal
 import threading
 from collections.abc import Iterator
@@ -21,9 +22,67 @@ PRECISIONS = ("fp32", "bf16", "fp16")
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
+class PrecisionError(ValueError):
+    """A precision the device cannot train in was asked for."""
+
+
 def precision_for(device: torch.device, amp: bool) -> str:
     """The precision a trainer uses today: fp16 mixed precision on CUDA when `amp`, fp32 everywhere else."""
     return "fp16" if amp and device.type == "cuda" else "fp32"
+
+
+def resolve_precision(device: torch.device, requested: str = "auto", amp: bool = True) -> str:
+    """The precision to train in. 'auto': fp16 autocast on CUDA, bf16 autocast on a CPU with native bf16 (AVX-512
+    bf16 or AMX), fp32 otherwise or when `amp` is off, and fp32 too when a short trial step fails. An explicit
+    'bf16'/'fp16' the device cannot run raises PrecisionError (one clear line) rather than failing mid-run."""
+    if requested not in ("auto", *PRECISIONS):
+        raise PrecisionError(f"precision must be auto, {', '.join(PRECISIONS)}; got {requested!r}")
+    if requested == "fp32":
+        return "fp32"
+    if requested == "auto":
+        if not amp:
+            return "fp32"
+        wanted = "fp16" if device.type == "cuda" else "bf16" if device.type == "cpu" and cpu_has_bf16() else None
+        return wanted if wanted and precision_works(device.type, wanted) else "fp32"
+    if not precision_works(device.type, requested):
+        raise PrecisionError(f"precision {requested} is not supported on this {device.type} "
+                             f"({_device_note(device)}); use --precision auto or fp32")
+    return requested
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes in bf16 natively: AVX-512 bf16 or AMX (from torch's capability or /proc/cpuinfo)."""
+    capability = str(torch.backends.cpu.get_cpu_capability()).upper()
+    if "AMX" in capability:
+        return True
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = f.read(1 << 16)
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+@functools.lru_cache(maxsize=None)
+def precision_works(device_type: str, precision: str) -> bool:
+    """Whether a tiny LSTM runs forward and backward under autocast to `precision` on this device type (some
+    builds raise, e.g. oneDNN's LSTM under CPU bf16 autocast without AVX-512)."""
+    try:
+        device = torch.device(device_type)
+        lstm = torch.nn.LSTM(8, 8, batch_first=True).to(device)
+        x = torch.randn(2, 3, 8, device=device)
+        with autocast(device, precision):
+            out, _ = lstm(x)
+        out.float().sum().backward()
+        return True
+    except (RuntimeError, TypeError, ValueError, AssertionError):
+        return False
+
+
+def _device_note(device: torch.device) -> str:
+    if device.type == "cpu":
+        return f"CPU capability {torch.backends.cpu.get_cpu_capability()}, no native bf16"
+    return str(device)
 
 
 def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:

@@ -164,10 +164,11 @@ def train_tab(app: WebApp) -> gr.events.Dependency:
 
     def train(book, text_file=None, name="", cell=TRAIN.cell, hidden=TRAIN.hidden, layers=TRAIN.layers,
               steps=TRAIN.steps, batch_size=TRAIN.batch_size, seq_len=TRAIN.seq_len, lr=TRAIN.lr,
-              progress=gr.Progress(track_tqdm=True)):
+              minutes=TRAIN.minutes, progress=gr.Progress(track_tqdm=True)):
         """Train a character model on a Gutenberg book or an uploaded text; yields status and loss curve."""
         with shown_as_message(ValueError, jobs.JobBusy):
-            job = app.start_training(book, text_file, name, cell, hidden, layers, steps, batch_size, seq_len, lr)
+            job = app.start_training(book, text_file, name, cell, hidden, layers, steps, batch_size, seq_len, lr,
+                                     minutes)
         progress(0, desc=f"loading {job.request.source}")
         for _ in app.watch(job):
             yield job.summary(), loss_curve(job)
@@ -199,7 +200,9 @@ def train_tab(app: WebApp) -> gr.events.Dependency:
                     hidden = gr.Number(TRAIN.hidden, label="Hidden units", precision=0)
                     layers = gr.Number(TRAIN.layers, label="Layers", precision=0)
                 with gr.Row():
-                    steps = gr.Number(TRAIN.steps, label="Steps", precision=0)
+                    minutes = gr.Number(TRAIN.minutes, label="Minutes", elem_id="train-minutes",
+                                        info="how long to train (loading and validation included)")
+                    steps = gr.Number(None, label="Steps", precision=0, info="instead of minutes, if given")
                     batch_size = gr.Number(TRAIN.batch_size, label="Batch size", precision=0)
                     seq_len = gr.Number(TRAIN.seq_len, label="Sequence length", precision=0)
                     lr = gr.Number(TRAIN.lr, label="Learning rate")
@@ -210,7 +213,7 @@ def train_tab(app: WebApp) -> gr.events.Dependency:
         plot = gr.LinePlot(None, x="step", y="loss", color="split", title="Loss (nats per character)",
                            y_title="loss", height=320)
         event = start.click(train, inputs=[book, text_file, run_name, cell, hidden, layers, steps, batch_size,
-                                           seq_len, lr],
+                                           seq_len, lr, minutes],  # new inputs go last: API calls are by position
                             outputs=[status, plot], api_name="train", concurrency_limit=4, concurrency_id="train",
                             show_progress_on=[status])
         stop.click(stop_training, api_name="stop_training", concurrency_limit=None)

@@ -1,0 +1,81 @@
+"""Training to a time budget (issue 11): the schedule runs over the time, the run ends on time with a best
+checkpoint, validated at the end."""
+import json
+import time
+
+import pytest
+import torch
+
+from charrnn import checkpoint as ckpt
+from charrnn.cli import main
+from charrnn.train import TrainConfig, lr_at_progress
+from tests.helpers import train_tiny
+
+
+def test_schedule_over_time_warms_up_and_decays_to_the_floor():
+    cfg = TrainConfig(minutes=1, lr=0.004, warmup_fraction=0.05, min_lr_ratio=0.05)
+    assert lr_at_progress(0.025, cfg) == pytest.approx(0.002)
+    assert lr_at_progress(0.05, cfg) == pytest.approx(0.004)
+    assert lr_at_progress(1.0, cfg) == pytest.approx(0.0002)
+    assert lr_at_progress(0.525, cfg) == pytest.approx(0.004 * (0.05 + 0.95 * 0.5))
+
+
+def test_steps_and_minutes_are_exclusive():
+    with pytest.raises(ValueError, match="either steps or minutes"):
+        TrainConfig(steps=10, minutes=1)
+    with pytest.raises(ValueError, match="minutes must be positive"):
+        TrainConfig(minutes=0)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Timing tests: one thread, so a busy 2-core machine's OpenMP spin-waits do not swamp the tiny steps, and
+    one-off import costs paid before the clock starts."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    torch.optim.Adam([torch.zeros(1, requires_grad=True)])  # the first Adam pays torch's lazy imports (seconds)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_tiny_budget_ends_on_time_with_a_best_checkpoint(tmp_path):
+    t0 = time.perf_counter()
+    result = train_tiny(tmp_path / "m.pt", steps=None, minutes=0.1, log_every=5)  # 6 seconds
+    elapsed = time.perf_counter() - t0
+    assert result.status == "finished" and result.steps >= 5
+    assert elapsed < 6 + 3, elapsed  # on time (a little slack for a busy machine)
+    assert result.val_loss is not None and result.best.exists()
+    state = ckpt.load(result.best)
+    assert state["metrics"]["val_loss"] <= result.val_loss + 1e-9 and state["metrics"]["budget_seconds"] > 0
+    records = [json.loads(x) for x in (tmp_path / "m.log.jsonl").read_text().splitlines()]
+    assert records[-1]["step"] == result.steps and "val_loss" in records[-1]
+    lrs = [r["lr"] for r in records if "lr" in r]
+    assert lrs[-1] < 0.2 * max(lrs)  # the decay ran to completion within the budget
+
+
+def test_cli_minutes(tmp_path, capsys):
+    text = tmp_path / "t.txt"
+    text.write_text("the quick brown fox jumps over the lazy dog. " * 60)
+    assert main(["train", "--text", str(text), "--minutes", "0.1", "--out", str(tmp_path / "m.pt"), "--quiet",
+                 "--device", "cpu", "--hidden", "16", "--embed", "8", "--seq-len", "16", "--batch-size", "8"]) == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert line.startswith("status=finished") and "val_loss_nats=" in line
+
+
+def test_app_minutes_field_trains_to_a_budget(tmp_path):
+    from charrnn import jobs
+    from charrnn.webapp import WebApp
+
+    text = tmp_path / "fox.txt"
+    text.write_text("the quick brown fox jumps over the lazy dog. " * 60)
+    app = WebApp(tmp_path / "ckpts", device="cpu")
+    # the form's way: Steps left empty, Minutes given (the order of the /train endpoint's inputs)
+    job = app.start_training(None, str(text), "fox", "lstm", 16, 1, None, 8, 16, 0.01, 0.1)
+    assert job.request.config.minutes == 0.1 and job.request.config.steps is None
+    job.thread.join(60)
+    assert job.state == "finished" and (tmp_path / "ckpts" / "fox.pt").exists(), job.summary()
+    # a step count, as existing API callers give it, still wins over the Minutes field's default
+    req = jobs.make_request(text_file=text, steps=7, minutes=jobs.FORM.minutes)
+    assert req.config.steps == 7 and req.config.minutes is None
+    with pytest.raises(ValueError, match="minutes must be"):
+        jobs.make_request(text_file=text, steps=None, minutes=-1)
