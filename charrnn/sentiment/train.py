@@ -98,11 +98,11 @@ PRESETS: dict[str, dict] = {
                     train=dict(epochs=15, batch_size=32, lr=3e-4, max_tokens=40, max_vocab=20000)),
     "lecture": dict(model=dict(embed=100, hidden=128, fc=64, pooling="last", bidirectional=True, dropout=0.5),
                     train=dict(epochs=5, batch_size=64, lr=1e-3, max_tokens=100, grad_clip=1.0)),
-    "sentence": dict(model=dict(embed=100, hidden=128, fc=64, pooling="max", bidirectional=True, dropout=0.4),
+    "sentence": dict(model=dict(embed=100, hidden=128, fc=64, pooling="meanmax", bidirectional=True, dropout=0.4),
                      train=dict(epochs=3, batch_size=64, lr=2e-3, max_tokens=100, grad_clip=1.0, augment=1.0)),
     "sarcasm": dict(model=dict(embed=100, hidden=128, fc=64, pooling="max", bidirectional=True, dropout=0.5),
                     train=dict(epochs=5, batch_size=64, lr=2e-3, max_tokens=60, grad_clip=1.0, patience=2)),
-    "mixed": dict(model=dict(embed=100, hidden=128, fc=64, pooling="max", bidirectional=True, dropout=0.4),
+    "mixed": dict(model=dict(embed=100, hidden=128, fc=64, pooling="meanmax", bidirectional=True, dropout=0.4),
                   train=dict(epochs=3, batch_size=64, lr=2e-3, max_tokens=400, min_freq=2, max_vocab=50000,
                              grad_clip=1.0, augment=0.5)),
 }
