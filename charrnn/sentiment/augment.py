@@ -8,7 +8,8 @@ phrases of the training data (texts of at most `max_words` words) and writes new
 - negation flips the label: "not {p}", "far from {p}", "{s} is anything but {p}", "{s} never {p}", ...;
 - contrast takes the label of the deciding clause: "{a} , but {b}" and "{b} , although {a}" are b, where either
   clause may itself be negated ("it is not {p} , but {q}");
-- intensifiers keep it: "really {p}", "{s} is absolutely {p}".
+- intensifiers keep it: "really {p}", "it is absolutely {p}", and so do negation words that do not negate the
+  phrase: "nothing but {p}", "it could not be more {p}", "not only {p} but {q}".
 
 Only training rows are used, so the held-out and test splits stay untouched; templates are generic English, not
 taken from any evaluation set.
@@ -37,6 +38,10 @@ CONTRAST = (
 INTENSIFY = (
     "really {p}", "very {p}", "absolutely {p}", "truly {p}", "it is really {p}", "simply {p}", "utterly {p}",
     "so {p}", "{p} , really {p}", "it is extremely {p}",
+    # negation words that do not flip: the model must read the phrase, not count the "not"s
+    "nothing but {p}", "it could not be more {p}", "it could not have been more {p}", "not only {p} but {q}",
+    "not just {p} , but {q}", "never anything less than {p}", "i can not stress enough how {p} it is",
+    "no doubt about it : {p}", "there is no denying it is {p}", "i can not deny it is {p}",
 )
 
 
@@ -79,6 +84,6 @@ def augment(texts: Sequence[str], labels: Sequence[int], n: int, seed: int = 1,
             a, b = _clause(rng, by_class, 1 - y), _clause(rng, by_class, y)
             out_texts.append(rng.choice(CONTRAST).format(a=a, b=b))
         else:
-            out_texts.append(rng.choice(INTENSIFY).format(p=rng.choice(by_class[y])))
+            out_texts.append(rng.choice(INTENSIFY).format(p=rng.choice(by_class[y]), q=rng.choice(by_class[y])))
         out_labels.append(y)
     return out_texts, out_labels
