@@ -4,9 +4,10 @@ docs/BENCHMARKS.md, from which the app's default classifier is picked.
     python bench/sentiment_table.py [CHECKPOINT ...] [--skip-imdb]
 
 Columns: IMDb test (25,000 reviews), SST-2 dev (872 sentences), the sarcasm headlines' held-out split (the rows the
-checkpoint held out, for a checkpoint trained on that file), and the word-order probe of the test suite
-(tests/data/word_order_probe.tsv, 121 sentences). A dataset applies when its class names are the checkpoint's:
-a sarcasm model is not scored on movie reviews. Accuracy is the share of texts whose P(second class) > 0.5.
+checkpoint held out, for a checkpoint trained on that file), and the word-order probes of the test suite
+(tests/data/word_order_probe.tsv, 121 sentences; word_order_probe2.tsv, 56). A dataset applies when its class
+names are the checkpoint's: a sarcasm model is not scored on movie reviews. Accuracy is the share of texts
+whose P(second class) > 0.5.
 """
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ from charrnn.sentiment import load_labelled, load_sentiment, predict
 from charrnn.sentiment.datasets import repeat_split, same_rows
 
 SHARED = ROOT.parent / "shared" / "datasets"
-PROBE = ROOT / "tests" / "data" / "word_order_probe.tsv"
+PROBES = {"probe": ROOT / "tests" / "data" / "word_order_probe.tsv",
+          "probe2": ROOT / "tests" / "data" / "word_order_probe2.tsv"}
 SARCASM = SHARED / "sarcasm" / "Sarcasm_Headlines_Dataset.json"
 
 
@@ -33,8 +35,8 @@ def rows(name: str, classes: tuple[str, str], record: dict):
     if name == "sst2":
         return _whole(load_labelled(SHARED / "sst2" / "dev.tsv", classes=classes)) \
             if classes == ("negative", "positive") else None
-    if name == "probe":
-        return _whole(load_labelled(PROBE, classes=classes)) if classes == ("negative", "positive") else None
+    if name in PROBES:
+        return _whole(load_labelled(PROBES[name], classes=classes)) if classes == ("negative", "positive") else None
     data = load_labelled(SARCASM, classes=classes) if classes == ("not sarcastic", "sarcastic") else None
     split = record.get("split") if isinstance(record.get("split"), dict) else {}
     if data is None or not same_rows(data, split):
@@ -54,7 +56,7 @@ def main() -> None:
     args = p.parse_args()
     paths = args.checkpoints or sorted(str(f) for f in (ROOT / "checkpoints").glob("*.pt")
                                        if ckpt.load(f).get("kind") == "sentiment")
-    names = [n for n in ("imdb", "sst2", "sarcasm", "probe") if not (n == "imdb" and args.skip_imdb)]
+    names = [n for n in ("imdb", "sst2", "sarcasm", "probe", "probe2") if not (n == "imdb" and args.skip_imdb)]
     print("| checkpoint | classes | " + " | ".join(names) + " |")
     print("|---|---|" + "---|" * len(names))
     for path in paths:

@@ -160,7 +160,7 @@ def test_sarcasm_classes_reach_the_model_and_predict(tmp_path, capsys):
     folder = tmp_path / "shelf"
     folder.mkdir()
     shutil.copy(out, folder / "sarcasm.pt")
-    assert default_sentiment_checkpoint(folder) == folder / "sarcasm.pt"  # the newest, with no imdb-sentiment.pt
+    assert default_sentiment_checkpoint(folder) == folder / "sarcasm.pt"  # the newest, with no reviews-sentences.pt
     assert main(["sentiment", "predict", "--checkpoints", str(folder), "a great film"]) == 0
     captured = capsys.readouterr()
     assert re.fullmatch(r"\d\.\d{4}\ta great film", captured.out.strip()) and "P(sarcastic)" in captured.err
@@ -171,15 +171,15 @@ def test_predict_without_checkpoint_uses_the_apps_default(trained, tmp_path, cap
     folder.mkdir()
     with pytest.raises(ckpt.CheckpointError, match="no sentiment checkpoint"):
         default_sentiment_checkpoint(folder)
-    shutil.copy(trained[1], folder / "imdb-sentiment.pt")
+    shutil.copy(trained[1], folder / "reviews-sentences.pt")
     shutil.copy(trained[1], folder / "newer.pt")
-    assert default_sentiment_checkpoint(folder) == folder / "imdb-sentiment.pt"
+    assert default_sentiment_checkpoint(folder) == folder / "reviews-sentences.pt"
     monkeypatch.chdir(tmp_path)
     assert main(["sentiment", "predict", "great wonderful film"]) == 0
     captured = capsys.readouterr()
-    assert "imdb-sentiment.pt" in captured.err and "P(positive)" in captured.err
+    assert "reviews-sentences.pt" in captured.err and "P(positive)" in captured.err
     assert float(captured.out.split("\t")[0]) > 0.5
-    (folder / "imdb-sentiment.pt").unlink()
+    (folder / "reviews-sentences.pt").unlink()
     (folder / "newer.pt").unlink()
     assert main(["sentiment", "predict", "hi"]) == 2
     assert "no sentiment checkpoint" in capsys.readouterr().err
@@ -196,5 +196,5 @@ def test_checkpoints_without_classes_are_negative_positive(trained, tmp_path):
     with pytest.raises(ckpt.CheckpointError, match="not two names"):
         load_sentiment(tmp_path / "bad.pt")
     shipped = Path(__file__).resolve().parents[1] / "checkpoints"
-    assert default_sentiment_checkpoint(shipped).name == "imdb-sentiment.pt"
-    assert "classes" not in ckpt.load(shipped / "imdb-sentiment.pt")
+    assert default_sentiment_checkpoint(shipped).name == "reviews-sentences.pt"
+    assert "classes" not in ckpt.load(shipped / "imdb-sentiment.pt")  # trained before class names

@@ -1,4 +1,4 @@
-"""The shipped IMDb classifier: small, safe to load, right on short reviews, and accurate on real test reviews."""
+"""The shipped classifiers: small, safe to load, with their class names, and as accurate as their metrics say."""
 from __future__ import annotations
 
 import random
@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from charrnn import checkpoint as ckpt
 from charrnn.sentiment import MAX_TOKENS, load_sentiment, predict
+from charrnn.sentiment.datasets import load_labelled, repeat_split
 
 from .sentiment_fixtures import shared_imdb
 
@@ -39,3 +41,38 @@ def test_accuracy_on_a_sample_of_real_test_reviews(model):
     probs = predict(model, [r.text for r in sample], batch_size=256)
     acc = sum((p > 0.5) == bool(r.label) for p, r in zip(probs, sample)) / len(sample)
     assert acc >= 0.85
+
+
+CHECKPOINTS = SHIPPED.parent
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+
+
+def _shared(path: Path) -> Path:
+    if not path.exists():
+        pytest.skip(f"shared dataset not present at {path}")
+    return path
+
+
+def test_sarcasm_classifier_names_its_classes_and_repeats_its_held_out_split():
+    path = CHECKPOINTS / "sarcasm.pt"
+    sm = load_sentiment(path)
+    assert path.stat().st_size < 25 * 2**20 and sm.classes == ("not sarcastic", "sarcastic")
+    assert sm.metrics["val_accuracy"] >= 0.86
+    data = _shared(SHARED_DATA / "sarcasm" / "Sarcasm_Headlines_Dataset.json")
+    labelled = load_labelled(data, classes=sm.classes)
+    val = repeat_split(labelled, ckpt.load(path)["data"]["split"]).val
+    probs = predict(sm, [labelled.train_texts[i] for i in val])
+    acc = sum((p > 0.5) == bool(labelled.train_labels[i]) for p, i in zip(probs, val)) / len(val)
+    assert len(val) == 2671 and acc == pytest.approx(sm.metrics["val_accuracy"], abs=1e-4)
+
+
+def test_sentence_classifier_on_sst2_dev():
+    path = CHECKPOINTS / "sst2-sentences.pt"
+    sm = load_sentiment(path)
+    assert path.stat().st_size < 25 * 2**20 and sm.classes == ("negative", "positive") and sm.tokenizer == "words"
+    dev = load_labelled(_shared(SHARED_DATA / "sst2" / "dev.tsv"))
+    probs = predict(sm, dev.train_texts)
+    acc = sum((p > 0.5) == bool(y) for p, y in zip(probs, dev.train_labels)) / len(probs)
+    assert len(probs) == 872 and acc == pytest.approx(sm.metrics["test_accuracy"], abs=1e-4) and acc >= 0.83
+    not_good, not_bad = predict(sm, ["The movie was not good.", "The movie was not bad at all."])
+    assert not_good < 0.5 < not_bad

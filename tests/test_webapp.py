@@ -203,12 +203,12 @@ def test_explain_gives_each_word_a_score_and_the_running_probability(classifier_
 
 def test_default_classifier_is_the_kinds_default_file(classifier_app, tmp_path):
     app = WebApp(tmp_path / "checkpoints", device="cpu")
-    shutil.copyfile(classifier_app.folder / "films.pt", app.folder / "imdb-sentiment.pt")
-    os.utime(app.folder / "imdb-sentiment.pt", (1e9, 1e9))  # older than films.pt, still the default
+    shutil.copyfile(classifier_app.folder / "films.pt", app.folder / "reviews-sentences.pt")
+    os.utime(app.folder / "reviews-sentences.pt", (1e9, 1e9))  # older than films.pt, still the default
     shutil.copyfile(classifier_app.folder / "films.pt", app.folder / "films.pt")
-    assert app.menu(SENTIMENT).value == "imdb-sentiment.pt" == default_sentiment_checkpoint(app.folder).name
-    assert app._pick(SENTIMENT, None).name == "imdb-sentiment.pt"
-    (app.folder / "imdb-sentiment.pt").write_bytes(b"junk")  # unusable: the newest usable one instead
+    assert app.menu(SENTIMENT).value == "reviews-sentences.pt" == default_sentiment_checkpoint(app.folder).name
+    assert app._pick(SENTIMENT, None).name == "reviews-sentences.pt"
+    (app.folder / "reviews-sentences.pt").write_bytes(b"junk")  # unusable: the newest usable one instead
     assert app.menu(SENTIMENT).value == "films.pt"
 
 

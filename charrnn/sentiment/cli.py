@@ -167,7 +167,7 @@ def _add_train(sub) -> None:
                    help="book: the chapter's IMDb model; best: BiLSTM, max pooling; moroney: his sarcasm LSTM; "
                         "lecture: BiLSTM for SST-2; sentence, sarcasm, mixed: our recipes (docs/BENCHMARKS.md)")
     p.add_argument("--out", default="checkpoints/sentiment.pt",
-                   help="checkpoint path (the shipped model is checkpoints/imdb-sentiment.pt)")
+                   help="checkpoint path (the shipped ones are in checkpoints/; do not overwrite them)")
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--lr", type=float)
@@ -207,7 +207,7 @@ def _add_evaluate(sub) -> None:
 def _add_predict(sub) -> None:
     p = sub.add_parser("predict", help="P(second class) for each text, e.g. P(positive): `<probability>\\t<text>` "
                                        "per line")
-    p.add_argument("--checkpoint", help="the classifier (default: the app's, imdb-sentiment.pt in --checkpoints, "
+    p.add_argument("--checkpoint", help="the classifier (default: the app's, reviews-sentences.pt in --checkpoints, "
                                         "else the newest sentiment checkpoint there)")
     p.add_argument("--checkpoints", default="checkpoints", help="the folder the default classifier is taken from")
     p.add_argument("--device", default="cpu")

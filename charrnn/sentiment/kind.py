@@ -97,7 +97,7 @@ def score(metrics: Metrics) -> str:
 
 
 def default_sentiment_checkpoint(folder: str | os.PathLike = "checkpoints") -> Path:
-    """The classifier the app offers first in `folder`: the kind's default file (imdb-sentiment.pt) when it is
+    """The classifier the app offers first in `folder`: the kind's default file (reviews-sentences.pt) when it is
     there and usable, else the newest usable sentiment checkpoint; CheckpointError when there is none."""
     from .. import shelf
 
@@ -113,4 +113,5 @@ def default_sentiment_checkpoint(folder: str | os.PathLike = "checkpoints") -> P
     return available[0].path
 
 
-KIND = Kind(SENTIMENT, "imdb-sentiment.pt", check=check, load=load_sentiment, score=score)
+DEFAULT_FILE = "reviews-sentences.pt"  # IMDb reviews + SST-2 phrases: good on long reviews and short sentences
+KIND = Kind(SENTIMENT, DEFAULT_FILE, check=check, load=load_sentiment, score=score)
