@@ -26,7 +26,7 @@ from charrnn.sample import (MAX_LENGTH, MAX_NUM_SAMPLES, MAX_SEED, MAX_TEMPERATU
                             next_char_probs)
 from charrnn.sentiment import SentimentConfig, SentimentLSTM, load_sentiment, predict, tokenize
 from charrnn.sentiment.text import PAD, UNK
-from charrnn.sentiment.train import TOKENIZER
+from charrnn.sentiment.text import TOKENIZER
 
 from .helpers import REPEAT, TINY_MODEL, tiny_config, train_tiny
 
