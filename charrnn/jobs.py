@@ -158,19 +158,18 @@ def make_request(
         return _budget_request(book_id, text_file, name, cell, hidden, layers, embed, minutes, batch_size,
                                seq_len, lr, device, seed)
     steps, batch_size = _bounded("steps", steps), _bounded("batch_size", batch_size)
-    seq_len = _bounded("seq_len", seq_len)
-    try:
-        lr = float(lr)
-    except (TypeError, ValueError):
-        raise ValueError(f"learning rate must be a number, got {lr!r}") from None
-    if not (math.isfinite(lr) and 0 < lr <= 1):
-        raise ValueError(f"learning rate must be in (0, 1], got {lr}")
+    seq_len, lr = _bounded("seq_len", seq_len), _learning_rate(lr)
     every = max(1, steps // 10)
     config = TrainConfig(steps=steps, batch_size=batch_size, seq_len=seq_len, lr=lr, warmup=min(100, steps // 10),
                          eval_every=every, save_every=every, seed=int(seed), device=device)
+    return _request(book_id, text_file, name, dict(embed=embed, hidden=hidden, layers=layers, cell=cell), config)
+
+
+def _request(book_id, text_file, name, model: dict, config: TrainConfig) -> TrainRequest:
+    """The request, named after the user's name or else the source and the hidden size."""
     default = text_file.stem if text_file else f"gutenberg-{book_id}"
-    stem = shelf.safe_stem((name or "").strip() or f"{default}-h{hidden}")
-    return TrainRequest(stem, dict(embed=embed, hidden=hidden, layers=layers, cell=cell), config, book_id, text_file)
+    stem = shelf.safe_stem((name or "").strip() or f"{default}-h{model['hidden']}")
+    return TrainRequest(stem, model, config, book_id, text_file)
 
 
 def _budget_request(book_id, text_file, name, cell, hidden, layers, embed, minutes, batch_size, seq_len, lr, device,
@@ -186,9 +185,7 @@ def _budget_request(book_id, text_file, name, cell, hidden, layers, embed, minut
     lr = _learning_rate(lr)
     config = TrainConfig(minutes=minutes, batch_size=batch_size, seq_len=seq_len, lr=lr, seed=int(seed),
                          device=device)
-    default = text_file.stem if text_file else f"gutenberg-{book_id}"
-    stem = shelf.safe_stem((name or "").strip() or f"{default}-h{hidden}")
-    return TrainRequest(stem, dict(embed=embed, hidden=hidden, layers=layers, cell=cell), config, book_id, text_file)
+    return _request(book_id, text_file, name, dict(embed=embed, hidden=hidden, layers=layers, cell=cell), config)
 
 
 def _learning_rate(lr) -> float:
