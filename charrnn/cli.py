@@ -10,8 +10,8 @@ from .checkpoint import CheckpointError
 from .data import VocabError, split_ids
 from .gutenberg import GutenbergError
 from .stops import UNTIL
+from .train import BUDGET_LR
 
-BUDGET_LR = 0.004  # a time-budget run's default learning rate
 KNOWN_ERRORS = (GutenbergError, CheckpointError, VocabError, ValueError, FileNotFoundError)
 
 
@@ -58,7 +58,9 @@ def _train(args, ctx) -> None:
         distributed.barrier()
     model = dict(embed=args.embed, hidden=args.hidden, layers=args.layers, dropout=args.dropout, cell=args.cell)
     config = TrainConfig(
-        steps=args.steps, minutes=args.minutes, batch_size=args.batch_size, seq_len=args.seq_len,
+        steps=args.steps, minutes=args.minutes, seq_len=args.seq_len,
+        batch_size=args.batch_size or (None if args.minutes else 64),
+        batching=args.batching or ("streams" if args.minutes else "windows"),
         lr=args.lr if args.lr is not None else (BUDGET_LR if args.minutes else 0.003), lr_decay=args.lr_decay,
         warmup=args.warmup, grad_clip=args.grad_clip, val_fraction=args.val_fraction, eval_every=args.eval_every,
         eval_chars=args.eval_chars, save_every=args.save_every, log_every=args.log_every, seed=args.seed,
@@ -75,6 +77,9 @@ def _train(args, ctx) -> None:
     if not ctx.is_main:
         return
     summary = f"status={result.status} steps={result.steps} out={result.out} best={result.best}"
+    if "sizing" in result.metrics:
+        sized = result.metrics["sizing"]
+        summary += f" hidden={sized['hidden']} batch_size={sized['batch_size']}"
     if result.val_loss is not None:
         summary += f" val_loss_nats={result.val_loss:.4f} val_bpc={result.val_bpc:.4f}"
     print(summary)
@@ -204,10 +209,16 @@ def build_parser() -> argparse.ArgumentParser:
     how_long.add_argument("--minutes", type=float, default=None,
                           help="train to this wall-clock budget (loading, validation and saving included): warm-up "
                                "and decay run over the time, validation at 50%%, 80%% and the end")
-    p.add_argument("--batch-size", type=int, default=64, help="windows per step (per process under torchrun)")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="windows per step (per process under torchrun); default 64, with --minutes sized for the "
+                        "device")
     p.add_argument("--seq-len", type=int, default=40)
-    p.add_argument("--embed", type=int, default=256)
-    p.add_argument("--hidden", type=int, default=512)
+    p.add_argument("--batching", choices=["windows", "streams"], default=None,
+                   help="windows: random stride-1 windows (the chapter's; default); streams: contiguous streams "
+                        "carrying their state (truncated BPTT; the default with --minutes)")
+    p.add_argument("--embed", type=int, default=None, help="default 256 (with --minutes and no --hidden: sized)")
+    p.add_argument("--hidden", type=int, default=None,
+                   help="default 512; with --minutes, sized from the measured throughput unless given")
     p.add_argument("--layers", type=int, default=1)
     p.add_argument("--dropout", type=float, default=0.0)
     p.add_argument("--cell", choices=["lstm", "gru", "rnn"], default="lstm")

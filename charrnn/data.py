@@ -147,3 +147,65 @@ def _torch_friendly(ids):
     if isinstance(ids, np.ndarray) and ids.dtype not in (np.uint8, np.int16, np.int32, np.int64):
         return ids.astype(np.int64)
     return ids
+
+
+SEGMENT_CHARS = 4000  # how far a stream reads on, carrying its state, before it starts somewhere new
+
+
+class StreamBatches:
+    """Batches for truncated backpropagation through time: `batch` streams, each reading `seq_len` characters a
+    step from where it stopped, the model carrying its recurrent state from step to step, so nearly every
+    prediction has long context (as in evaluation) rather than at most seq_len characters.
+
+    A stream reads a segment of up to `segment` characters of one part, then starts a new one at a random place
+    (its row of the state is reset: `next` says which rows start afresh). Segment starts are drawn uniformly from
+    [-segment + 1, n) and clipped to the part (parts drawn by length), so every position is read about equally
+    often; no segment spans two parts. The positions are all the state there is (`state_dict`); the draws come
+    from the caller's generator, so a resumed run continues exactly.
+    """
+
+    def __init__(self, ids: np.ndarray | torch.Tensor | list, seq_len: int, batch: int,
+                 segment: int = SEGMENT_CHARS):
+        if seq_len < 1 or batch < 1:
+            raise ValueError(f"seq_len and batch must be at least 1, got {seq_len} and {batch}")
+        parts = [torch.as_tensor(_torch_friendly(p)) for p in (ids if isinstance(ids, list) else [ids])]
+        lengths = torch.tensor([len(p) for p in parts], dtype=torch.long)
+        if int(lengths.max()) < seq_len + 1:
+            raise ValueError(f"text of {int(lengths.sum())} characters is too short for windows of "
+                             f"{seq_len + 1} characters")
+        self.seq_len, self.batch, self.segment = seq_len, batch, max(segment, seq_len + 1)
+        self.ids = parts[0] if len(parts) == 1 else torch.cat(parts)
+        self._offset = torch.cat([torch.zeros(1, dtype=torch.long), lengths.cumsum(0)[:-1]])
+        self._length = lengths
+        self._weight = torch.where(lengths >= seq_len + 1, lengths, 0).double()  # parts too short never drawn
+        self._span = torch.arange(seq_len + 1)
+        self.pos = torch.zeros(batch, dtype=torch.long)  # next chunk's first id, in self.ids
+        self.end = torch.zeros(batch, dtype=torch.long)  # the stream's segment ends before this id
+
+    def __len__(self) -> int:
+        """Characters a pass over the text predicts (for progress in epochs)."""
+        return int(self._weight.sum())
+
+    def next(self, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The next (batch, seq_len) inputs and targets, and a (batch,) bool: rows that start a new segment."""
+        fresh = self.end - self.pos < self.seq_len + 1
+        k = int(fresh.sum())
+        if k:
+            part = torch.multinomial(self._weight, k, replacement=True, generator=gen)
+            n = self._length[part]
+            s = (torch.rand(k, generator=gen, dtype=torch.float64) * (n + self.segment - 1)).long() - self.segment + 1
+            a = s.clamp(min=0).minimum(n - self.seq_len - 1)
+            b = (s + self.segment).minimum(n).maximum(a + self.seq_len + 1)
+            self.pos[fresh], self.end[fresh] = self._offset[part] + a, self._offset[part] + b
+        w = self.ids[self.pos[:, None] + self._span].long()
+        self.pos += self.seq_len
+        return w[:, :-1], w[:, 1:], fresh
+
+    def state_dict(self) -> dict:
+        return {"pos": self.pos.clone(), "end": self.end.clone()}
+
+    def load_state_dict(self, state: dict) -> None:
+        pos, end = torch.as_tensor(state["pos"]).long(), torch.as_tensor(state["end"]).long()
+        if pos.shape != (self.batch,) or end.shape != (self.batch,) or bool((end > len(self.ids)).any()):
+            raise ValueError(f"stream positions do not fit {self.batch} streams over {len(self.ids)} characters")
+        self.pos, self.end = pos.clone(), end.clone()

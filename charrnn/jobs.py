@@ -23,7 +23,7 @@ from . import shelf
 from .corpus import Corpus, load_corpus
 from .gutenberg import CATALOGUE, GutenbergError
 from .model import CELLS
-from .train import TrainConfig, best_path, log_path, train
+from .train import BUDGET_LR, BUDGET_SEQ_LEN, TrainConfig, best_path, log_path, train
 
 RUNS_DIR = ".train"
 MAX_TEXT_BYTES = 64 << 20
@@ -43,22 +43,25 @@ class JobBusy(RuntimeError):
 
 @dataclass
 class TrainRequest:
-    """What to train: a Gutenberg book or a text file, the model and the trainer settings."""
+    """What to train: Gutenberg books or text files (several make one corpus), the model and the trainer
+    settings."""
 
     name: str
     model: dict
     config: TrainConfig
-    book: int | None = None
-    text_file: Path | None = None
+    books: tuple[int, ...] = ()
+    text_files: tuple[Path, ...] = ()
 
     @property
     def source(self) -> str:
-        return f"Gutenberg book {self.book}" if self.book is not None else Path(self.text_file).name
+        if self.text_files:
+            return ", ".join(Path(f).name for f in self.text_files)
+        return ("Gutenberg book " if len(self.books) == 1 else "Gutenberg books ") + ", ".join(map(str, self.books))
 
     def corpus(self, cache_dir: str | os.PathLike | None = None) -> Corpus:
-        if self.book is not None:
-            return load_corpus(book=self.book, cache_dir=cache_dir)
-        return load_corpus(text_file=self.text_file)
+        if self.text_files:
+            return load_corpus(text_file=list(self.text_files))
+        return load_corpus(book=list(self.books), cache_dir=cache_dir)
 
 
 @dataclass(frozen=True)
@@ -120,7 +123,7 @@ def _bounded(name: str, value) -> int:
 
 def make_request(
     book=None,
-    text_file: str | os.PathLike | None = None,
+    text_file: str | os.PathLike | list | None = None,
     name: str | None = None,
     cell: str = FORM.cell,
     hidden: int = FORM.hidden,
@@ -136,56 +139,95 @@ def make_request(
 ) -> TrainRequest:
     """Check settings as they come from a form and build a request; ValueError names the bad one.
 
-    An uploaded text wins over the book. Validation runs every tenth of the run. With `minutes` and no `steps`
-    (None or 0) the run trains to that time budget instead (see charrnn.train).
+    `book` is one Gutenberg book or a list, `text_file` one uploaded text or a list: several make one corpus
+    (each file cleaned on its own, each file's end held out). Uploaded texts win over the books. Validation runs
+    every tenth of the run. With `minutes` and no `steps` (None or 0) the run trains to that time budget instead
+    (see charrnn.train).
     """
-    book_id = None
-    if text_file:
-        text_file = Path(text_file)
-        if not text_file.is_file():
-            raise ValueError(f"uploaded text not found: {text_file.name}")
-        size = text_file.stat().st_size
-        if size > MAX_TEXT_BYTES:
-            raise ValueError(f"{text_file.name} is {size / 2**20:.0f} MiB; the limit is {MAX_TEXT_BYTES >> 20} MiB")
-    else:
-        text_file = None
-        book_id = parse_book(book)
+    text_files = _uploads(text_file)
+    books = () if text_files else _books(book)
     if cell not in CELLS:
         raise ValueError(f"cell must be one of {', '.join(CELLS)}, got {cell!r}")
-    hidden, layers = _bounded("hidden", hidden), _bounded("layers", layers)
-    embed = _bounded("embed", embed) if embed else min(hidden, 256)
+    layers = _bounded("layers", layers)
     if not steps and minutes:
-        return _budget_request(book_id, text_file, name, cell, hidden, layers, embed, minutes, batch_size,
+        return _budget_request(books, text_files, name, cell, hidden, layers, embed, minutes, batch_size,
                                seq_len, lr, device, seed)
-    steps, batch_size = _bounded("steps", steps), _bounded("batch_size", batch_size)
-    seq_len, lr = _bounded("seq_len", seq_len), _learning_rate(lr)
+    hidden = _bounded("hidden", FORM.hidden if _blank(hidden) else hidden)
+    embed = _bounded("embed", embed) if embed else min(hidden, 256)
+    steps = _bounded("steps", steps)
+    batch_size = _bounded("batch_size", FORM.batch_size if _blank(batch_size) else batch_size)
+    seq_len = _bounded("seq_len", FORM.seq_len if _blank(seq_len) else seq_len)
+    lr = _learning_rate(FORM.lr if _blank(lr) else lr)
     every = max(1, steps // 10)
     config = TrainConfig(steps=steps, batch_size=batch_size, seq_len=seq_len, lr=lr, warmup=min(100, steps // 10),
                          eval_every=every, save_every=every, seed=int(seed), device=device)
-    return _request(book_id, text_file, name, dict(embed=embed, hidden=hidden, layers=layers, cell=cell), config)
+    return _request(books, text_files, name, dict(embed=embed, hidden=hidden, layers=layers, cell=cell), config)
 
 
-def _request(book_id, text_file, name, model: dict, config: TrainConfig) -> TrainRequest:
-    """The request, named after the user's name or else the source and the hidden size."""
-    default = text_file.stem if text_file else f"gutenberg-{book_id}"
-    stem = shelf.safe_stem((name or "").strip() or f"{default}-h{model['hidden']}")
-    return TrainRequest(stem, model, config, book_id, text_file)
+def _as_items(value) -> list:
+    """A form value that may be one item or several (a multi-select, several uploads) as a list; empty: []."""
+    if value is None or value == "":
+        return []
+    return [v for v in value if v not in (None, "")] if isinstance(value, (list, tuple)) else [value]
 
 
-def _budget_request(book_id, text_file, name, cell, hidden, layers, embed, minutes, batch_size, seq_len, lr, device,
+def _uploads(value) -> tuple[Path, ...]:
+    """The uploaded text files, checked to exist and to stay under MAX_TEXT_BYTES together."""
+    files = tuple(Path(v) for v in _as_items(value))
+    for f in files:
+        if not f.is_file():
+            raise ValueError(f"uploaded text not found: {f.name}")
+    size = sum(f.stat().st_size for f in files)
+    if size > MAX_TEXT_BYTES:
+        what = files[0].name if len(files) == 1 else f"the {len(files)} uploads"
+        raise ValueError(f"{what} {'is' if len(files) == 1 else 'are'} {size / 2**20:.0f} MiB; "
+                         f"the limit is {MAX_TEXT_BYTES >> 20} MiB")
+    return files
+
+
+def _books(value) -> tuple[int, ...]:
+    """The chosen Gutenberg books, each parsed (parse_book), duplicates dropped, in the order given."""
+    books = tuple(dict.fromkeys(parse_book(v) for v in _as_items(value)))
+    if not books:
+        raise ValueError("choose a book or upload a text")
+    return books
+
+
+def _request(books, text_files, name, model: dict, config: TrainConfig) -> TrainRequest:
+    """The request, named after the user's name or else the source(s) and the hidden size."""
+    if text_files:
+        default = text_files[0].stem + (f"-and-{len(text_files) - 1}-more" if len(text_files) > 1 else "")
+    else:
+        default = "gutenberg-" + "-".join(map(str, books))
+    size = f"h{model['hidden']}" if model["hidden"] else f"{config.minutes:g}min"
+    stem = shelf.safe_stem((name or "").strip() or f"{default}-{size}")
+    return TrainRequest(stem, model, config, books, text_files)
+
+
+def _budget_request(books, text_files, name, cell, hidden, layers, embed, minutes, batch_size, seq_len, lr, device,
                     seed) -> TrainRequest:
-    """make_request's time-budget case: the run's length is `minutes` of wall time."""
+    """make_request's time-budget case: the run's length is `minutes` of wall time; the hidden size and batch,
+    when blank, are sized for the device (charrnn.sizing), the batches are streams (the budget recipe)."""
     try:
         minutes = float(minutes)
     except (TypeError, ValueError):
         raise ValueError(f"minutes must be a number, got {minutes!r}") from None
     if not (math.isfinite(minutes) and 0.05 <= minutes <= 24 * 60):
         raise ValueError(f"minutes must be from 0.05 to {24 * 60}, got {minutes:g}")
-    batch_size, seq_len = _bounded("batch_size", batch_size), _bounded("seq_len", seq_len)
-    lr = _learning_rate(lr)
-    config = TrainConfig(minutes=minutes, batch_size=batch_size, seq_len=seq_len, lr=lr, seed=int(seed),
-                         device=device)
-    return _request(book_id, text_file, name, dict(embed=embed, hidden=hidden, layers=layers, cell=cell), config)
+    hidden = None if _blank(hidden) else _bounded("hidden", hidden)
+    embed = _bounded("embed", embed) if embed else (min(hidden, 256) if hidden else None)
+    batch_size = None if _blank(batch_size) else _bounded("batch_size", batch_size)
+    seq_len = BUDGET_SEQ_LEN if _blank(seq_len) else _bounded("seq_len", seq_len)
+    lr = BUDGET_LR if _blank(lr) else _learning_rate(lr)
+    config = TrainConfig(minutes=minutes, batch_size=batch_size, seq_len=seq_len, lr=lr, batching="streams",
+                         seed=int(seed), device=device)
+    return _request(books, text_files, name, dict(embed=embed, hidden=hidden, layers=layers, cell=cell), config)
+
+
+def _blank(value) -> bool:
+    """A form field left empty or 0 (a browser sends an empty number field as 0): the automatic value."""
+    return value is None or (isinstance(value, str) and not value.strip()) or (
+        isinstance(value, (int, float)) and not isinstance(value, bool) and value == 0)
 
 
 def _learning_rate(lr) -> float:

@@ -28,12 +28,13 @@ from . import checkpoint as ckpt
 from . import distributed
 from .charlm import char_lm_parts
 from .corpus import Corpus
-from .data import CharWindows, Vocab, split_ids
+from .data import CharWindows, StreamBatches, Vocab, split_ids
 from .device import pick_device
 from .evaluate import LN2, EvalResult, evaluate_parts
 from .files import stale_temporaries
 from .kinds import CHAR_LM
 from .model import CharRNN, ModelConfig
+from .sizing import Sizing, size_for_budget
 from .training import (
     autocast,
     checkpoint_dict,
@@ -46,6 +47,8 @@ from .training import (
 
 KIND = CHAR_LM
 DEFAULT_STEPS = 5000  # a new run's length when TrainConfig.steps is not set
+BUDGET_LR = 0.005  # a time-budget run's learning rate unless given (the CLI's and the app's)
+BUDGET_SEQ_LEN = 40  # ... and its chunk length (streams carry the state on: long context anyway)
 
 
 @dataclass
@@ -53,8 +56,9 @@ class TrainConfig:
     steps: int | None = None  # None: DEFAULT_STEPS for a new run, the saved run's own count on resume
     minutes: float | None = None  # train to this wall-clock budget instead of a step count (schedule over time)
     warmup_fraction: float = 0.03  # with minutes: warm-up over this share of the budget
-    batch_size: int = 64
+    batch_size: int | None = 64  # None with minutes: sized for the device (charrnn.sizing)
     seq_len: int = 40
+    batching: str = "windows"  # random stride-1 windows, or "streams": contiguous, state carried (StreamBatches)
     lr: float = 0.003
     lr_decay: str = "cosine"  # or "none"
     min_lr_ratio: float = 0.05
@@ -72,7 +76,9 @@ class TrainConfig:
     precision: str = "auto"  # auto, fp32, bf16, fp16 (see training.resolve_precision)
 
     def __post_init__(self) -> None:
-        if (self.steps is not None and self.steps < 1) or self.batch_size < 1 or self.seq_len < 1:
+        if self.batch_size is None and self.minutes is None:
+            raise ValueError("batch_size may be left to sizing (None) only with a time budget (minutes)")
+        if (self.steps is not None and self.steps < 1) or (self.batch_size or 1) < 1 or self.seq_len < 1:
             raise ValueError("steps, batch_size and seq_len must be at least 1")
         if not self.lr > 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
@@ -82,6 +88,8 @@ class TrainConfig:
             raise ValueError(f"minutes must be positive, got {self.minutes}")
         if self.minutes is not None and self.steps is not None:
             raise ValueError("give either steps or minutes, not both")
+        if self.batching not in ("windows", "streams"):
+            raise ValueError(f"batching must be 'windows' or 'streams', got {self.batching!r}")
         if self.lr_decay not in ("cosine", "none"):
             raise ValueError(f"lr_decay must be 'cosine' or 'none', got {self.lr_decay!r}")
 
@@ -226,11 +234,19 @@ def train(
     config, model_cfg, vocab = _settings(corpus, model_config, config, saved, out.name)
     dctx = _join_torchrun(config.device)
     device = _device(config.device, dctx)
+    sizing = None
+    if saved is None and config.minutes is not None and (config.batch_size is None or not model_config
+                                                         or model_config.get("hidden") is None):
+        model_cfg, config, sizing = _size(corpus, model_config, model_cfg, config, device, started, progress)
     windows, eval_ids = _prepare_data(corpus, vocab, config, dctx)
-    run = _start_run(corpus, config, model_cfg, vocab, device, dctx, saved, out.name)
+    run = _start_run(corpus, config, model_cfg, vocab, device, dctx, saved, out.name, windows)
     model = DistributedDataParallel(run.net, device_ids=[device.index] if device.type == "cuda" else None) \
         if dctx.enabled else run.net
     log = RunLog(log_path(out), dctx.is_main, on_log)
+    if sizing is not None:
+        run.metrics["sizing"] = {"hidden": model_cfg.hidden, "embed": model_cfg.embed,
+                                 "batch_size": config.batch_size, "chars_per_second": round(sizing.chars_per_second),
+                                 "params": sizing.params, "trials": sizing.trials}
     budget = _budget(config, run, eval_ids, started, dctx)
     status, postfix, since = "finished", {}, (run.chars_seen, run.seconds)
     bar = tqdm(total=config.steps if budget is None else None, initial=run.step, desc="train", unit="step",
@@ -301,7 +317,8 @@ def _settings(corpus: Corpus, model_config: dict | None, config: TrainConfig | N
         if config.minutes is None:
             config = replace(config, steps=config.steps or DEFAULT_STEPS)
         vocab = Vocab.from_text("".join(set().union(*(set(t) for t in corpus.texts))))  # raises for empty text
-        return config, ModelConfig(vocab_size=len(vocab), **(model_config or {})), vocab
+        given = {k: v for k, v in (model_config or {}).items() if v is not None}  # None: the default (or sized)
+        return config, ModelConfig(vocab_size=len(vocab), **given), vocab
     vocab, _ = char_lm_parts(saved, name, meta=True)
     asked = {} if config is None else {"device": config.device, "log_every": config.log_every}
     if config is not None and config.steps is not None:
@@ -316,6 +333,24 @@ def _settings(corpus: Corpus, model_config: dict | None, config: TrainConfig | N
     if config.steps is None and config.minutes is None:
         raise ckpt.CheckpointError(f"cannot resume from {name}: it records no training steps; give the steps")
     return config, model_cfg, vocab
+
+
+def _size(corpus: Corpus, model_config: dict | None, model_cfg: ModelConfig, config: TrainConfig,
+          device: torch.device, started: float, progress: bool) -> tuple[ModelConfig, TrainConfig, Sizing]:
+    """A time-budget run's hidden size and/or batch, left unset by the caller, measured on the device (sizing)."""
+    precision = resolve_precision(device, config.precision, config.amp)
+    seconds = 0.9 * (config.minutes * 60 - (time.perf_counter() - started)) - SAVE_RESERVE
+    train_chars = int(corpus.chars * (1 - config.val_fraction))
+    sizing = size_for_budget(model_cfg.vocab_size, train_chars, seconds, config.seq_len, device, precision,
+                             model_cfg.cell, model_cfg.layers)
+    given = {k: v for k, v in (model_config or {}).items() if v is not None}
+    if "hidden" not in given:
+        model_cfg = replace(model_cfg, hidden=sizing.hidden, embed=given.get("embed", sizing.embed))
+    if config.batch_size is None:
+        config = replace(config, batch_size=sizing.batch_size)
+    if progress:
+        tqdm.write(sizing.line(seconds) + f"; using hidden {model_cfg.hidden}, batch {config.batch_size}")
+    return model_cfg, config, sizing
 
 
 def _join_torchrun(device: str) -> distributed.Context:
@@ -333,9 +368,9 @@ def _device(name: str, dctx: distributed.Context) -> torch.device:
 
 
 def _prepare_data(corpus: Corpus, vocab: Vocab, config: TrainConfig,
-                  dctx: distributed.Context) -> tuple[CharWindows, list[np.ndarray]]:
-    """The training windows (none spanning two files) and each file's validation ids (the last val_fraction of
-    each), in the vocabulary's smallest integer type; ValueError when the text is too short for either."""
+                  dctx: distributed.Context) -> tuple[CharWindows | StreamBatches, list[np.ndarray]]:
+    """The training batches (windows or streams, none spanning two files) and each file's validation ids (the last
+    val_fraction of each), in the vocabulary's smallest integer type; ValueError when the text is too short."""
     if dctx.enabled and len(set(distributed.gather(corpus.sha256))) > 1:
         raise ValueError("the processes of this run read different texts; give every machine the same file")
     train_parts, val_parts = [], []
@@ -350,7 +385,12 @@ def _prepare_data(corpus: Corpus, vocab: Vocab, config: TrainConfig,
             f"training after holding out val_fraction={config.val_fraction}, fewer than one window of "
             f"{config.seq_len + 1}; use a longer text or a smaller seq_len"
         )
-    windows = CharWindows(train_parts if len(train_parts) > 1 else train_parts[0], config.seq_len)
+    if config.batching == "streams":
+        if dctx.enabled:
+            raise ValueError("batching 'streams' is not supported under torchrun; use batching 'windows'")
+        windows = StreamBatches(train_parts, config.seq_len, config.batch_size)
+    else:
+        windows = CharWindows(train_parts if len(train_parts) > 1 else train_parts[0], config.seq_len)
     if sum(len(v) for v in val_parts) < 2 or max(len(v) for v in val_parts) < 2:
         raise ValueError(
             f"validation split of {sum(len(v) for v in val_parts)} characters is too small; use a longer text or a "
@@ -394,6 +434,8 @@ class RunState:
     best_val: float = math.inf
     metrics: dict = field(default_factory=dict)
     rank_rng_states: list = field(default_factory=list)  # every rank's dropout RNG, gathered before each save
+    streams: StreamBatches | None = None  # with batching 'streams': the streams' positions...
+    hidden: tuple | torch.Tensor | None = None  # ...and the recurrent state they carry (detached)
 
     @classmethod
     def create(cls, config: TrainConfig, model_cfg: ModelConfig, vocab: Vocab, preprocessing: dict,
@@ -421,6 +463,10 @@ class RunState:
         if t.get("scaler") and self.scaler.is_enabled():
             self.scaler.load_state_dict(t["scaler"])
         self.metrics = dict(state["metrics"])
+        if self.streams is not None and t.get("streams"):
+            self.streams.load_state_dict(t["streams"])
+            held = [h.to(self.device) for h in t["streams"]["hidden"]]
+            self.hidden = (tuple(held) if self.model_cfg.cell == "lstm" else held[0]) if held else None
 
     def to_checkpoint(self) -> dict:
         """The run now, as a resumable checkpoint (`slim()` of it: the shareable one)."""
@@ -436,6 +482,9 @@ class RunState:
             "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else {},
             "rank_rng_states": self.rank_rng_states,
         }
+        if self.streams is not None:
+            held = [] if self.hidden is None else [self.hidden] if torch.is_tensor(self.hidden) else self.hidden
+            trainer["streams"] = {**self.streams.state_dict(), "hidden": [h.detach().cpu() for h in held]}
         return checkpoint_dict(KIND, self.model_cfg.to_dict(), self.config, list(self.vocab.chars),
                                cpu_state_dict(self.net), self.metrics, preprocessing=self.preprocessing,
                                optimizer=self.opt.state_dict(), trainer=trainer)
@@ -466,9 +515,11 @@ def _restore_rng(trainer: dict, dctx: distributed.Context, device: torch.device,
 
 
 def _start_run(corpus: Corpus, config: TrainConfig, model_cfg: ModelConfig, vocab: Vocab, device: torch.device,
-               dctx: distributed.Context, saved: dict | None, name: str) -> RunState:
+               dctx: distributed.Context, saved: dict | None, name: str,
+               batches: CharWindows | StreamBatches) -> RunState:
     """A new run, or the saved one put back; CheckpointError when the saved state does not fit."""
     run = RunState.create(config, model_cfg, vocab, corpus.preprocessing, device, dctx)
+    run.streams = batches if isinstance(batches, StreamBatches) else None
     if saved is not None:
         try:
             run.load_checkpoint(saved, dctx)
@@ -548,25 +599,41 @@ def _finished(run: RunState, config: TrainConfig, budget: Budget | None) -> bool
     return run.step >= config.steps if budget is None else budget.progress() >= 1
 
 
-def _train_step(model: torch.nn.Module, run: RunState, windows: CharWindows, dctx: distributed.Context,
-                progress: float | None = None) -> torch.Tensor:
-    """One optimizer step on freshly drawn windows, at the step's learning rate (or, with a time budget, the
-    rate at `progress` through it); returns the loss, left on the device (reading it syncs)."""
+def _train_step(model: torch.nn.Module, run: RunState, windows: CharWindows | StreamBatches,
+                dctx: distributed.Context, progress: float | None = None) -> torch.Tensor:
+    """One optimizer step on freshly drawn windows (or the streams' next chunks, their state carried), at the
+    step's learning rate (or, with a time budget, the rate at `progress` through it); returns the loss, left on
+    the device (reading it syncs)."""
     t0 = time.perf_counter()
     cfg = run.config
     for g in run.opt.param_groups:
         g["lr"] = lr_at(run.step, cfg) if progress is None else lr_at_progress(progress, cfg)
-    starts = torch.randint(0, len(windows), (cfg.batch_size * dctx.world_size,), generator=run.gen)
-    x, y = windows.batch(starts[dctx.rank :: dctx.world_size])
+    state = None
+    if run.streams is not None:
+        x, y, fresh = run.streams.next(run.gen)
+        state = _keep_rows(run.hidden, ~fresh.to(run.device))
+    else:
+        starts = torch.randint(0, len(windows), (cfg.batch_size * dctx.world_size,), generator=run.gen)
+        x, y = windows.batch(starts[dctx.rank :: dctx.world_size])
     x, y = x.to(run.device, non_blocking=True), y.to(run.device, non_blocking=True)
     with autocast(run.device, run.precision):
-        logits, _ = model(x)
+        logits, state = model(x, state)
         loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), y.reshape(-1))
+    if run.streams is not None:
+        run.hidden = tuple(h.detach() for h in state) if isinstance(state, tuple) else state.detach()
     optimizer_step(loss, run.opt, run.scaler, model, cfg.grad_clip)  # looked up here: tests/test_crash.py hooks it
     run.step += 1
     run.chars_seen += cfg.batch_size * cfg.seq_len * dctx.world_size
     run.seconds += time.perf_counter() - t0
     return loss.detach()
+
+
+def _keep_rows(state, keep: torch.Tensor):
+    """The carried recurrent state with the rows not in `keep` (streams starting afresh) zeroed; None stays None."""
+    if state is None:
+        return None
+    mask = keep.to(torch.float32)[None, :, None]
+    return tuple(h * mask.to(h.dtype) for h in state) if isinstance(state, tuple) else state * mask.to(state.dtype)
 
 
 def _read_loss(run: RunState, loss: torch.Tensor) -> float:

@@ -159,13 +159,13 @@ def loss_curve(job: jobs.Job) -> gr.LinePlot:
 
 
 def train_tab(app: WebApp) -> gr.events.Dependency:
-    """Train a character model on a Gutenberg book or an uploaded text; one job at a time. Returns the training
-    event (the lists refresh when it ends)."""
+    """Train a character model on Gutenberg books or uploaded texts (several: one corpus); one job at a time.
+    Returns the training event (the lists refresh when it ends)."""
 
     def train(book, text_file=None, name="", cell=TRAIN.cell, hidden=TRAIN.hidden, layers=TRAIN.layers,
               steps=TRAIN.steps, batch_size=TRAIN.batch_size, seq_len=TRAIN.seq_len, lr=TRAIN.lr,
               minutes=TRAIN.minutes, progress=gr.Progress(track_tqdm=True)):
-        """Train a character model on a Gutenberg book or an uploaded text; yields status and loss curve."""
+        """Train a character model on Gutenberg books or uploaded texts; yields status and loss curve."""
         with shown_as_message(ValueError, jobs.JobBusy):
             job = app.start_training(book, text_file, name, cell, hidden, layers, steps, batch_size, seq_len, lr,
                                      minutes)
@@ -184,28 +184,31 @@ def train_tab(app: WebApp) -> gr.events.Dependency:
             gr.Warning("No character model is being trained")
 
     with gr.Tab("Train") as tab:
-        gr.Markdown("Train a character model on a Project Gutenberg book (pick one or type any ID) or on your "
-                    "own `.txt` file. The defaults take a few minutes on a CPU. The result appears under "
-                    "Generate when training ends or is stopped; one job runs at a time.")
+        gr.Markdown("Train a character model on Project Gutenberg books (pick them or type any ID) or on your "
+                    "own `.txt` files; several make one corpus, each file's last tenth held out. Say how many "
+                    "minutes: the model and batch are then sized for this machine (fields left at 0). The result "
+                    "appears under Generate when training ends or is stopped; one job runs at a time.")
         with gr.Row():
             with gr.Column():
-                book = gr.Dropdown(jobs.book_choices(), value=TRAIN.book, label="Gutenberg book",
-                                   info="choose, or type an ID or title", allow_custom_value=True)
-                text_file = gr.File(label="…or upload a .txt (used instead of the book)", file_types=[".txt"],
-                                    type="filepath")
+                book = gr.Dropdown(jobs.book_choices(), value=[TRAIN.book], label="Gutenberg books",
+                                   info="choose one or several (one corpus), or type an ID or title",
+                                   allow_custom_value=True, multiselect=True, elem_id="train-books")
+                text_file = gr.File(label="…or upload .txt files (used instead of the books)", file_types=[".txt"],
+                                    type="filepath", file_count="multiple", elem_id="train-uploads")
                 run_name = gr.Textbox(label="Checkpoint name", placeholder="automatic")
             with gr.Column():
                 with gr.Row():
                     cell = gr.Dropdown(["lstm", "gru", "rnn"], value=TRAIN.cell, label="Cell")
-                    hidden = gr.Number(TRAIN.hidden, label="Hidden units", precision=0)
+                    hidden = gr.Number(0, label="Hidden units", precision=0,
+                                       info=f"0: sized for the minutes ({TRAIN.hidden} with steps)")
                     layers = gr.Number(TRAIN.layers, label="Layers", precision=0)
                 with gr.Row():
                     minutes = gr.Number(TRAIN.minutes, label="Minutes", elem_id="train-minutes",
                                         info="how long to train (loading and validation included)")
-                    steps = gr.Number(None, label="Steps", precision=0, info="instead of minutes, if given")
-                    batch_size = gr.Number(TRAIN.batch_size, label="Batch size", precision=0)
-                    seq_len = gr.Number(TRAIN.seq_len, label="Sequence length", precision=0)
-                    lr = gr.Number(TRAIN.lr, label="Learning rate")
+                    steps = gr.Number(0, label="Steps", precision=0, info="instead of minutes, if not 0")
+                    batch_size = gr.Number(0, label="Batch size", precision=0, info="0: automatic")
+                    seq_len = gr.Number(0, label="Sequence length", precision=0, info="0: automatic")
+                    lr = gr.Number(0, label="Learning rate", info="0: automatic")
                 with gr.Row():
                     start = gr.Button("Start", variant="primary", elem_id="train-start")
                     stop = gr.Button("Stop", elem_id="train-stop")

@@ -157,17 +157,20 @@ def test_sentiment_refuses_empty_text_unknown_words_and_wrong_kind(client):
         client.predict("Great film", "tiny.pt", api_name="/sentiment")
 
 
-def test_training_on_an_uploaded_text_adds_a_checkpoint(app, client, tmp_path):
-    text = tmp_path / "fox.txt"
+def test_training_on_uploaded_texts_adds_a_checkpoint(app, client, tmp_path):
+    text, other = tmp_path / "fox.txt", tmp_path / "dog.txt"
     text.write_text(REPEAT)
-    status, plot = client.predict("1268", handle_file(str(text)), "fox", "lstm", 16, 1, 30, 8, 20, 0.01,
-                                  api_name="/train")
-    assert status.startswith("Finished fox on fox.txt at step 30/30") and "Saved as fox.pt" in status
+    other.write_text(REPEAT.upper())
+    status, plot = client.predict(["1268"], [handle_file(str(text)), handle_file(str(other))], "fox", "lstm", 16, 1,
+                                  30, 8, 20, 0.01, api_name="/train")
+    assert status.startswith("Finished fox on fox.txt, dog.txt at step 30/30") and "Saved as fox.pt" in status
     assert {row[2] for row in plot["value"]["data"]} == set(plot["colors_in_legend"]) == {"train", "validation"}
     names = {i.name: i for i in shelf.list_checkpoints(app.folder)}
     assert names["fox.pt"].kind == "char-lm" and names["fox.pt"].steps == 30
     assert not [n for n in names if ".best" in n] and (app.folder / "fox.log.jsonl").is_file()
     assert generate(client, "the fox", checkpoint="fox.pt").startswith("the fox")
+    files = ckpt.load(app.folder / "fox.pt")["preprocessing"]["files"]
+    assert files == ["fox.txt", "dog.txt"]  # one corpus of two files, each held out
 
 
 def test_a_classifier_trained_on_an_uploaded_csv_is_picked_classifies_and_explains(app, client, tmp_path):
@@ -215,19 +218,19 @@ def test_bad_classifier_data_gets_a_clear_message_and_nothing_is_written(app, cl
 
 def test_unfetchable_book_gets_a_clear_message(client):
     with pytest.raises(AppError, match="could not download Gutenberg book 999"):
-        client.predict("999", None, "x", "lstm", 16, 1, 10, 8, 20, 0.01, api_name="/train")
+        client.predict(["999"], None, "x", "lstm", 16, 1, 10, 8, 20, 0.01, api_name="/train")
     with pytest.raises(AppError, match="hidden must be a whole number from 8"):
-        client.predict("1268", None, "x", "lstm", 4, 1, 10, 8, 20, 0.01, api_name="/train")
+        client.predict(["1268"], None, "x", "lstm", 4, 1, 10, 8, 20, 0.01, api_name="/train")
 
 
 def test_one_job_at_a_time_stop_keeps_the_model_and_generation_stays_responsive(app, client):
-    job = client.submit(str(BOOK), None, "", "gru", 16, 1, 100_000, 8, 20, 0.01, api_name="/train")
+    job = client.submit([str(BOOK)], None, "", "gru", 16, 1, 100_000, 8, 20, 0.01, api_name="/train")
     deadline = time.time() + 600
     while not any("step" in (o[0] if isinstance(o, (list, tuple)) else "") for o in job.outputs()):
         assert time.time() < deadline and not job.done(), job.outputs()
         time.sleep(0.2)
     with pytest.raises(AppError, match="already running"):
-        client.predict("1268", None, "", "lstm", 16, 1, 10, 8, 20, 0.01, api_name="/train")
+        client.predict(["1268"], None, "", "lstm", 16, 1, 10, 8, 20, 0.01, api_name="/train")
     t0 = time.monotonic()
     assert generate(client, "the", length=20).startswith("the")
     assert not job.done(), "generation waited for the training job to end"

@@ -124,3 +124,21 @@ def test_long_request_is_clamped_with_a_notice_and_stop_ends_it(page):
     page.locator("#generate-stop").click()
     stopped = settled(output)
     assert len(stopped) < len(PROMPT) + 10_000
+
+
+def test_train_tab_takes_several_uploads_and_a_budget_in_minutes(page, tmp_path):
+    texts = []
+    for name, line in (("fox.txt", "the quick brown fox jumps over the lazy dog. "),
+                       ("cat.txt", "a curious cat sat on the warm mat in the sun. ")):
+        texts.append(tmp_path / name)
+        texts[-1].write_text(line * 80)
+    page.get_by_role("tab", name="Train", exact=True).click()
+    assert "1268" in page.locator("#train-books").inner_text()  # the default book, as a chip
+    page.locator("#train-uploads input[type=file]").set_input_files([str(t) for t in texts])
+    wait_for(lambda: "cat" in page.locator("#train-uploads").inner_text())  # both listed once uploaded
+    page.get_by_label("Checkpoint name").fill("two-files")
+    page.locator("#train-minutes input").fill("0.15")
+    page.locator("#train-start").click()
+    status = page.locator("#train-status")
+    status.get_by_text("Finished two-files on fox.txt, cat.txt").wait_for(timeout=240_000)
+    assert "Saved as two-files.pt" in status.inner_text()

@@ -41,25 +41,51 @@ def test_parse_book_refuses(value, message):
 
 def test_request_defaults_and_names(text):
     req = jobs.make_request(book="1268")
-    assert (req.book, req.text_file, req.name, req.source) == (1268, None, "gutenberg-1268-h256", "Gutenberg book 1268")
+    assert (req.books, req.text_files, req.name, req.source) == ((1268,), (), "gutenberg-1268-h256",
+                                                                 "Gutenberg book 1268")
     assert req.model == dict(embed=256, hidden=256, layers=1, cell="lstm")
     assert (req.config.steps, req.config.eval_every, req.config.save_every, req.config.warmup) == (1000, 100, 100, 100)
     req = tiny(text, book=84, name="../My run!")
-    assert (req.book, req.text_file, req.name, req.source) == (None, text, "My-run", "fox.txt")
+    assert (req.books, req.text_files, req.name, req.source) == ((), (text,), "My-run", "fox.txt")
     assert req.model["embed"] == 16 and req.config.eval_every == 2
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    (dict(hidden=0), "hidden must be a whole number from 8"),
+    (dict(hidden=4), "hidden must be a whole number from 8"),
+    (dict(hidden=-3, steps=None, minutes=1), "hidden must be a whole number from 8"),
     (dict(layers=1.5), "layers must be a whole number"),
     (dict(steps="x"), "steps must be a whole number"),
-    (dict(lr=0), "learning rate"),
+    (dict(lr=-0.1), "learning rate"),
     (dict(lr=float("inf")), "learning rate"),
     (dict(cell="transformer"), "cell must be one of"),
 ])
 def test_bad_settings_are_named(text, kwargs, message):
     with pytest.raises(ValueError, match=message):
         tiny(text, **kwargs)
+
+
+def test_several_books_and_uploads(tmp_path, text):
+    req = jobs.make_request(book=["1268 · The Mysterious Island (Jules Verne)", 84, "1268"])
+    assert (req.books, req.name, req.source) == ((1268, 84), "gutenberg-1268-84-h256", "Gutenberg books 1268, 84")
+    other = tmp_path / "dog.txt"
+    other.write_text("The lazy dog sleeps in the sun while the fox runs past it again and again.\n" * 50)
+    req = jobs.make_request(book=[1268], text_file=[str(text), str(other)])
+    assert (req.books, req.text_files, req.name) == ((), (text, other), "fox-and-1-more-h256")
+    corpus = req.corpus()
+    assert corpus.texts == (text.read_text(), other.read_text()) and req.source == "fox.txt, dog.txt"
+    with pytest.raises(ValueError, match="choose a book or upload a text"):
+        jobs.make_request(book=[], text_file=[])
+
+
+def test_uploads_together_stay_under_the_limit(tmp_path, monkeypatch):
+    files = []
+    for i in range(3):
+        files.append(tmp_path / f"part{i}.txt")
+        files[-1].write_text("x" * 400)
+    monkeypatch.setattr(jobs, "MAX_TEXT_BYTES", 1000)
+    with pytest.raises(ValueError, match="the 3 uploads are 0 MiB; the limit is 0 MiB"):
+        jobs.make_request(text_file=files)
+    assert jobs.make_request(text_file=files[:2]).text_files == tuple(files[:2])
 
 
 def test_missing_upload_is_refused(tmp_path):
