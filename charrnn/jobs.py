@@ -66,7 +66,8 @@ class TrainRequest:
 
 @dataclass(frozen=True)
 class FormDefaults:
-    """The training form's values when left alone: The Mysterious Island, a small LSTM, a few minutes on a CPU.
+    """The training form's values when left alone: The Mysterious Island, three minutes, sizes sized for the
+    machine. The sizes below are a step-count run's, used when Steps is given and a size left at 0.
 
     Written only here: the app's controls and `make_request` both start from these.
     """
@@ -126,12 +127,12 @@ def make_request(
     text_file: str | os.PathLike | list | None = None,
     name: str | None = None,
     cell: str = FORM.cell,
-    hidden: int = FORM.hidden,
+    hidden: int | None = None,
     layers: int = FORM.layers,
     steps: int = FORM.steps,
-    batch_size: int = FORM.batch_size,
-    seq_len: int = FORM.seq_len,
-    lr: float = FORM.lr,
+    batch_size: int | None = None,
+    seq_len: int | None = None,
+    lr: float | None = None,
     embed: int | None = None,
     device: str = "auto",
     seed: int = 1,
@@ -142,7 +143,8 @@ def make_request(
     `book` is one Gutenberg book or a list, `text_file` one uploaded text or a list: several make one corpus
     (each file cleaned on its own, each file's end held out). Uploaded texts win over the books. Validation runs
     every tenth of the run. With `minutes` and no `steps` (None or 0) the run trains to that time budget instead
-    (see charrnn.train).
+    (see charrnn.train). Sizes and the learning rate left None or 0 are automatic: FORM's for a step count, sized
+    for the machine (hidden, batch) or the budget recipe's (seq_len, lr) for a time budget.
     """
     text_files = _uploads(text_file)
     books = () if text_files else _books(book)
@@ -262,7 +264,12 @@ class Job:
         return max((r["step"] for r in self.records), default=0)
 
     def where(self) -> str:
-        return f"{self.request.name}, step {self.step}/{self.request.config.steps}"
+        return f"{self.request.name}, step {self.step}/{self.total}"
+
+    @property
+    def total(self) -> int | str:
+        """The run's length: its steps, or its time budget."""
+        return self.request.config.steps or f"~ ({self.request.config.minutes:g} min)"
 
     def curve(self) -> list[tuple[int, float, str]]:
         """(step, loss in nats, 'train' or 'validation') points logged so far."""
@@ -276,8 +283,7 @@ class Job:
 
     def summary(self) -> str:
         """A one-line account of where the job stands."""
-        req = self.request
-        total = req.config.steps or f"~ ({req.config.minutes:g} min)"
+        req, total = self.request, self.total
         if self.state == "loading":
             return f"Loading {req.source}…"
         if self.state == "failed":
@@ -288,6 +294,9 @@ class Job:
             f", train loss {last_train:.3f}" if last_train is not None else "",
             f", validation loss {last_val:.3f} nats" if last_val is not None else "",
         ])
+        sized = next((r["sizing"] for r in self.records if "sizing" in r), None)
+        if sized:
+            losses += f", sized: hidden {sized['hidden']}, batch {sized['batch_size']}"
         elapsed = f"{time.time() - self.started:.0f} s"
         if self.state == "training":
             return f"Training {req.name} on {req.source}: step {self.step}/{total}{losses} ({elapsed})"

@@ -247,6 +247,7 @@ def train(
         run.metrics["sizing"] = {"hidden": model_cfg.hidden, "embed": model_cfg.embed,
                                  "batch_size": config.batch_size, "chars_per_second": round(sizing.chars_per_second),
                                  "params": sizing.params, "trials": sizing.trials}
+        log.write({"step": run.step, "sizing": {k: v for k, v in run.metrics["sizing"].items() if k != "trials"}})
     budget = _budget(config, run, eval_ids, started, dctx)
     status, postfix, since = "finished", {}, (run.chars_seen, run.seconds)
     bar = tqdm(total=config.steps if budget is None else None, initial=run.step, desc="train", unit="step",

@@ -162,9 +162,8 @@ def train_tab(app: WebApp) -> gr.events.Dependency:
     """Train a character model on Gutenberg books or uploaded texts (several: one corpus); one job at a time.
     Returns the training event (the lists refresh when it ends)."""
 
-    def train(book, text_file=None, name="", cell=TRAIN.cell, hidden=TRAIN.hidden, layers=TRAIN.layers,
-              steps=TRAIN.steps, batch_size=TRAIN.batch_size, seq_len=TRAIN.seq_len, lr=TRAIN.lr,
-              minutes=TRAIN.minutes, progress=gr.Progress(track_tqdm=True)):
+    def train(book, text_file=None, name="", cell=TRAIN.cell, hidden=0, layers=TRAIN.layers, steps=TRAIN.steps,
+              batch_size=0, seq_len=0, lr=0, minutes=TRAIN.minutes, progress=gr.Progress(track_tqdm=True)):
         """Train a character model on Gutenberg books or uploaded texts; yields status and loss curve."""
         with shown_as_message(ValueError, jobs.JobBusy):
             job = app.start_training(book, text_file, name, cell, hidden, layers, steps, batch_size, seq_len, lr,

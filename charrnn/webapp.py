@@ -157,11 +157,12 @@ class WebApp:
 
     # ------------------------------------------------------------ training
 
-    def start_training(self, book, text_file=None, name="", cell=jobs.FORM.cell, hidden=jobs.FORM.hidden,
-                       layers=jobs.FORM.layers, steps=jobs.FORM.steps, batch_size=jobs.FORM.batch_size,
-                       seq_len=jobs.FORM.seq_len, lr=jobs.FORM.lr, minutes=None) -> jobs.Job:
+    def start_training(self, book, text_file=None, name="", cell=jobs.FORM.cell, hidden=None,
+                       layers=jobs.FORM.layers, steps=jobs.FORM.steps, batch_size=None, seq_len=None, lr=None,
+                       minutes=None) -> jobs.Job:
         """Start training a character model in the background; ValueError for bad settings, JobBusy if one runs.
-        With `minutes` and no `steps` (empty or 0) the run trains to that time budget."""
+        With `minutes` and no `steps` (empty or 0) the run trains to that time budget. Sizes left None or 0 are
+        automatic (see jobs.make_request)."""
         request = jobs.make_request(book, text_file, name, cell, hidden, layers, steps, batch_size, seq_len, lr,
                                     device=self.device, minutes=minutes)
         return self.jobs.start(request)

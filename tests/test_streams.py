@@ -131,3 +131,4 @@ def test_a_budget_run_without_a_size_is_sized_and_says_so(tmp_path):
     assert saved["config"]["train"]["batch_size"] == sizing["batch_size"] >= 16
     assert sizing["trials"] and all(t["chars_per_second"] > 0 for t in sizing["trials"])
     assert result.status == "finished" and result.val_loss is not None
+    assert [r["sizing"]["hidden"] for r in result.history if "sizing" in r] == [sizing["hidden"]]
