@@ -218,7 +218,7 @@ def start_training(url: str, text: Path, hidden: int):
     from gradio_client import Client, handle_file
 
     client = Client(url, verbose=False)
-    job = client.submit("1268", handle_file(str(text)), "loadtest", "lstm", hidden, 1, 1_000_000, 32, 100, 0.003,
+    job = client.submit(["1268"], [handle_file(str(text))], "loadtest", "lstm", hidden, 1, 1_000_000, 32, 100, 0.003,
                         api_name="/train")
     deadline = time.monotonic() + 120
     while trained_steps(job) < 1:  # the job logs every 50 steps

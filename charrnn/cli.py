@@ -59,7 +59,7 @@ def _train(args, ctx) -> None:
     model = dict(embed=args.embed, hidden=args.hidden, layers=args.layers, dropout=args.dropout, cell=args.cell)
     config = TrainConfig(
         steps=args.steps, minutes=args.minutes, seq_len=args.seq_len,
-        batch_size=args.batch_size or (None if args.minutes else 64),
+        batch_size=args.batch_size if args.batch_size is not None else (None if args.minutes else 64),
         batching=args.batching or ("streams" if args.minutes else "windows"),
         lr=args.lr if args.lr is not None else (BUDGET_LR if args.minutes else 0.003), lr_decay=args.lr_decay,
         warmup=args.warmup, grad_clip=args.grad_clip, val_fraction=args.val_fraction, eval_every=args.eval_every,
@@ -190,15 +190,8 @@ def _add_dynamic(p: argparse.ArgumentParser) -> None:
                         f"(default {d.stats_chars})")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="charrnn", description="Character-level recurrent language models.")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    p = sub.add_parser("download", help="fetch a Project Gutenberg book into the cache")
-    p.add_argument("--book", type=int, required=True)
-    p.add_argument("--cache", default=None)
-    p.set_defaults(func=cmd_download)
-
+def _add_train(sub) -> None:
+    """The train command's options."""
     p = sub.add_parser("train", help="train (or --resume) a character model")
     _add_source(p)
     p.add_argument("--out", default="checkpoints/model.pt", help="checkpoint path (best: <stem>.best.pt)")
@@ -239,6 +232,17 @@ def build_parser() -> argparse.ArgumentParser:
                         "else fp32; checkpoints stay fp32")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="charrnn", description="Character-level recurrent language models.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("download", help="fetch a Project Gutenberg book into the cache")
+    p.add_argument("--book", type=int, required=True)
+    p.add_argument("--cache", default=None)
+    p.set_defaults(func=cmd_download)
+
+    _add_train(sub)
 
     p = sub.add_parser("sample", help="generate text from a checkpoint")
     p.add_argument("--checkpoint", required=True)

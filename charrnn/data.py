@@ -159,9 +159,9 @@ class StreamBatches:
 
     A stream reads a segment of up to `segment` characters of one part, then starts a new one at a random place
     (its row of the state is reset: `next` says which rows start afresh). Segment starts are drawn uniformly from
-    [-segment + 1, n) and clipped to the part (parts drawn by length), so every position is read about equally
-    often; no segment spans two parts. The positions are all the state there is (`state_dict`); the draws come
-    from the caller's generator, so a resumed run continues exactly.
+    [-segment + 1, n) and clipped to the part (parts drawn by n + segment - 1), so every position of every part
+    is read about equally often; no segment spans two parts. The positions are all the state there is
+    (`state_dict`); the draws come from the caller's generator, so a resumed run continues exactly.
     """
 
     def __init__(self, ids: np.ndarray | torch.Tensor | list, seq_len: int, batch: int,
@@ -177,14 +177,16 @@ class StreamBatches:
         self.ids = parts[0] if len(parts) == 1 else torch.cat(parts)
         self._offset = torch.cat([torch.zeros(1, dtype=torch.long), lengths.cumsum(0)[:-1]])
         self._length = lengths
-        self._weight = torch.where(lengths >= seq_len + 1, lengths, 0).double()  # parts too short never drawn
+        # a draw covers a given position of a part of n characters with chance segment / (n + segment - 1), so
+        # parts drawn in proportion to n + segment - 1 get every position read alike; parts too short never
+        self._weight = torch.where(lengths >= seq_len + 1, lengths + self.segment - 1, 0).double()
         self._span = torch.arange(seq_len + 1)
         self.pos = torch.zeros(batch, dtype=torch.long)  # next chunk's first id, in self.ids
         self.end = torch.zeros(batch, dtype=torch.long)  # the stream's segment ends before this id
 
     def __len__(self) -> int:
-        """Characters a pass over the text predicts (for progress in epochs)."""
-        return int(self._weight.sum())
+        """Characters of the parts long enough to read (for progress in epochs)."""
+        return int(self._length[self._weight > 0].sum())
 
     def next(self, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The next (batch, seq_len) inputs and targets, and a (batch,) bool: rows that start a new segment."""

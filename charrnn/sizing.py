@@ -100,23 +100,26 @@ def choose_batch(vocab_size: int, seq_len: int, device: torch.device, precision:
 
 
 def size_for_budget(vocab_size: int, train_chars: int, seconds: float, seq_len: int, device: torch.device,
-                    precision: str = "fp32", cell: str = "lstm", layers: int = 1) -> Sizing:
-    """The model and batch for `seconds` of training on `train_chars` characters (see the module docstring)."""
+                    precision: str = "fp32", cell: str = "lstm", layers: int = 1, batch: int | None = None,
+                    hidden: int | None = None) -> Sizing:
+    """The model and batch for `seconds` of training on `train_chars` characters (see the module docstring); a
+    `batch` or `hidden` given is kept (and the other sized around it)."""
     trials: list[dict] = []
     t0 = time.perf_counter()
-    batch = choose_batch(vocab_size, seq_len, device, precision, cell, layers, trials,
-                         t0 + PROBE_SHARE / 2 * seconds)
+    if batch is None:
+        batch = choose_batch(vocab_size, seq_len, device, precision, cell, layers, trials,
+                             t0 + PROBE_SHARE / 2 * seconds)
     chosen = None
-    for hidden in HIDDEN_SIZES:
-        cfg = model_config(vocab_size, hidden, cell, layers)
+    for size in (hidden,) if hidden else HIDDEN_SIZES:
+        cfg = model_config(vocab_size, size, cell, layers)
         n = params(cfg)
         if chosen is not None and (n > MAX_PARAMS_PER_CHAR * train_chars
                                    or time.perf_counter() > t0 + PROBE_SHARE * seconds):
             break
         rate = throughput(cfg, batch, seq_len, device, precision)
-        trials.append({"hidden": hidden, "batch": batch, "chars_per_second": round(rate)})
+        trials.append({"hidden": size, "batch": batch, "chars_per_second": round(rate)})
         if chosen is not None and rate * seconds < CHARS_PER_PARAM * n:
             break
-        chosen = Sizing(hidden, cfg.embed, batch, rate, n)
+        chosen = Sizing(size, cfg.embed, batch, rate, n)
     chosen.trials = trials
     return chosen

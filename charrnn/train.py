@@ -177,9 +177,6 @@ def _budget(config: TrainConfig, run: RunState, eval_ids: list[np.ndarray], star
     (estimated by timing a short one now) and saving kept out of it."""
     if config.minutes is None:
         return None
-    if dctx.enabled:
-        raise ValueError("a time budget (minutes) is not supported under torchrun: the ranks' clocks differ; "
-                         "give steps instead")
     probe = _first_chars(eval_ids, 2048)
     evaluate_parts(run.net, probe, device=run.device)  # the first call pays one-off costs: time the second
     t0 = time.perf_counter()
@@ -225,7 +222,8 @@ def train(
     ready to sample or share) and `<stem>.log.jsonl`. With resume=True the run continues from `out` with its saved
     settings; a `config` given then changes only its device and log_every, and its steps when set. Ctrl-C, SIGTERM
     or `stop_event` save the current state before returning. Under torchrun every rank calls this (it joins
-    torchrun's process group if the caller has not); only rank 0 writes files.
+    torchrun's process group if the caller has not); only rank 0 writes files. A new run with `config.minutes`
+    and no hidden size in `model_config` (or batch_size None) has them sized for the device (charrnn.sizing).
     """
     started = time.perf_counter()
     out = Path(out)
@@ -234,26 +232,22 @@ def train(
     config, model_cfg, vocab = _settings(corpus, model_config, config, saved, out.name)
     dctx = _join_torchrun(config.device)
     device = _device(config.device, dctx)
-    sizing = None
-    if saved is None and config.minutes is not None and (config.batch_size is None or not model_config
-                                                         or model_config.get("hidden") is None):
-        model_cfg, config, sizing = _size(corpus, model_config, model_cfg, config, device, started, progress)
+    if config.minutes is not None and dctx.enabled:
+        raise ValueError("a time budget (minutes) is not supported under torchrun: the ranks' clocks differ; "
+                         "give steps instead")
+    model_cfg, config, sizing = _size(corpus, model_config, model_cfg, config, device, started, progress, saved)
     windows, eval_ids = _prepare_data(corpus, vocab, config, dctx)
     run = _start_run(corpus, config, model_cfg, vocab, device, dctx, saved, out.name, windows)
     model = DistributedDataParallel(run.net, device_ids=[device.index] if device.type == "cuda" else None) \
         if dctx.enabled else run.net
     log = RunLog(log_path(out), dctx.is_main, on_log)
-    if sizing is not None:
-        run.metrics["sizing"] = {"hidden": model_cfg.hidden, "embed": model_cfg.embed,
-                                 "batch_size": config.batch_size, "chars_per_second": round(sizing.chars_per_second),
-                                 "params": sizing.params, "trials": sizing.trials}
-        log.write({"step": run.step, "sizing": {k: v for k, v in run.metrics["sizing"].items() if k != "trials"}})
     budget = _budget(config, run, eval_ids, started, dctx)
     status, postfix, since = "finished", {}, (run.chars_seen, run.seconds)
     bar = tqdm(total=config.steps if budget is None else None, initial=run.step, desc="train", unit="step",
                disable=not (progress and dctx.is_main), dynamic_ncols=True)
     with stop_signals() as caught, bar:
         _prepare_files(out, resume, run.step, dctx.is_main)
+        _note_sizing(run, log, sizing)
         model.train()
         last = _finished(run, config, budget)
         while not last:
@@ -337,21 +331,33 @@ def _settings(corpus: Corpus, model_config: dict | None, config: TrainConfig | N
 
 
 def _size(corpus: Corpus, model_config: dict | None, model_cfg: ModelConfig, config: TrainConfig,
-          device: torch.device, started: float, progress: bool) -> tuple[ModelConfig, TrainConfig, Sizing]:
-    """A time-budget run's hidden size and/or batch, left unset by the caller, measured on the device (sizing)."""
+          device: torch.device, started: float, progress: bool,
+          saved: dict | None) -> tuple[ModelConfig, TrainConfig, Sizing | None]:
+    """A new time-budget run's hidden size and/or batch, where the caller left them unset (None), measured on
+    the device (charrnn.sizing); the settings unchanged (and no Sizing) otherwise."""
+    given = {k: v for k, v in (model_config or {}).items() if v is not None}
+    if saved is not None or config.minutes is None or ("hidden" in given and config.batch_size is not None):
+        return model_cfg, config, None
     precision = resolve_precision(device, config.precision, config.amp)
     seconds = 0.9 * (config.minutes * 60 - (time.perf_counter() - started)) - SAVE_RESERVE
-    train_chars = int(corpus.chars * (1 - config.val_fraction))
-    sizing = size_for_budget(model_cfg.vocab_size, train_chars, seconds, config.seq_len, device, precision,
-                             model_cfg.cell, model_cfg.layers)
-    given = {k: v for k, v in (model_config or {}).items() if v is not None}
-    if "hidden" not in given:
-        model_cfg = replace(model_cfg, hidden=sizing.hidden, embed=given.get("embed", sizing.embed))
-    if config.batch_size is None:
-        config = replace(config, batch_size=sizing.batch_size)
+    sizing = size_for_budget(model_cfg.vocab_size, int(corpus.chars * (1 - config.val_fraction)), seconds,
+                             config.seq_len, device, precision, model_cfg.cell, model_cfg.layers,
+                             batch=config.batch_size, hidden=given.get("hidden"))
+    model_cfg = replace(model_cfg, hidden=sizing.hidden, embed=given.get("embed", sizing.embed))
+    config = replace(config, batch_size=sizing.batch_size)
     if progress:
-        tqdm.write(sizing.line(seconds) + f"; using hidden {model_cfg.hidden}, batch {config.batch_size}")
+        tqdm.write(sizing.line(seconds))
     return model_cfg, config, sizing
+
+
+def _note_sizing(run: RunState, log: RunLog, sizing: Sizing | None) -> None:
+    """Record what sizing chose (and every trial) in the checkpoint's metrics, and the choice in the log."""
+    if sizing is None:
+        return
+    run.metrics["sizing"] = {"hidden": run.model_cfg.hidden, "embed": run.model_cfg.embed,
+                             "batch_size": run.config.batch_size, "chars_per_second": round(sizing.chars_per_second),
+                             "params": sizing.params, "trials": sizing.trials}
+    log.write({"step": run.step, "sizing": {k: v for k, v in run.metrics["sizing"].items() if k != "trials"}})
 
 
 def _join_torchrun(device: str) -> distributed.Context:
@@ -485,7 +491,8 @@ class RunState:
         }
         if self.streams is not None:
             held = [] if self.hidden is None else [self.hidden] if torch.is_tensor(self.hidden) else self.hidden
-            trainer["streams"] = {**self.streams.state_dict(), "hidden": [h.detach().cpu() for h in held]}
+            trainer["streams"] = {**self.streams.state_dict(),  # fp32: resumable on another device or precision
+                                  "hidden": [h.detach().float().cpu() for h in held]}
         return checkpoint_dict(KIND, self.model_cfg.to_dict(), self.config, list(self.vocab.chars),
                                cpu_state_dict(self.net), self.metrics, preprocessing=self.preprocessing,
                                optimizer=self.opt.state_dict(), trainer=trainer)
@@ -633,8 +640,8 @@ def _keep_rows(state, keep: torch.Tensor):
     """The carried recurrent state with the rows not in `keep` (streams starting afresh) zeroed; None stays None."""
     if state is None:
         return None
-    mask = keep.to(torch.float32)[None, :, None]
-    return tuple(h * mask.to(h.dtype) for h in state) if isinstance(state, tuple) else state * mask.to(state.dtype)
+    keep = keep[None, :, None]
+    return tuple(torch.where(keep, h, 0) for h in state) if isinstance(state, tuple) else torch.where(keep, state, 0)
 
 
 def _read_loss(run: RunState, loss: torch.Tensor) -> float:
