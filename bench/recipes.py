@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from common import chapter_text, machine
 
-from charrnn.data import CharWindows, StreamBatches, Vocab, split_ids
+from charrnn.data import SEGMENT_CHARS, CharWindows, StreamBatches, Vocab, split_ids
 from charrnn.evaluate import evaluate_stream
 from charrnn.model import CharRNN, ModelConfig
 
@@ -27,6 +27,7 @@ def main() -> None:
     ap.add_argument("--seq", type=int, default=40)
     ap.add_argument("--batching", choices=["windows", "streams"], default="streams")
     ap.add_argument("--lr", type=float, default=0.005)
+    ap.add_argument("--segment", type=int, default=SEGMENT_CHARS, help="streams: characters read before a jump")
     ap.add_argument("--seconds", type=float, default=160)
     ap.add_argument("--steps", type=int, default=0, help="a step count instead of --seconds")
     a = ap.parse_args()
@@ -38,7 +39,7 @@ def main() -> None:
     net = CharRNN(ModelConfig(len(vocab), min(a.embed, a.hidden), a.hidden))
     opt = torch.optim.Adam(net.parameters(), lr=a.lr)
     gen = torch.Generator().manual_seed(1)
-    windows, streams = CharWindows(train_ids, a.seq), StreamBatches(train_ids, a.seq, a.batch)
+    windows, streams = CharWindows(train_ids, a.seq), StreamBatches(train_ids, a.seq, a.batch, a.segment)
     state, step, t0 = None, 0, time.perf_counter()
     while True:
         progress = step / a.steps if a.steps else (time.perf_counter() - t0) / a.seconds
@@ -64,7 +65,8 @@ def main() -> None:
         step += 1
     seconds = time.perf_counter() - t0
     val = evaluate_stream(net, np.asarray(val_ids, dtype=np.int64)).loss_nats
-    print(f"recipe=h{a.hidden}/b{a.batch}/s{a.seq}/{a.batching}/lr{a.lr:g} steps={step} "
+    segment = f"/seg{a.segment}" if a.batching == "streams" else ""
+    print(f"recipe=h{a.hidden}/b{a.batch}/s{a.seq}/{a.batching}{segment}/lr{a.lr:g} steps={step} "
           f"chars={step * a.batch * a.seq:,} chars_s={step * a.batch * a.seq / seconds:,.0f} val_loss_nats={val:.4f}")
 
 
