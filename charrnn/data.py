@@ -184,10 +184,6 @@ class StreamBatches:
         self.pos = torch.zeros(batch, dtype=torch.long)  # next chunk's first id, in self.ids
         self.end = torch.zeros(batch, dtype=torch.long)  # the stream's segment ends before this id
 
-    def __len__(self) -> int:
-        """Characters of the parts long enough to read (for progress in epochs)."""
-        return int(self._length[self._weight > 0].sum())
-
     def next(self, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The next (batch, seq_len) inputs and targets, and a (batch,) bool: rows that start a new segment."""
         fresh = self.end - self.pos < self.seq_len + 1

@@ -23,6 +23,7 @@ from . import shelf
 from .corpus import Corpus, load_corpus
 from .gutenberg import CATALOGUE, GutenbergError
 from .model import CELLS
+from .sizing import embed_for
 from .train import BUDGET_LR, BUDGET_SEQ_LEN, TrainConfig, best_path, log_path, train
 
 RUNS_DIR = ".train"
@@ -155,7 +156,7 @@ def make_request(
         return _budget_request(books, text_files, name, cell, hidden, layers, embed, minutes, batch_size,
                                seq_len, lr, device, seed)
     hidden = _bounded("hidden", FORM.hidden if _blank(hidden) else hidden)
-    embed = _bounded("embed", embed) if embed else min(hidden, 256)
+    embed = _bounded("embed", embed) if embed else embed_for(hidden)
     steps = _bounded("steps", steps)
     batch_size = _bounded("batch_size", FORM.batch_size if _blank(batch_size) else batch_size)
     seq_len = _bounded("seq_len", FORM.seq_len if _blank(seq_len) else seq_len)
@@ -217,7 +218,7 @@ def _budget_request(books, text_files, name, cell, hidden, layers, embed, minute
     if not (math.isfinite(minutes) and 0.05 <= minutes <= 24 * 60):
         raise ValueError(f"minutes must be from 0.05 to {24 * 60}, got {minutes:g}")
     hidden = None if _blank(hidden) else _bounded("hidden", hidden)
-    embed = _bounded("embed", embed) if embed else (min(hidden, 256) if hidden else None)
+    embed = _bounded("embed", embed) if embed else (embed_for(hidden) if hidden else None)
     batch_size = None if _blank(batch_size) else _bounded("batch_size", batch_size)
     seq_len = BUDGET_SEQ_LEN if _blank(seq_len) else _bounded("seq_len", seq_len)
     lr = BUDGET_LR if _blank(lr) else _learning_rate(lr)

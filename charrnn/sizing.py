@@ -46,8 +46,13 @@ class Sizing:
                 f"~{chars / 1e6:.1f}M characters, {chars / self.params:.1f} per parameter)")
 
 
+def embed_for(hidden: int) -> int:
+    """The embedding size that goes with a hidden size when none is given: the chapter's 256, less for small models."""
+    return min(256, hidden)
+
+
 def model_config(vocab_size: int, hidden: int, cell: str = "lstm", layers: int = 1) -> ModelConfig:
-    return ModelConfig(vocab_size=vocab_size, embed=min(256, hidden), hidden=hidden, layers=layers, cell=cell)
+    return ModelConfig(vocab_size=vocab_size, embed=embed_for(hidden), hidden=hidden, layers=layers, cell=cell)
 
 
 def params(cfg: ModelConfig) -> int:

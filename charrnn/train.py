@@ -312,8 +312,7 @@ def _settings(corpus: Corpus, model_config: dict | None, config: TrainConfig | N
         if config.minutes is None:
             config = replace(config, steps=config.steps or DEFAULT_STEPS)
         vocab = Vocab.from_text("".join(set().union(*(set(t) for t in corpus.texts))))  # raises for empty text
-        given = {k: v for k, v in (model_config or {}).items() if v is not None}  # None: the default (or sized)
-        return config, ModelConfig(vocab_size=len(vocab), **given), vocab
+        return config, ModelConfig(vocab_size=len(vocab), **_given(model_config)), vocab
     vocab, _ = char_lm_parts(saved, name, meta=True)
     asked = {} if config is None else {"device": config.device, "log_every": config.log_every}
     if config is not None and config.steps is not None:
@@ -330,12 +329,17 @@ def _settings(corpus: Corpus, model_config: dict | None, config: TrainConfig | N
     return config, model_cfg, vocab
 
 
+def _given(model_config: dict | None) -> dict:
+    """The model settings the caller gave: None means the default (or, in a time-budget run, sized)."""
+    return {k: v for k, v in (model_config or {}).items() if v is not None}
+
+
 def _size(corpus: Corpus, model_config: dict | None, model_cfg: ModelConfig, config: TrainConfig,
           device: torch.device, started: float, progress: bool,
           saved: dict | None) -> tuple[ModelConfig, TrainConfig, Sizing | None]:
     """A new time-budget run's hidden size and/or batch, where the caller left them unset (None), measured on
     the device (charrnn.sizing); the settings unchanged (and no Sizing) otherwise."""
-    given = {k: v for k, v in (model_config or {}).items() if v is not None}
+    given = _given(model_config)
     if saved is not None or config.minutes is None or ("hidden" in given and config.batch_size is not None):
         return model_cfg, config, None
     precision = resolve_precision(device, config.precision, config.amp)
@@ -619,7 +623,8 @@ def _train_step(model: torch.nn.Module, run: RunState, windows: CharWindows | St
     state = None
     if run.streams is not None:
         x, y, fresh = run.streams.next(run.gen)
-        state = _keep_rows(run.hidden, ~fresh.to(run.device))
+        keep = ~fresh.to(run.device)[None, :, None]  # rows starting a new segment start from a zero state
+        state = None if run.hidden is None else _map_state(run.hidden, lambda h: torch.where(keep, h, 0))
     else:
         starts = torch.randint(0, len(windows), (cfg.batch_size * dctx.world_size,), generator=run.gen)
         x, y = windows.batch(starts[dctx.rank :: dctx.world_size])
@@ -628,7 +633,7 @@ def _train_step(model: torch.nn.Module, run: RunState, windows: CharWindows | St
         logits, state = model(x, state)
         loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), y.reshape(-1))
     if run.streams is not None:
-        run.hidden = tuple(h.detach() for h in state) if isinstance(state, tuple) else state.detach()
+        run.hidden = _map_state(state, torch.Tensor.detach)
     optimizer_step(loss, run.opt, run.scaler, model, cfg.grad_clip)  # looked up here: tests/test_crash.py hooks it
     run.step += 1
     run.chars_seen += cfg.batch_size * cfg.seq_len * dctx.world_size
@@ -636,12 +641,9 @@ def _train_step(model: torch.nn.Module, run: RunState, windows: CharWindows | St
     return loss.detach()
 
 
-def _keep_rows(state, keep: torch.Tensor):
-    """The carried recurrent state with the rows not in `keep` (streams starting afresh) zeroed; None stays None."""
-    if state is None:
-        return None
-    keep = keep[None, :, None]
-    return tuple(torch.where(keep, h, 0) for h in state) if isinstance(state, tuple) else torch.where(keep, state, 0)
+def _map_state(state: tuple | torch.Tensor, fn: Callable[[torch.Tensor], torch.Tensor]) -> tuple | torch.Tensor:
+    """`fn` applied to a recurrent state's tensors: the LSTM's (h, c) or a GRU's/RNN's h."""
+    return tuple(fn(h) for h in state) if isinstance(state, tuple) else fn(state)
 
 
 def _read_loss(run: RunState, loss: torch.Tensor) -> float:
