@@ -3,9 +3,13 @@
 A request is primed in its own thread (its prompt run through the model, exactly as `sample.stream` does), then
 joins the engine's batch at the next step and leaves when its length is reached, when it is closed (a client that
 went away) or when its own sampling fails. Each request keeps its own temperature, top-k, top-p, generator and
-length, so a seeded request gives the text `sample.stream` gives for the same options: both draw from the same
-logits with the same generator calls, and the stepper pads every batch to a multiple of 4 rows (see
-`model.make_stepper`), so a row's arithmetic does not depend on how many other requests share the step.
+length, so a seeded request gives the text `sample.stream` gives for the same options: both draw by inverse CDF
+with the request's own uniform numbers (`sample.Dice`), and the batch is padded to a multiple of 4 rows (see
+`model.row_stable`), so a row's arithmetic does not depend on how many other requests share the step.
+
+The batch's logits and recurrent state stay side by side in one tensor each between steps; they are rebuilt only
+when a request joins or leaves. Requests with the same options are drawn together (one `sample.draw` per set of
+options), so a step costs a few tensor operations however many requests share it.
 """
 from __future__ import annotations
 
@@ -18,8 +22,8 @@ from typing import Iterator
 import torch
 
 from .charlm import CharLM
-from .model import row_stable
-from .sample import draw, prime
+from .model import ROW_MULTIPLE, map_state, pad_rows
+from .sample import Dice, draw, prime
 
 DELIVER_EVERY = 16  # steps whose characters go to a consumer at once: fewer thread wake-ups, less GIL hand-over
 
@@ -30,21 +34,15 @@ _END = object()
 class _Request:
     """One request's sampling state inside the engine; `out` carries its characters to the consumer."""
 
-    lm: CharLM
-    logits: torch.Tensor  # (rows, vocab): the next character's logits
-    state: object  # the recurrent state, batch dimension 1
-    gen: torch.Generator
-    temperature: float
-    top_k: int | None
-    top_p: float | None
+    logits: torch.Tensor | None  # (rows, vocab) after priming; None once in the batch (the batch holds them)
+    state: object  # the recurrent state after priming, batch dimension 1; None once in the batch
+    dice: Dice
+    options: tuple  # (temperature, top_k, top_p): requests with the same options are drawn together
+    rows: int
     remaining: int
     out: queue.SimpleQueue = field(default_factory=queue.SimpleQueue)  # lists of steps, an exception, or _END
     pending: list = field(default_factory=list)  # steps drawn but not yet delivered
     closed: threading.Event = field(default_factory=threading.Event)
-
-    @property
-    def rows(self) -> int:
-        return self.logits.shape[0]
 
 
 class EngineStream:
@@ -79,17 +77,18 @@ class Engine:
         self.lm = lm
         self.max_rows = max_rows
         self._joining: deque[_Request] = deque()
-        self._active: list[_Request] = []
+        self._active: list[_Request] = []  # in the batch's row order
+        self._logits: torch.Tensor | None = None  # (active rows, vocab): the next character's logits
+        self._state = None  # the active rows' recurrent state, padded to a multiple of ROW_MULTIPLE rows
         self._wake = threading.Condition()
         self._thread: threading.Thread | None = None
         self.steps = 0  # batched steps taken, for tests and figures
-        self._step_fn = row_stable(lm.stepper)  # a row's arithmetic is the same in every batch
 
     def submit(self, prompt: str = "", length: int = 300, temperature: float = 1.0, top_k: int | None = None,
                top_p: float | None = None, seed: int | None = None, num_samples: int = 1) -> EngineStream:
         """Prime a request in the caller's thread and queue it to join the batch; bad options raise here."""
         logits, state, gen = prime(self.lm, prompt, length, temperature, top_k, top_p, seed, num_samples)
-        request = _Request(self.lm, logits, state, gen, temperature, top_k, top_p, length)
+        request = _Request(logits, state, Dice(gen, num_samples), (temperature, top_k, top_p), num_samples, length)
         if length == 0:
             request.out.put(_END)
             return EngineStream(request)
@@ -103,16 +102,18 @@ class Engine:
 
     def _admit(self) -> bool:
         """Move waiting requests into the batch while rows allow; False when there is nothing to do."""
+        joiners: list[_Request] = []
         with self._wake:
             while not self._active and not self._joining:
                 if not self._wake.wait(timeout=30):
                     self._thread = None  # idle: let the thread end; the next submit starts another
                     return False
             rows = sum(r.rows for r in self._active)
-            while self._joining and (not self._active or rows + self._joining[0].rows <= self.max_rows):
-                request = self._joining.popleft()
-                self._active.append(request)
-                rows += request.rows
+            while self._joining and (rows == 0 or rows + self._joining[0].rows <= self.max_rows):
+                joiners.append(self._joining.popleft())
+                rows += joiners[-1].rows
+        if joiners:
+            self._regroup(self._active, joiners)
         return True
 
     def _run(self) -> None:
@@ -122,18 +123,16 @@ class Engine:
 
     def _step(self) -> None:
         """Draw one character for every active request, drop the finished ones, and advance the rest together."""
+        if any(r.closed.is_set() for r in self._active):
+            self._regroup([r for r in self._active if not r.closed.is_set()], [])
+        chars = self.lm.vocab.chars
         going, ids = [], []
-        for request in self._active:
-            if request.closed.is_set():
-                continue
-            try:
-                nxt = draw(request.logits, request.temperature, request.top_k, request.top_p, request.gen)
-                chars = self.lm.vocab.chars
-                request.pending.append([chars[i] for i in nxt.tolist()])
-            except Exception as e:  # this request alone fails (after what it drew so far); the others go on
+        for request, drawn in zip(self._active, self._draw(), strict=True):
+            if isinstance(drawn, BaseException):  # this request alone fails (after what it drew so far)
                 _deliver(request)
-                request.out.put(e)
+                request.out.put(drawn)
                 continue
+            request.pending.append([chars[i] for i in drawn])
             request.remaining -= 1
             if request.remaining == 0 or len(request.pending) >= DELIVER_EVERY:
                 _deliver(request)
@@ -141,23 +140,89 @@ class Engine:
                 request.out.put(_END)
                 continue
             going.append(request)
-            ids.append(nxt)
-        self._active = going
+            ids.extend(drawn)
+        if len(going) < len(self._active):
+            self._regroup(going, [])
         if not going:
             return
+        padded = torch.tensor(ids + [0] * (-len(ids) % ROW_MULTIPLE), device=self.lm.device)
         try:
-            logits, state = self._step_fn(torch.cat(ids).to(self.lm.device), _cat([r.state for r in going]))
+            logits, self._state = self.lm.stepper(padded, self._state)
         except Exception as e:  # the shared step failed: every request in it is told
             for request in going:
                 request.out.put(e)
-            self._active = []
+            self._regroup([], [])
             return
+        self._logits = logits[:len(ids)]
         self.steps += 1
-        start = 0
-        for request in going:
-            stop = start + request.rows
-            request.logits, request.state = logits[start:stop], _slice(state, start, stop)
-            start = stop
+
+    def _draw(self) -> list:
+        """Each active request's drawn ids (a list per request, one per row), or the exception its draw raised.
+
+        Requests with the same options are drawn in one call; if that call fails, each of them is drawn alone, so
+        only the request at fault gets the error.
+        """
+        starts, start = [], 0
+        for request in self._active:
+            starts.append(start)
+            start += request.rows
+        uniforms = [r.dice.next() for r in self._active]
+        groups: dict[tuple, list[int]] = {}
+        for i, request in enumerate(self._active):
+            groups.setdefault(request.options, []).append(i)
+        out: list = [None] * len(self._active)
+        for options, members in groups.items():
+            rows = [j for i in members for j in range(starts[i], starts[i] + self._active[i].rows)]
+            logits = self._logits if len(groups) == 1 else self._logits[torch.tensor(rows, device=self._logits.device)]
+            try:
+                got = draw(logits, *options, [u for i in members for u in uniforms[i]])
+            except Exception:
+                for i in members:
+                    out[i] = _draw_alone(self._logits[starts[i]:starts[i] + self._active[i].rows], options,
+                                         uniforms[i])
+                continue
+            at = 0
+            for i in members:
+                out[i] = got[at:at + self._active[i].rows]
+                at += self._active[i].rows
+        return out
+
+    def _regroup(self, keep: list[_Request], joiners: list[_Request]) -> None:
+        """Rebuild the batch from `keep` (active requests, in order) and then `joiners`: their logits and state
+        side by side, the state padded with zero rows to a multiple of ROW_MULTIPLE."""
+        logits, states = [], []
+        if keep:
+            if keep is self._active or len(keep) == len(self._active):
+                rows = sum(r.rows for r in keep)
+                logits.append(self._logits[:rows])
+                states.append(map_state(self._state, lambda s: s[:, :rows]))
+            else:
+                kept = set(map(id, keep))
+                index, start = [], 0
+                for request in self._active:
+                    if id(request) in kept:
+                        index.extend(range(start, start + request.rows))
+                    start += request.rows
+                at = torch.tensor(index, device=self._logits.device)
+                logits.append(self._logits.index_select(0, at))
+                states.append(map_state(self._state, lambda s: s.index_select(1, at)))
+        for request in joiners:
+            logits.append(request.logits)
+            states.append(request.state)
+            request.logits = request.state = None
+        self._active = list(keep) + joiners
+        if not self._active:
+            self._logits = self._state = None
+            return
+        self._logits = torch.cat(logits) if len(logits) > 1 else logits[0]
+        self._state = pad_rows(_cat(states), -self._logits.shape[0] % ROW_MULTIPLE)
+
+
+def _draw_alone(logits: torch.Tensor, options: tuple, uniforms: list[float]) -> list[int] | BaseException:
+    try:
+        return draw(logits, *options, uniforms)
+    except Exception as e:  # noqa: BLE001 - handed to this request's consumer
+        return e
 
 
 def _deliver(request: _Request) -> None:
@@ -169,12 +234,8 @@ def _deliver(request: _Request) -> None:
 
 def _cat(states: list):
     """Recurrent states side by side along the batch dimension (1); LSTM states are (h, c) pairs."""
+    if len(states) == 1:
+        return states[0]
     if isinstance(states[0], tuple):
         return tuple(torch.cat(parts, dim=1) for parts in zip(*states))
     return torch.cat(states, dim=1)
-
-
-def _slice(state, start: int, stop: int):
-    if isinstance(state, tuple):
-        return tuple(s[:, start:stop] for s in state)
-    return state[:, start:stop]

@@ -1,6 +1,7 @@
 """Character language model: embedding -> recurrent layers -> linear over the vocabulary."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import torch
@@ -131,14 +132,19 @@ def row_stable(step):
         extra = -rows % ROW_MULTIPLE
         if not extra:
             return step(x, state)
-        x = torch.cat([x, x.new_zeros(extra)])
-        logits, state = step(x, _map_state(state, lambda s: torch.cat([s, s.new_zeros(s.shape[0], extra,
-                                                                                     *s.shape[2:])], dim=1)))
-        return logits[:rows], _map_state(state, lambda s: s[:, :rows])
+        logits, state = step(torch.cat([x, x.new_zeros(extra)]), pad_rows(state, extra))
+        return logits[:rows], map_state(state, lambda s: s[:, :rows])
 
     return padded
 
 
-def _map_state(state, fn):
-    """Apply `fn` to a recurrent state: one tensor (GRU, RNN) or an (h, c) pair (LSTM), batch dimension 1."""
+def map_state(state: tuple | torch.Tensor, fn: Callable[[torch.Tensor], torch.Tensor]) -> tuple | torch.Tensor:
+    """`fn` applied to a recurrent state's tensors: the LSTM's (h, c) or a GRU's/RNN's h (batch dimension 1)."""
     return tuple(fn(s) for s in state) if isinstance(state, tuple) else fn(state)
+
+
+def pad_rows(state: tuple | torch.Tensor, extra: int) -> tuple | torch.Tensor:
+    """A recurrent state with `extra` zero rows appended along the batch dimension."""
+    if not extra:
+        return state
+    return map_state(state, lambda s: torch.cat([s, s.new_zeros(s.shape[0], extra, *s.shape[2:])], dim=1))

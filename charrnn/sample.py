@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import math
 import operator
+from bisect import bisect_left
+from itertools import accumulate
 from typing import Iterator
 
 import torch
@@ -17,6 +19,7 @@ from .stops import stop_strings, until_stopped
 MAX_LENGTH = 10_000
 MAX_TEMPERATURE = 10.0
 MAX_NUM_SAMPLES = 1024  # continuations sampled side by side in one batch
+TINY_TEMPERATURE = 1e-6  # below it, logits / T may overflow float32 (above it, only logits beyond 3e32 could)
 MIN_SEED, MAX_SEED = -(2**63), 2**64 - 1  # torch.Generator.manual_seed's range
 
 
@@ -60,10 +63,11 @@ def next_char_probs(
         probs.scatter_(-1, logits.argmax(-1, keepdim=True), 1.0)
         return probs
     scaled = logits / temperature
-    overflow = ~torch.isfinite(scaled).all(-1, keepdim=True)
-    if overflow.any():  # a temperature so small that the logits overflow: its limit, greedy shared among ties
-        greedy = torch.where(logits == logits.amax(-1, keepdim=True), 0.0, float("-inf"))
-        scaled = torch.where(overflow, greedy, scaled)
+    if temperature < TINY_TEMPERATURE:  # finite logits can overflow: the limit, greedy shared among ties
+        overflow = ~torch.isfinite(scaled).all(-1, keepdim=True)
+        if overflow.any():
+            greedy = torch.where(logits == logits.amax(-1, keepdim=True), 0.0, float("-inf"))
+            scaled = torch.where(overflow, greedy, scaled)
     logits = scaled
     if top_k and top_k < logits.shape[-1]:
         keep = torch.topk(logits, top_k, dim=-1).indices
@@ -107,23 +111,55 @@ def prime(
     return logits[:, -1], state, gen
 
 
+UNIFORM_BLOCK = 64  # steps of uniform numbers a request draws from its generator at once
+
+
+class Dice:
+    """A request's uniform numbers in [0, 1): one per row (sample) per step, drawn from its seeded generator.
+
+    `draw` turns them into characters by inverse CDF, so single-stream sampling (`stream`) and the batched engine
+    (`charrnn.engine`), which draws for many requests in one set of tensor operations, give the same text.
+    """
+
+    def __init__(self, gen: torch.Generator, rows: int):
+        self.gen, self.rows = gen, rows
+        self._block: list[list[float]] = []
+
+    def next(self) -> list[float]:
+        """This step's numbers, one per row."""
+        if not self._block:
+            self._block = torch.rand(UNIFORM_BLOCK, self.rows, generator=self.gen).tolist()[::-1]
+        return self._block.pop()
+
+
 def draw(logits: torch.Tensor, temperature: float, top_k: int | None, top_p: float | None,
-         gen: torch.Generator) -> torch.Tensor:
-    """One character id per row of `logits` (on the CPU), drawn with `gen` after temperature, top-k and top-p."""
-    probs = next_char_probs(logits, temperature, top_k, top_p).cpu()
-    return torch.multinomial(probs, 1, generator=gen)[:, 0]
+         uniforms: list[float]) -> list[int]:
+    """One character id per row of `logits` after temperature, top-k and top-p, by inverse CDF.
+
+    Row r takes the first id whose cumulative probability reaches (1 - uniforms[r]) times the row's total, so an id
+    of probability 0 is never drawn. The sums run in Python on the row's probabilities alone: a row's id does not
+    depend on the other rows, and a step costs one tensor transfer instead of a sampling call per request.
+    """
+    ids = []
+    for probs, u in zip(next_char_probs(logits, temperature, top_k, top_p).tolist(), uniforms, strict=True):
+        cdf = list(accumulate(probs))
+        if not 0.0 < cdf[-1] < math.inf:
+            raise ValueError("the model's next-character probabilities are not finite (NaN or infinite weights?)")
+        ids.append(bisect_left(cdf, (1.0 - u) * cdf[-1]))
+    return ids
 
 
 @torch.no_grad()
 def _steps(lm: CharLM, prompt: str, length: int, temperature: float, top_k: int | None, top_p: float | None,
            seed: int | None, num_samples: int) -> Iterator[list[str]]:
     logits, state, gen = prime(lm, prompt, length, temperature, top_k, top_p, seed, num_samples)
+    dice = Dice(gen, num_samples)
     chars = lm.vocab.chars
     for i in range(length):
-        nxt = draw(logits, temperature, top_k, top_p, gen)
-        yield [chars[c] for c in nxt.tolist()]
+        nxt = draw(logits, temperature, top_k, top_p, dice.next())
+        yield [chars[c] for c in nxt]
         if i + 1 < length:
-            logits, state = lm.stepper(nxt.to(lm.device), state)
+            logits, state = lm.stepper(torch.tensor(nxt, device=lm.device), state)
 
 
 def stream(

@@ -33,7 +33,7 @@ from .device import pick_device
 from .evaluate import LN2, EvalResult, evaluate_parts
 from .files import stale_temporaries
 from .kinds import CHAR_LM
-from .model import CharRNN, ModelConfig
+from .model import CharRNN, ModelConfig, map_state
 from .sizing import Sizing, size_for_budget
 from .training import (
     autocast,
@@ -624,7 +624,7 @@ def _train_step(model: torch.nn.Module, run: RunState, windows: CharWindows | St
     if run.streams is not None:
         x, y, fresh = run.streams.next(run.gen)
         keep = ~fresh.to(run.device)[None, :, None]  # rows starting a new segment start from a zero state
-        state = None if run.hidden is None else _map_state(run.hidden, lambda h: torch.where(keep, h, 0))
+        state = None if run.hidden is None else map_state(run.hidden, lambda h: torch.where(keep, h, 0))
     else:
         starts = torch.randint(0, len(windows), (cfg.batch_size * dctx.world_size,), generator=run.gen)
         x, y = windows.batch(starts[dctx.rank :: dctx.world_size])
@@ -633,17 +633,12 @@ def _train_step(model: torch.nn.Module, run: RunState, windows: CharWindows | St
         logits, state = model(x, state)
         loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), y.reshape(-1))
     if run.streams is not None:
-        run.hidden = _map_state(state, torch.Tensor.detach)
+        run.hidden = map_state(state, torch.Tensor.detach)
     optimizer_step(loss, run.opt, run.scaler, model, cfg.grad_clip)  # looked up here: tests/test_crash.py hooks it
     run.step += 1
     run.chars_seen += cfg.batch_size * cfg.seq_len * dctx.world_size
     run.seconds += time.perf_counter() - t0
     return loss.detach()
-
-
-def _map_state(state: tuple | torch.Tensor, fn: Callable[[torch.Tensor], torch.Tensor]) -> tuple | torch.Tensor:
-    """`fn` applied to a recurrent state's tensors: the LSTM's (h, c) or a GRU's/RNN's h."""
-    return tuple(fn(h) for h in state) if isinstance(state, tuple) else fn(state)
 
 
 def _read_loss(run: RunState, loss: torch.Tensor) -> float:

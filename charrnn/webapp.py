@@ -5,6 +5,7 @@ directly. Methods return plain values and raise plain errors (ValueError, Checkp
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -63,7 +64,8 @@ def _label(info: shelf.CheckpointInfo) -> str:
 class WebApp:
     """The app's actions on one folder of checkpoints: list, generate, classify, train, download, upload."""
 
-    STREAM_INTERVAL = 0.05  # seconds between partial texts sent while generating
+    STREAM_INTERVAL = 0.05  # seconds between partial texts sent to one user while generating, at least
+    UPDATES_PER_SECOND = 80  # partial texts the app sends per second to all users together, at most (about)
 
     def __init__(self, folder: str | os.PathLike, device: str = "auto", batched: bool = True):
         self.batched = batched  # generation requests share the model's batched engine (charrnn.engine)
@@ -72,6 +74,8 @@ class WebApp:
         self.device = device
         self.models = {name: serving.model_cache(name, device) for name in (CHAR_LM, SENTIMENT)}
         self.jobs = jobs.JobManager(self.folder)
+        self._streams = 0  # generate requests streaming now
+        self._streams_lock = threading.Lock()
 
     # ------------------------------------------------------------ listing
 
@@ -114,22 +118,31 @@ class WebApp:
                  temperature=serving.FORM.temperature, top_k=serving.FORM.top_k, top_p=serving.FORM.top_p,
                  seed=serving.FORM.seed, num_samples=serving.FORM.num_samples, until=serving.FORM.until,
                  stop=serving.FORM.stop, warn: Callable[[str], None] = _ignore) -> Iterator[str]:
-        """The text so far (the prompt, then what is sampled), every STREAM_INTERVAL seconds and at the end.
+        """The text so far (the prompt, then what is sampled) from time to time, and at the end.
 
-        Options that were clamped are reported through `warn` before the first text.
+        A partial text goes out every STREAM_INTERVAL seconds while few users generate; with many, each gets them
+        less often, so that all together receive about UPDATES_PER_SECOND: every update costs the server the same
+        work whoever gets it, and sampling keeps the CPU. Options that were clamped are reported through `warn`
+        before the first text.
         """
         opts, notices = serving.sample_options(prompt, length, temperature, top_k, top_p, seed, num_samples, until,
                                                stop)
         lm = self.models[CHAR_LM].get(self._pick(CHAR_LM, checkpoint))
         for notice in notices:
             warn(notice)
-        last = time.monotonic()
-        samples = [opts.prompt]
-        for samples in serving.stream_text(lm, opts, batched=self.batched):
-            if time.monotonic() - last > self.STREAM_INTERVAL:
-                last = time.monotonic()
-                yield serving.join_samples(samples)
-        yield serving.join_samples(samples)
+        with self._streams_lock:
+            self._streams += 1
+        try:
+            last = time.monotonic()
+            samples = [opts.prompt]
+            for samples in serving.stream_text(lm, opts, batched=self.batched):
+                if time.monotonic() - last > max(self.STREAM_INTERVAL, self._streams / self.UPDATES_PER_SECOND):
+                    last = time.monotonic()
+                    yield serving.join_samples(samples)
+            yield serving.join_samples(samples)
+        finally:
+            with self._streams_lock:
+                self._streams -= 1
 
     def sentiment(self, text: str | None, checkpoint: str | None = None) -> dict[str, float]:
         """The probability of each of the classifier's two classes (IMDb: positive, negative) for `text`.
