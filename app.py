@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import threading
 from pathlib import Path
 
 import gradio as gr
@@ -18,9 +19,13 @@ from charrnn.webapp import WebApp
 HERE = Path(__file__).resolve().parent
 
 
-def build(folder: str | os.PathLike, device: str = "auto", batched: bool = True) -> gr.Blocks:
-    """The Blocks app serving the checkpoints in `folder`; batched: generation requests share one engine."""
-    return build_blocks(WebApp(folder, device, batched))
+def build(folder: str | os.PathLike, device: str = "auto", batched: bool = True, warm: bool = False) -> gr.Blocks:
+    """The Blocks app serving the checkpoints in `folder`; batched: generation requests share one engine;
+    warm: load the default character model and start its engine in the background now."""
+    app = WebApp(folder, device, batched)
+    if warm:
+        threading.Thread(target=app.warm, name="charrnn-warm", daemon=True).start()
+    return build_blocks(app)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -38,7 +43,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    demo = build(args.checkpoints, args.device, batched=not args.no_engine)
+    demo = build(args.checkpoints, args.device, batched=not args.no_engine, warm=True)
     demo.queue(default_concurrency_limit=2, max_size=64)
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, max_file_size="1gb",
                 theme=gr.themes.Soft(), allowed_paths=[str(Path(args.checkpoints).resolve())])

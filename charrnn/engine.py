@@ -17,7 +17,7 @@ import queue
 import threading
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Callable, Iterator
 
 import torch
 
@@ -27,11 +27,11 @@ from .sample import Dice, draw, prime
 
 DELIVER_EVERY = 16  # steps whose characters go to a consumer at once: fewer thread wake-ups, less GIL hand-over
 
-_END = object()
+END = "end of stream"  # the last item a request's `out` gets (a string, so it survives a trip between processes)
 
 
 @dataclass(eq=False)
-class _Request:
+class Request:
     """One request's sampling state inside the engine; `out` carries its characters to the consumer."""
 
     logits: torch.Tensor | None  # (rows, vocab) after priming; None once in the batch (the batch holds them)
@@ -40,7 +40,7 @@ class _Request:
     options: tuple  # (temperature, top_k, top_p): requests with the same options are drawn together
     rows: int
     remaining: int
-    out: queue.SimpleQueue = field(default_factory=queue.SimpleQueue)  # lists of steps, an exception, or _END
+    out: queue.SimpleQueue = field(default_factory=queue.SimpleQueue)  # lists of steps, an exception, or END
     pending: list = field(default_factory=list)  # steps drawn but not yet delivered
     closed: threading.Event = field(default_factory=threading.Event)
 
@@ -48,14 +48,14 @@ class _Request:
 class EngineStream:
     """Iterator over one request's steps: a list of `num_samples` characters per step. `close()` leaves the batch."""
 
-    def __init__(self, request: _Request):
-        self._request = request
+    def __init__(self, out: queue.SimpleQueue, close: Callable[[], None]):
+        self._out, self._close = out, close
 
     def __iter__(self) -> Iterator[list[str]]:
         try:
             while True:
-                item = self._request.out.get()
-                if item is _END:
+                item = self._out.get()
+                if isinstance(item, str) and item == END:
                     return
                 if isinstance(item, BaseException):
                     raise item
@@ -64,7 +64,7 @@ class EngineStream:
             self.close()
 
     def close(self) -> None:
-        self._request.closed.set()
+        self._close()
 
 
 class Engine:
@@ -76,33 +76,38 @@ class Engine:
     def __init__(self, lm: CharLM, max_rows: int = 64):
         self.lm = lm
         self.max_rows = max_rows
-        self._joining: deque[_Request] = deque()
-        self._active: list[_Request] = []  # in the batch's row order
+        self._joining: deque[Request] = deque()
+        self._active: list[Request] = []  # in the batch's row order
         self._logits: torch.Tensor | None = None  # (active rows, vocab): the next character's logits
         self._state = None  # the active rows' recurrent state, padded to a multiple of ROW_MULTIPLE rows
         self._wake = threading.Condition()
         self._thread: threading.Thread | None = None
         self.steps = 0  # batched steps taken, for tests and figures
+        self._device = lm.device
 
     def submit(self, prompt: str = "", length: int = 300, temperature: float = 1.0, top_k: int | None = None,
                top_p: float | None = None, seed: int | None = None, num_samples: int = 1) -> EngineStream:
         """Prime a request in the caller's thread and queue it to join the batch; bad options raise here."""
         logits, state, gen = prime(self.lm, prompt, length, temperature, top_k, top_p, seed, num_samples)
-        request = _Request(logits, state, Dice(gen, num_samples), (temperature, top_k, top_p), num_samples, length)
-        if length == 0:
-            request.out.put(_END)
-            return EngineStream(request)
+        request = Request(logits, state, Dice(gen, num_samples), (temperature, top_k, top_p), num_samples, length)
+        self.enqueue(request)
+        return EngineStream(request.out, request.closed.set)
+
+    def enqueue(self, request: Request) -> None:
+        """Queue a primed request to join the batch at the next step."""
+        if request.remaining == 0:
+            request.out.put(END)
+            return
         with self._wake:
             self._joining.append(request)
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="charrnn-engine", daemon=True)
                 self._thread.start()
             self._wake.notify()
-        return EngineStream(request)
 
     def _admit(self) -> bool:
         """Move waiting requests into the batch while rows allow; False when there is nothing to do."""
-        joiners: list[_Request] = []
+        joiners: list[Request] = []
         with self._wake:
             while not self._active and not self._joining:
                 if not self._wake.wait(timeout=30):
@@ -137,7 +142,7 @@ class Engine:
             if request.remaining == 0 or len(request.pending) >= DELIVER_EVERY:
                 _deliver(request)
             if request.remaining == 0:
-                request.out.put(_END)
+                request.out.put(END)
                 continue
             going.append(request)
             ids.extend(drawn)
@@ -145,7 +150,7 @@ class Engine:
             self._regroup(going, [])
         if not going:
             return
-        padded = torch.tensor(ids + [0] * (-len(ids) % ROW_MULTIPLE), device=self.lm.device)
+        padded = torch.tensor(ids + [0] * (-len(ids) % ROW_MULTIPLE), device=self._device)
         try:
             logits, self._state = self.lm.stepper(padded, self._state)
         except Exception as e:  # the shared step failed: every request in it is told
@@ -187,7 +192,7 @@ class Engine:
                 at += self._active[i].rows
         return out
 
-    def _regroup(self, keep: list[_Request], joiners: list[_Request]) -> None:
+    def _regroup(self, keep: list[Request], joiners: list[Request]) -> None:
         """Rebuild the batch from `keep` (active requests, in order) and then `joiners`: their logits and state
         side by side, the state padded with zero rows to a multiple of ROW_MULTIPLE."""
         logits, states = [], []
@@ -225,7 +230,7 @@ def _draw_alone(logits: torch.Tensor, options: tuple, uniforms: list[float]) -> 
         return e
 
 
-def _deliver(request: _Request) -> None:
+def _deliver(request: Request) -> None:
     """Hand the steps drawn so far to the request's consumer."""
     if request.pending:
         request.out.put(request.pending)

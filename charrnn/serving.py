@@ -15,6 +15,7 @@ from . import kinds, shelf
 from .charlm import CharLM
 from .data import VocabError
 from .engine import Engine
+from .engine_process import ProcessEngine
 from .sample import MAX_LENGTH, MAX_SEED, MAX_TEMPERATURE, stream
 from .stops import UNTIL, stop_strings, unescape, until_stopped
 
@@ -188,12 +189,16 @@ def stream_text(lm: CharLM, opts: SampleOptions, every: int = 8, batched: bool =
 _engine_lock = threading.Lock()
 
 
-def engine_for(lm: CharLM) -> Engine:
-    """The batched sampling engine of a loaded model, made on first use; it lives as long as the model."""
+def engine_for(lm: CharLM) -> Engine | ProcessEngine:
+    """The batched sampling engine of a loaded model, made on first use; it lives as long as the model.
+
+    It steps in a process of its own (`charrnn.engine_process`) where child processes can be given a socket
+    (POSIX), else in a thread of this one.
+    """
     with _engine_lock:
         engine = getattr(lm, "engine", None)
         if engine is None:
-            engine = lm.engine = Engine(lm)
+            engine = lm.engine = ProcessEngine(lm) if os.name == "posix" else Engine(lm)
         return engine
 
 

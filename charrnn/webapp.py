@@ -65,7 +65,7 @@ class WebApp:
     """The app's actions on one folder of checkpoints: list, generate, classify, train, download, upload."""
 
     STREAM_INTERVAL = 0.05  # seconds between partial texts sent to one user while generating, at least
-    UPDATES_PER_SECOND = 80  # partial texts the app sends per second to all users together, at most (about)
+    UPDATES_PER_SECOND = 20  # partial texts the app sends per second to all users together, at most (about)
 
     def __init__(self, folder: str | os.PathLike, device: str = "auto", batched: bool = True):
         self.batched = batched  # generation requests share the model's batched engine (charrnn.engine)
@@ -113,6 +113,17 @@ class WebApp:
         return serving.pick(self.folder, name, kind, self._default(kind))
 
     # ------------------------------------------------------------ generate and classify
+
+    def warm(self) -> None:
+        """Load the default character model (and start its sampling engine when batched), so the first request
+        does not wait for them; nothing happens when the folder has no usable model (the first request says why)."""
+        try:
+            lm = self.models[CHAR_LM].get(self._pick(CHAR_LM, None))
+        except (CheckpointError, OSError, ValueError):
+            return
+        engine = serving.engine_for(lm) if self.batched else None
+        if hasattr(engine, "start"):
+            engine.start()
 
     def generate(self, prompt: str | None, checkpoint: str | None = None, length=serving.FORM.length,
                  temperature=serving.FORM.temperature, top_k=serving.FORM.top_k, top_p=serving.FORM.top_p,

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from charrnn import VocabError, generate, load_char_lm, stream
-from charrnn.sample import next_char_probs
+from charrnn.sample import Dice, draw, next_char_probs
 from charrnn.train import best_path
 
 from .helpers import train_tiny
@@ -46,6 +46,31 @@ def test_top_k_and_top_p_keep_the_right_sets():
     p = next_char_probs(logits, 1.0, top_p=0.81)
     assert (p > 0).sum().item() == 3
     assert torch.allclose(next_char_probs(logits, 1.0, top_p=1.0), torch.softmax(logits, -1))
+
+
+def test_draw_follows_the_probabilities_and_never_takes_an_excluded_character():
+    logits = torch.log(torch.tensor([[0.0, 0.5, 0.0, 0.3, 0.15, 0.05, 0.0]]))  # zeros first, between and last
+    dice = Dice(torch.Generator().manual_seed(0), 1)
+    counts = torch.zeros(7)
+    n = 20_000
+    for _ in range(n):
+        counts[draw(logits, 1.0, None, None, dice.next())[0]] += 1
+    assert counts[[0, 2, 6]].sum() == 0
+    assert torch.allclose(counts / n, torch.tensor([0.0, 0.5, 0.0, 0.3, 0.15, 0.05, 0.0]), atol=0.015)
+    # the extremes of the uniform numbers stay on characters that can be drawn, whatever the rounding
+    two = logits.expand(2, -1)
+    assert draw(two, 1.0, 2, None, [0.0, 1.0 - 2**-24]) == [3, 1]  # the last and the first allowed id
+    assert draw(two, 0, None, None, [0.0, 0.999]) == [1, 1]
+
+
+def test_draw_rows_do_not_depend_on_each_other():
+    torch.manual_seed(0)
+    logits = torch.randn(12, 80) * 3
+    u = torch.rand(12).tolist()
+    together = draw(logits, 0.8, 20, 0.9, u)
+    assert together == [draw(logits[i:i + 1], 0.8, 20, 0.9, u[i:i + 1])[0] for i in range(12)]
+    with pytest.raises(ValueError, match="not finite"):
+        draw(torch.full((1, 5), float("nan")), 1.0, None, None, [0.5])
 
 
 def test_seed_repeats_and_prompt_is_kept(lm):

@@ -50,6 +50,17 @@ def test_generate_streams_the_text_and_reports_clamped_options(app):
     assert len(default) == 3 + serving.FORM.length
 
 
+def test_partial_texts_come_less_often_when_many_users_generate(app, monkeypatch):
+    monkeypatch.setattr(app, "STREAM_INTERVAL", 0.0)  # alone: a partial text at every chance (each 8 characters)
+    monkeypatch.setattr(app, "UPDATES_PER_SECOND", 1e9)
+    alone = list(app.generate("the qu", "tiny.pt", length=200, seed=3))
+    monkeypatch.setattr(app, "UPDATES_PER_SECOND", 1.0)
+    monkeypatch.setattr(app, "_streams", 29)  # with this one, 30 users: 30 s between one user's updates
+    crowded = list(app.generate("the qu", "tiny.pt", length=200, seed=3))
+    assert len(alone) >= 25 and crowded == [alone[-1]]  # only the final text, and the same text
+    assert app._streams == 29  # the count is back where it was
+
+
 @pytest.mark.parametrize("args, error, message", [
     (("",), ValueError, "prompt is empty"),
     (("the €", "tiny.pt"), ValueError, "does not know: '€'"),

@@ -1,0 +1,226 @@
+"""The batched sampling engine in a process of its own, for the web app.
+
+In one process, the engine's thread needs Python's interpreter lock around each of the few dozen tensor operations
+of a step, and the web server's threads hold that lock for most of their work: under load each waits for the
+other, and a step took two to three times as long as on an idle process. Here the engine (`charrnn.engine.Engine`)
+runs in a child process with its own interpreter and a copy of the model, so the server's Python and the model's
+steps run side by side on separate cores.
+
+A request is still primed in the caller's thread (bad options raise at `submit`, as with `Engine`); its logits,
+recurrent state and generator state go to the child, which steps it with the others and sends its characters back
+every few steps. The child runs the same `Engine` on the same weights, so a seeded request gives the same text as
+in-process sampling. The child is started on first use (or by `start`), ends when the parent closes its pipe or
+exits, and is started again after a crash; requests open when it dies get a RuntimeError, never a silent hang.
+"""
+from __future__ import annotations
+
+import itertools
+import os
+import pickle
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import weakref
+from dataclasses import asdict
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+import torch
+
+from .charlm import CharLM
+from .data import Vocab
+from .engine import END, Engine, EngineStream, Request
+from .model import CharRNN, ModelConfig
+from .sample import Dice, prime
+
+STOPPED = "the sampling engine's process stopped unexpectedly; try again"
+
+
+class ProcessEngine:
+    """`Engine`'s interface (`submit`), stepping in a child process. `max_rows` as for `Engine`."""
+
+    def __init__(self, lm: CharLM, max_rows: int = 64):
+        self.lm = lm
+        self.max_rows = max_rows
+        self._lock = threading.Lock()  # guards the child, its pipe and its open streams
+        self._ids = itertools.count()
+        self._child: _Child | None = None
+
+    def start(self) -> None:
+        """Start the child now (it takes a few seconds) rather than on the first request."""
+        with self._lock:
+            self._started()
+
+    def submit(self, prompt: str = "", length: int = 300, temperature: float = 1.0, top_k: int | None = None,
+               top_p: float | None = None, seed: int | None = None, num_samples: int = 1) -> EngineStream:
+        """Prime a request here and send it to the child's batch; bad options raise here."""
+        logits, state, gen = prime(self.lm, prompt, length, temperature, top_k, top_p, seed, num_samples)
+        out: queue.SimpleQueue = queue.SimpleQueue()
+        if length == 0:
+            out.put(END)
+            return EngineStream(out, lambda: None)
+        arrays = (_numpy(logits), _numpy(state), gen.get_state().numpy())
+        with self._lock:
+            child = self._started()
+            rid = next(self._ids)
+            child.streams[rid] = out
+            child.send(("submit", rid, *arrays, (temperature, top_k, top_p), num_samples, length))
+        return EngineStream(out, lambda: self._close(child, rid))
+
+    def _close(self, child: _Child, rid: int) -> None:
+        with self._lock:
+            if child.streams.pop(rid, None) is not None:
+                child.send(("close", rid))
+
+    def _started(self) -> _Child:
+        """The running child, started if there is none (called with the lock held)."""
+        if self._child is None or not self._child.alive():
+            self._child = _Child(_payload(self.lm), self.max_rows, self._lock)
+        return self._child
+
+
+class _Child:
+    """A child process running an Engine, the connection to it, and the thread that hands its output to the
+    streams. A separate interpreter started with `python -m charrnn.engine_process`: it imports only torch and this
+    package (not the web app that started it), and talks over a socket pair as a `multiprocessing` Connection."""
+
+    def __init__(self, payload: dict, max_rows: int, lock: threading.Lock):
+        self.streams: dict[int, queue.SimpleQueue] = {}
+        ours, theirs = socket.socketpair()
+        root = str(Path(__file__).resolve().parent.parent)  # the package importable whatever the working folder
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+        self.process = subprocess.Popen([sys.executable, "-m", "charrnn.engine_process", str(theirs.fileno())],
+                                        pass_fds=[theirs.fileno()], env=env, stdin=subprocess.DEVNULL)
+        theirs.close()
+        self._conn = Connection(os.dup(ours.fileno()))
+        self.send((payload, max_rows))
+        threading.Thread(target=_read, args=(self._conn, self.streams, lock), name="charrnn-engine-reader",
+                         daemon=True).start()
+        weakref.finalize(self, _stop, ours, self.process)
+
+    def send(self, message: tuple) -> None:
+        """Send to the child; if it has died, the reader thread fails the open streams (called with the lock)."""
+        try:
+            self._conn.send(message)
+        except OSError:
+            pass
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+
+def _stop(sock: socket.socket, process: subprocess.Popen) -> None:
+    """End the connection (the child exits when it reads the end, and the reader thread stops) and reap the child.
+
+    A shutdown, not only a close: the reader thread is blocked reading the socket, which a close would not end."""
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:  # the child is gone already
+        pass
+    sock.close()  # the reader thread closes `conn` when it reads the end
+    try:
+        process.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def _read(conn: Connection, streams: dict[int, queue.SimpleQueue], lock: threading.Lock) -> None:
+    """In the parent: hand each (request id, item) from the child to its stream; fail them all if the child dies."""
+    try:
+        while True:
+            rid, item = conn.recv()
+            with lock:
+                out = streams.get(rid)
+                if isinstance(item, BaseException) or item == END:
+                    streams.pop(rid, None)
+            if out is not None:
+                out.put(item)
+    except (EOFError, OSError):
+        with lock:
+            failed = list(streams.values())
+            streams.clear()
+        for out in failed:
+            out.put(RuntimeError(STOPPED))
+    finally:
+        conn.close()
+
+
+class _Forward:
+    """A request's `out` in the child: each item goes to the parent, tagged with the request's id."""
+
+    def __init__(self, conn: Connection, rid: int, live: dict):
+        self.conn, self.rid, self.live = conn, rid, live
+
+    def put(self, item) -> None:
+        if isinstance(item, BaseException) or item == END:
+            self.live.pop(self.rid, None)
+            item = _portable(item)
+        self.conn.send((self.rid, item))
+
+
+def child_main(fd: int) -> None:
+    """The child: rebuild the model, then queue each submitted request and close the ones the parent closes."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the app; the child ends when its pipe does
+    torch.set_num_threads(max(1, min(torch.get_num_threads(), (os.cpu_count() or 2) // 2)))  # half the cores:
+    # the web server needs the rest (on 2 cores, 2 threads here made the load test a quarter slower)
+    conn = Connection(fd)
+    payload, max_rows = conn.recv()
+    lm = _rebuild(payload)
+    engine = Engine(lm, max_rows)
+    live: dict[int, Request] = {}
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):  # the parent closed the connection or went away
+            return
+        if message[0] == "close":
+            request = live.pop(message[1], None)
+            if request is not None:
+                request.closed.set()
+            continue
+        _, rid, logits, state, gen_state, options, rows, length = message
+        gen = torch.Generator()
+        gen.set_state(torch.from_numpy(gen_state))
+        request = Request(_tensor(logits, lm), _tensor(state, lm), Dice(gen, rows), options, rows, length,
+                          out=_Forward(conn, rid, live))
+        live[rid] = request
+        engine.enqueue(request)
+
+
+def _payload(lm: CharLM) -> dict:
+    """What the child needs to rebuild the model: plain values and arrays (no shared tensors)."""
+    return {"config": asdict(lm.model.config), "chars": lm.vocab.chars, "device": str(lm.device),
+            "state_dict": {k: v.detach().cpu().numpy() for k, v in lm.model.state_dict().items()}}
+
+
+def _rebuild(payload: dict) -> CharLM:
+    model = CharRNN(ModelConfig(**payload["config"]))
+    model.load_state_dict({k: torch.from_numpy(v) for k, v in payload["state_dict"].items()})
+    return CharLM(model.to(payload["device"]).eval(), Vocab(tuple(payload["chars"])), {})
+
+
+def _numpy(x):
+    """A tensor or an (h, c) pair as NumPy arrays, to cross the pipe by value."""
+    return tuple(_numpy(t) for t in x) if isinstance(x, tuple) else x.detach().cpu().numpy()
+
+
+def _tensor(x, lm: CharLM):
+    return tuple(_tensor(t, lm) for t in x) if isinstance(x, tuple) else torch.from_numpy(x).to(lm.device)
+
+
+def _portable(item):
+    """An exception that can be pickled to the parent (its own type where possible)."""
+    if not isinstance(item, BaseException):
+        return item
+    try:
+        pickle.loads(pickle.dumps(item))
+        return item
+    except Exception:  # noqa: BLE001 - any exception that does not survive pickling is sent as its message
+        return RuntimeError(f"{type(item).__name__}: {item}")
+
+
+if __name__ == "__main__":
+    child_main(int(sys.argv[1]))
