@@ -37,6 +37,8 @@ from .model import CharRNN, ModelConfig
 from .sample import Dice, prime
 
 STOPPED = "the sampling engine's process stopped unexpectedly; try again"
+READY = "ready"  # the child's first message, once the model is rebuilt
+READY_SECONDS = 120  # how long a child may take to start (import torch, rebuild the model)
 
 
 class ProcessEngine:
@@ -48,6 +50,7 @@ class ProcessEngine:
         self._lock = threading.Lock()  # guards the child, its pipe and its open streams
         self._ids = itertools.count()
         self._child: _Child | None = None
+        self._fallback: Engine | None = None  # when no child process could start
 
     def start(self) -> None:
         """Start the child now (it takes a few seconds) rather than on the first request."""
@@ -65,6 +68,11 @@ class ProcessEngine:
         arrays = (_numpy(logits), _numpy(state), gen.get_state().numpy())
         with self._lock:
             child = self._started()
+            if child is None:  # no child could start: a thread of this process steps the requests
+                request = Request(logits, state, Dice(gen, num_samples), (temperature, top_k, top_p), num_samples,
+                                  length)
+                self._fallback.enqueue(request)
+                return EngineStream(request.out, request.closed.set)
             rid = next(self._ids)
             child.streams[rid] = out
             child.send(("submit", rid, *arrays, (temperature, top_k, top_p), num_samples, length))
@@ -75,10 +83,20 @@ class ProcessEngine:
             if child.streams.pop(rid, None) is not None:
                 child.send(("close", rid))
 
-    def _started(self) -> _Child:
-        """The running child, started if there is none (called with the lock held)."""
+    def _started(self) -> _Child | None:
+        """The running child, started if there is none; None if one could not start (called with the lock held).
+
+        A child that cannot start (no child processes allowed, a broken environment) is not tried again: the
+        requests are stepped by an `Engine` thread in this process instead, and a warning says why."""
+        if self._fallback is not None:
+            return None
         if self._child is None or not self._child.alive():
-            self._child = _Child(_payload(self.lm), self.max_rows, self._lock)
+            try:
+                self._child = _Child(_payload(self.lm), self.max_rows, self._lock)
+            except (OSError, RuntimeError) as e:
+                print(f"warning: {e}; sampling in this process instead", file=sys.stderr, flush=True)
+                self._child, self._fallback = None, Engine(self.lm, self.max_rows)
+                return None
         return self._child
 
 
@@ -96,10 +114,17 @@ class _Child:
                                         pass_fds=[theirs.fileno()], env=env, stdin=subprocess.DEVNULL)
         theirs.close()
         self._conn = Connection(os.dup(ours.fileno()))
+        stop = weakref.finalize(self, _stop, ours, self.process)
         self.send((payload, max_rows))
+        try:  # the child says it is ready once it has rebuilt the model
+            if not self._conn.poll(READY_SECONDS) or self._conn.recv() != READY:
+                raise EOFError
+        except (EOFError, OSError):
+            self._conn.close()
+            stop()
+            raise RuntimeError(f"the sampling engine's process did not start (exit status {self.process.poll()})")
         threading.Thread(target=_read, args=(self._conn, self.streams, lock), name="charrnn-engine-reader",
                          daemon=True).start()
-        weakref.finalize(self, _stop, ours, self.process)
 
     def send(self, message: tuple) -> None:
         """Send to the child; if it has died, the reader thread fails the open streams (called with the lock)."""
@@ -170,6 +195,7 @@ def child_main(fd: int) -> None:
     payload, max_rows = conn.recv()
     lm = _rebuild(payload)
     engine = Engine(lm, max_rows)
+    conn.send(READY)
     live: dict[int, Request] = {}
     while True:
         try:

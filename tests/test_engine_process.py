@@ -66,3 +66,13 @@ def test_errors_cross_to_the_parent_with_their_type_or_their_message():
     sent = _portable(Local("odd"))
     assert isinstance(sent, RuntimeError) and "Local: odd" in str(sent)
     pickle.dumps(sent)
+
+
+def test_without_a_child_the_requests_are_stepped_in_this_process(lm, monkeypatch, capfd):
+    import charrnn.engine_process as ep
+
+    monkeypatch.setattr(ep.sys, "executable", "/bin/false")  # the child exits at once, never ready
+    engine = ProcessEngine(lm)
+    assert collect(engine.submit(**OPTIONS[2])) == alone(lm, OPTIONS[2])
+    assert "did not start (exit status 1); sampling in this process instead" in capfd.readouterr().err
+    assert engine._child is None and engine._fallback is not None and engine._fallback.steps > 0
