@@ -110,7 +110,7 @@ class Engine:
         joiners: list[Request] = []
         with self._wake:
             while not self._active and not self._joining:
-                if not self._wake.wait(timeout=30):
+                if not self._wake.wait(timeout=30) and not self._joining:
                     self._thread = None  # idle: let the thread end; the next submit starts another
                     return False
             rows = sum(r.rows for r in self._active)
@@ -118,13 +118,29 @@ class Engine:
                 joiners.append(self._joining.popleft())
                 rows += joiners[-1].rows
         if joiners:
-            self._regroup(self._active, joiners)
+            try:
+                self._regroup(self._active, joiners)
+            except Exception as e:  # the joiners could not be added (out of memory, say): they are told
+                for request in joiners:
+                    request.out.put(e)
+                raise
         return True
 
     def _run(self) -> None:
         with torch.no_grad():
-            while self._admit():
-                self._step()
+            while True:
+                try:
+                    if not self._admit():
+                        return
+                    self._step()
+                except Exception as e:  # noqa: BLE001 - a failure of the batch: its requests are told, none hangs
+                    self._fail_active(e)
+
+    def _fail_active(self, error: Exception) -> None:
+        for request in self._active:
+            _deliver(request)
+            request.out.put(error)
+        self._active, self._logits, self._state = [], None, None
 
     def _step(self) -> None:
         """Draw one character for every active request, drop the finished ones, and advance the rest together."""
@@ -151,13 +167,7 @@ class Engine:
         if not going:
             return
         padded = torch.tensor(ids + [0] * (-len(ids) % ROW_MULTIPLE), device=self._device)
-        try:
-            logits, self._state = self.lm.stepper(padded, self._state)
-        except Exception as e:  # the shared step failed: every request in it is told
-            for request in going:
-                request.out.put(e)
-            self._regroup([], [])
-            return
+        logits, self._state = self.lm.stepper(padded, self._state)  # if it fails, `_run` tells every request
         self._logits = logits[:len(ids)]
         self.steps += 1
 

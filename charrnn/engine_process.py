@@ -47,7 +47,7 @@ class ProcessEngine:
     def __init__(self, lm: CharLM, max_rows: int = 64):
         self.lm = lm
         self.max_rows = max_rows
-        self._lock = threading.Lock()  # guards the child, its pipe and its open streams
+        self._lock = threading.Lock()  # guards which child runs, and each child's open streams when it dies
         self._ids = itertools.count()
         self._child: _Child | None = None
         self._fallback: Engine | None = None  # when no child process could start
@@ -74,14 +74,9 @@ class ProcessEngine:
                 self._fallback.enqueue(request)
                 return EngineStream(request.out, request.closed.set)
             rid = next(self._ids)
-            child.streams[rid] = out
-            child.send(("submit", rid, *arrays, (temperature, top_k, top_p), num_samples, length))
-        return EngineStream(out, lambda: self._close(child, rid))
-
-    def _close(self, child: _Child, rid: int) -> None:
-        with self._lock:
-            if child.streams.pop(rid, None) is not None:
-                child.send(("close", rid))
+            child.streams[rid] = out  # before the child can answer; if it has died, the reader fails it
+        child.post(("submit", rid, *arrays, (temperature, top_k, top_p), num_samples, length))
+        return EngineStream(out, lambda: _close(child, rid))
 
     def _started(self) -> _Child | None:
         """The running child, started if there is none; None if one could not start (called with the lock held).
@@ -90,7 +85,7 @@ class ProcessEngine:
         requests are stepped by an `Engine` thread in this process instead, and a warning says why."""
         if self._fallback is not None:
             return None
-        if self._child is None or not self._child.alive():
+        if self._child is None or self._child.dead.is_set():
             try:
                 self._child = _Child(_payload(self.lm), self.max_rows, self._lock)
             except (OSError, RuntimeError) as e:
@@ -100,71 +95,89 @@ class ProcessEngine:
         return self._child
 
 
+def _close(child: _Child, rid: int) -> None:
+    """A stream's consumer is done with it: the child drops the request. Takes no lock and never blocks (it may run
+    in a garbage collection, inside any code)."""
+    if child.streams.pop(rid, None) is not None:
+        child.post(("close", rid))
+
+
 class _Child:
-    """A child process running an Engine, the connection to it, and the thread that hands its output to the
-    streams. A separate interpreter started with `python -m charrnn.engine_process`: it imports only torch and this
-    package (not the web app that started it), and talks over a socket pair as a `multiprocessing` Connection."""
+    """A child process running an Engine, the connection to it, a thread that sends to it and one that hands its
+    output to the streams. A separate interpreter started with `python -m charrnn.engine_process`: it imports only
+    torch and this package (not the web app that started it), and talks over a socket pair as a `multiprocessing`
+    Connection."""
 
     def __init__(self, payload: dict, max_rows: int, lock: threading.Lock):
         self.streams: dict[int, queue.SimpleQueue] = {}
+        self.dead = threading.Event()  # set (with the lock held) once the child's output has ended
+        self._outbox: queue.SimpleQueue = queue.SimpleQueue()  # messages to the child, sent by one thread in order
         ours, theirs = socket.socketpair()
         root = str(Path(__file__).resolve().parent.parent)  # the package importable whatever the working folder
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
         self.process = subprocess.Popen([sys.executable, "-m", "charrnn.engine_process", str(theirs.fileno())],
                                         pass_fds=[theirs.fileno()], env=env, stdin=subprocess.DEVNULL)
         theirs.close()
-        self._conn = Connection(os.dup(ours.fileno()))
-        stop = weakref.finalize(self, _stop, ours, self.process)
-        self.send((payload, max_rows))
-        try:  # the child says it is ready once it has rebuilt the model
-            if not self._conn.poll(READY_SECONDS) or self._conn.recv() != READY:
+        conn = Connection(os.dup(ours.fileno()))
+        stop = weakref.finalize(self, _stop, ours, self.process, self._outbox)
+        threading.Thread(target=_send, args=(conn, self._outbox), name="charrnn-engine-sender", daemon=True).start()
+        self.post((payload, max_rows))
+        try:  # the child says it is ready once it has the model; a child that hangs or dies first is stopped
+            if not conn.poll(READY_SECONDS) or conn.recv() != READY:
                 raise EOFError
         except (EOFError, OSError):
-            self._conn.close()
             stop()
+            conn.close()
             raise RuntimeError(f"the sampling engine's process did not start (exit status {self.process.poll()})")
-        threading.Thread(target=_read, args=(self._conn, self.streams, lock), name="charrnn-engine-reader",
+        threading.Thread(target=_read, args=(conn, self.streams, lock, self.dead), name="charrnn-engine-reader",
                          daemon=True).start()
 
-    def send(self, message: tuple) -> None:
-        """Send to the child; if it has died, the reader thread fails the open streams (called with the lock)."""
+    def post(self, message) -> None:
+        """Queue a message for the child (never blocks)."""
+        self._outbox.put(message)
+
+
+def _send(conn: Connection, outbox: queue.SimpleQueue) -> None:
+    """In the parent: send queued messages to the child until told to stop (None) or the child is gone."""
+    while (message := outbox.get()) is not None:
         try:
-            self._conn.send(message)
-        except OSError:
-            pass
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
+            conn.send(message)
+        except OSError:  # the child has died: the reader thread sees the end and fails the open streams
+            return
 
 
-def _stop(sock: socket.socket, process: subprocess.Popen) -> None:
+def _stop(sock: socket.socket, process: subprocess.Popen, outbox: queue.SimpleQueue) -> None:
     """End the connection (the child exits when it reads the end, and the reader thread stops) and reap the child.
 
     A shutdown, not only a close: the reader thread is blocked reading the socket, which a close would not end."""
+    outbox.put(None)
     try:
         sock.shutdown(socket.SHUT_RDWR)
     except OSError:  # the child is gone already
         pass
-    sock.close()  # the reader thread closes `conn` when it reads the end
+    sock.close()  # the reader thread closes the connection when it reads the end
     try:
         process.wait(timeout=5)
     except subprocess.TimeoutExpired:
         process.kill()
+        process.wait()
 
 
-def _read(conn: Connection, streams: dict[int, queue.SimpleQueue], lock: threading.Lock) -> None:
-    """In the parent: hand each (request id, item) from the child to its stream; fail them all if the child dies."""
+def _read(conn: Connection, streams: dict[int, queue.SimpleQueue], lock: threading.Lock,
+          dead: threading.Event) -> None:
+    """In the parent: hand each (request id, item) from the child to its stream; fail them all when the child's
+    output ends, for whatever reason (marking the child dead first, so no new stream joins the failed ones)."""
     try:
         while True:
             rid, item = conn.recv()
-            with lock:
-                out = streams.get(rid)
-                if isinstance(item, BaseException) or item == END:
-                    streams.pop(rid, None)
+            out = streams.get(rid)
+            if isinstance(item, BaseException) or item == END:
+                streams.pop(rid, None)
             if out is not None:
                 out.put(item)
-    except (EOFError, OSError):
+    except BaseException:  # noqa: BLE001 - the end of the pipe, or anything else: the streams must not hang
         with lock:
+            dead.set()
             failed = list(streams.values())
             streams.clear()
         for out in failed:
@@ -176,14 +189,15 @@ def _read(conn: Connection, streams: dict[int, queue.SimpleQueue], lock: threadi
 class _Forward:
     """A request's `out` in the child: each item goes to the parent, tagged with the request's id."""
 
-    def __init__(self, conn: Connection, rid: int, live: dict):
-        self.conn, self.rid, self.live = conn, rid, live
+    def __init__(self, conn: Connection, send_lock: threading.Lock, rid: int, live: dict):
+        self.conn, self.send_lock, self.rid, self.live = conn, send_lock, rid, live
 
     def put(self, item) -> None:
         if isinstance(item, BaseException) or item == END:
             self.live.pop(self.rid, None)
             item = _portable(item)
-        self.conn.send((self.rid, item))
+        with self.send_lock:  # the engine's thread and the child's main thread both send
+            self.conn.send((self.rid, item))
 
 
 def child_main(fd: int) -> None:
@@ -197,6 +211,7 @@ def child_main(fd: int) -> None:
     engine = Engine(lm, max_rows)
     conn.send(READY)
     live: dict[int, Request] = {}
+    send_lock = threading.Lock()
     while True:
         try:
             message = conn.recv()
@@ -207,13 +222,20 @@ def child_main(fd: int) -> None:
             if request is not None:
                 request.closed.set()
             continue
-        _, rid, logits, state, gen_state, options, rows, length = message
-        gen = torch.Generator()
-        gen.set_state(torch.from_numpy(gen_state))
-        request = Request(_tensor(logits, lm), _tensor(state, lm), Dice(gen, rows), options, rows, length,
-                          out=_Forward(conn, rid, live))
-        live[rid] = request
-        engine.enqueue(request)
+        rid = message[1]
+        try:
+            live[rid] = request = _request(message, lm, _Forward(conn, send_lock, rid, live))
+            engine.enqueue(request)
+        except Exception as e:  # noqa: BLE001 - this request alone fails (out of memory on a huge one, say)
+            _Forward(conn, send_lock, rid, live).put(e)
+
+
+def _request(message: tuple, lm: CharLM, out: _Forward) -> Request:
+    """A submitted request as the child's engine takes it."""
+    _, _, logits, state, gen_state, options, rows, length = message
+    gen = torch.Generator()
+    gen.set_state(torch.from_numpy(gen_state))
+    return Request(_tensor(logits, lm), _tensor(state, lm), Dice(gen, rows), options, rows, length, out=out)
 
 
 def _payload(lm: CharLM) -> dict:

@@ -162,3 +162,40 @@ def test_stepper_rows_do_not_depend_on_the_batch_size():
     for rows in range(1, 13):
         part, _ = step(x[:rows], (h[:, :rows], c[:, :rows]))
         assert torch.equal(part, full[:rows]), rows
+
+
+def test_a_failing_step_fails_the_batch_and_the_engine_goes_on(monkeypatch):
+    lm = tiny_lm()
+    engine = Engine(lm)
+    real, failed = lm.stepper, []
+
+    def broken_once(x, state):
+        if len(engine._active) == 2 and not failed:  # once both requests share the batch
+            failed.append(True)
+            raise RuntimeError("out of memory, say")
+        return real(x, state)
+
+    monkeypatch.setattr(lm, "stepper", broken_once)
+    streams = [engine.submit(prompt="the", length=2000, seed=1), engine.submit(**OPTIONS[1])]
+    for stream in streams:
+        with pytest.raises(RuntimeError, match="out of memory"):
+            collect(stream)
+    assert collect(engine.submit(**OPTIONS[0])) == alone(lm, OPTIONS[0])  # no request hangs; the next is served
+
+
+def test_a_failing_shared_draw_is_retried_request_by_request(monkeypatch):
+    lm = tiny_lm()
+    engine = Engine(lm)
+    import charrnn.engine as eng
+
+    real = eng.draw
+
+    def no_groups(logits, temperature, top_k, top_p, uniforms):
+        if logits.shape[0] > 1 and len(uniforms) > 1:
+            raise RuntimeError("a shared draw failed")
+        return real(logits, temperature, top_k, top_p, uniforms)
+
+    monkeypatch.setattr(eng, "draw", no_groups)
+    same = [dict(prompt=p, length=40, temperature=0.9, seed=s) for p, s in (("the", 1), ("fox", 2), ("dog", 3))]
+    streams = [engine.submit(**o) for o in same]  # one set of options: drawn together, then one by one
+    assert [collect(s) for s in streams] == [alone(lm, o) for o in same]

@@ -76,3 +76,22 @@ def test_without_a_child_the_requests_are_stepped_in_this_process(lm, monkeypatc
     assert collect(engine.submit(**OPTIONS[2])) == alone(lm, OPTIONS[2])
     assert "did not start (exit status 1); sampling in this process instead" in capfd.readouterr().err
     assert engine._child is None and engine._fallback is not None and engine._fallback.steps > 0
+
+
+def test_a_request_the_child_cannot_take_fails_alone(lm, engine):
+    import queue
+
+    import numpy as np
+
+    from charrnn.engine_process import _numpy
+    from charrnn.sample import prime
+
+    good = engine.submit(**OPTIONS[0])
+    logits, state, _ = prime(lm, "the", 10, 1.0, None, None, 1, 1)
+    child, out = engine._child, queue.SimpleQueue()
+    child.streams[-1] = out
+    child.post(("submit", -1, _numpy(logits), _numpy(state), np.zeros(3, dtype=np.uint8), (1.0, None, None), 1, 10))
+    failure = out.get(timeout=30)  # a generator state the child cannot load: this request's error, sent back
+    assert isinstance(failure, RuntimeError)
+    assert collect(good) == alone(lm, OPTIONS[0])
+    assert collect(engine.submit(**OPTIONS[1])) == alone(lm, OPTIONS[1])
