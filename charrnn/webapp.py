@@ -65,7 +65,7 @@ class WebApp:
     """The app's actions on one folder of checkpoints: list, generate, classify, train, download, upload."""
 
     STREAM_INTERVAL = 0.05  # seconds between partial texts sent to one user while generating, at least
-    UPDATES_PER_SECOND = 20  # partial texts the app sends per second to all users together, at most (about)
+    UPDATES_PER_SECOND = 80  # partial texts the app sends per second to all users together, at most (about)
 
     def __init__(self, folder: str | os.PathLike, device: str = "auto", batched: bool = True):
         self.batched = batched  # generation requests share the model's batched engine (charrnn.engine)
