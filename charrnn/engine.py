@@ -5,7 +5,7 @@ joins the engine's batch at the next step and leaves when its length is reached,
 went away) or when its own sampling fails. Each request keeps its own temperature, top-k, top-p, generator and
 length, so a seeded request gives the text `sample.stream` gives for the same options: both draw by inverse CDF
 with the request's own uniform numbers (`sample.Dice`), and the batch is padded to a multiple of 4 rows (see
-`model.row_stable`), so a row's arithmetic does not depend on how many other requests share the step.
+`model.ROW_MULTIPLE`), so a row's arithmetic does not depend on how many other requests share the step.
 
 The batch's logits and recurrent state stay side by side in one tensor each between steps; they are rebuilt only
 when a request joins or leaves. Requests with the same options are drawn together (one `sample.draw` per set of
@@ -17,6 +17,7 @@ import queue
 import threading
 from collections import deque
 from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import Callable, Iterator
 
 import torch
@@ -89,7 +90,12 @@ class Engine:
                top_p: float | None = None, seed: int | None = None, num_samples: int = 1) -> EngineStream:
         """Prime a request in the caller's thread and queue it to join the batch; bad options raise here."""
         logits, state, gen = prime(self.lm, prompt, length, temperature, top_k, top_p, seed, num_samples)
-        request = Request(logits, state, Dice(gen, num_samples), (temperature, top_k, top_p), num_samples, length)
+        return self.join(logits, state, gen, (temperature, top_k, top_p), length)
+
+    def join(self, logits: torch.Tensor, state, gen: torch.Generator, options: tuple, length: int) -> EngineStream:
+        """Queue a request primed by `sample.prime` (its logits, state and generator) with its options
+        (temperature, top_k, top_p) and length."""
+        request = Request(logits, state, Dice(gen, logits.shape[0]), options, logits.shape[0], length)
         self.enqueue(request)
         return EngineStream(request.out, request.closed.set)
 
@@ -177,24 +183,18 @@ class Engine:
         Requests with the same options are drawn in one call; if that call fails, each of them is drawn alone, so
         only the request at fault gets the error.
         """
-        starts, start = [], 0
-        for request in self._active:
-            starts.append(start)
-            start += request.rows
         uniforms = [r.dice.next() for r in self._active]
         groups: dict[tuple, list[int]] = {}
         for i, request in enumerate(self._active):
             groups.setdefault(request.options, []).append(i)
         out: list = [None] * len(self._active)
         for options, members in groups.items():
-            rows = [j for i in members for j in range(starts[i], starts[i] + self._active[i].rows)]
-            logits = self._logits if len(groups) == 1 else self._logits[torch.tensor(rows, device=self._logits.device)]
+            logits = self._logits if len(groups) == 1 else self._logits[self._rows(members)]
             try:
                 got = draw(logits, *options, [u for i in members for u in uniforms[i]])
             except Exception:
                 for i in members:
-                    out[i] = _draw_alone(self._logits[starts[i]:starts[i] + self._active[i].rows], options,
-                                         uniforms[i])
+                    out[i] = _draw_alone(self._logits[self._rows([i])], options, uniforms[i])
                 continue
             at = 0
             for i in members:
@@ -206,21 +206,15 @@ class Engine:
         """Rebuild the batch from `keep` (active requests, in order) and then `joiners`: their logits and state
         side by side, the state padded with zero rows to a multiple of ROW_MULTIPLE."""
         logits, states = [], []
-        if keep:
-            if keep is self._active or len(keep) == len(self._active):
-                rows = sum(r.rows for r in keep)
-                logits.append(self._logits[:rows])
-                states.append(map_state(self._state, lambda s: s[:, :rows]))
-            else:
-                kept = set(map(id, keep))
-                index, start = [], 0
-                for request in self._active:
-                    if id(request) in kept:
-                        index.extend(range(start, start + request.rows))
-                    start += request.rows
-                at = torch.tensor(index, device=self._logits.device)
-                logits.append(self._logits.index_select(0, at))
-                states.append(map_state(self._state, lambda s: s.index_select(1, at)))
+        if len(keep) == len(self._active) > 0:
+            rows = self._logits.shape[0]
+            logits.append(self._logits)
+            states.append(map_state(self._state, lambda s: s[:, :rows]))  # without the padding
+        elif keep:
+            kept = set(map(id, keep))
+            at = self._rows([i for i, r in enumerate(self._active) if id(r) in kept])
+            logits.append(self._logits.index_select(0, at))
+            states.append(map_state(self._state, lambda s: s.index_select(1, at)))
         for request in joiners:
             logits.append(request.logits)
             states.append(request.state)
@@ -231,6 +225,13 @@ class Engine:
             return
         self._logits = torch.cat(logits) if len(logits) > 1 else logits[0]
         self._state = pad_rows(_cat(states), -self._logits.shape[0] % ROW_MULTIPLE)
+
+
+    def _rows(self, members: list[int]) -> torch.Tensor:
+        """The batch rows of the active requests at positions `members` (a request has one row per sample)."""
+        starts = list(accumulate((r.rows for r in self._active), initial=0))
+        index = [j for i in members for j in range(starts[i], starts[i + 1])]
+        return torch.tensor(index, device=self._logits.device)
 
 
 def _draw_alone(logits: torch.Tensor, options: tuple, uniforms: list[float]) -> list[int] | BaseException:

@@ -69,10 +69,7 @@ class ProcessEngine:
         with self._lock:
             child = self._started()
             if child is None:  # no child could start: a thread of this process steps the requests
-                request = Request(logits, state, Dice(gen, num_samples), (temperature, top_k, top_p), num_samples,
-                                  length)
-                self._fallback.enqueue(request)
-                return EngineStream(request.out, request.closed.set)
+                return self._fallback.join(logits, state, gen, (temperature, top_k, top_p), length)
             rid = next(self._ids)
             child.streams[rid] = out  # before the child can answer; if it has died, the reader fails it
         child.post(("submit", rid, *arrays, (temperature, top_k, top_p), num_samples, length))

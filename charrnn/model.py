@@ -99,13 +99,18 @@ class LSTMStepper:
         return torch.addmm(self.fc_b, below, self.fc_w), (torch.stack(hs), torch.stack(cs))
 
 
-ROW_MULTIPLE = 4  # batches are padded to a multiple of this many rows (see `row_stable`)
+# The batched engine steps its rows padded to a multiple of ROW_MULTIPLE (`pad_rows`). Matrix kernels pick their
+# blocking by the number of rows, and on this project's CPUs a row's result came out bit for bit the same for every
+# batch of 4, 8, 12, 16, ... rows but not for 1-3, 5-7 or 9-11 rows: padded, a seeded request gives the same text
+# whatever else shares its steps. Single-stream sampling does not pad (one row is about twice as fast unpadded), so
+# its text can differ from the engine's in rare characters.
+ROW_MULTIPLE = 4
 
 
 def make_stepper(model: CharRNN):
     """A callable (ids (batch,), state) -> (logits (batch, vocab), state) for sampling one character at a time.
 
-    A single row runs unpadded (fastest); the batched engine wraps the stepper in `row_stable`.
+    A single row runs unpadded (fastest); the batched engine pads its rows (see ROW_MULTIPLE).
     """
     if model.config.cell == "lstm":
         return LSTMStepper(model)
@@ -116,26 +121,6 @@ def make_stepper(model: CharRNN):
         return logits[:, -1], state
 
     return step
-
-
-def row_stable(step):
-    """`step` with every batch padded to a multiple of ROW_MULTIPLE rows (the padding rows are dropped again).
-
-    Matrix kernels pick their blocking by the number of rows, and on this project's CPUs a row's result came out
-    bit for bit the same for every batch of 4, 8, 12, 16, ... rows but not for 1-3, 5-7 or 9-11 rows. The batched
-    engine pads, so a seeded request gives the same text whatever else shares its steps; single-stream sampling
-    does not (one row is about twice as fast unpadded), so its text can differ from the engine's in rare characters.
-    """
-
-    def padded(x: torch.Tensor, state):
-        rows = x.shape[0]
-        extra = -rows % ROW_MULTIPLE
-        if not extra:
-            return step(x, state)
-        logits, state = step(torch.cat([x, x.new_zeros(extra)]), pad_rows(state, extra))
-        return logits[:rows], map_state(state, lambda s: s[:, :rows])
-
-    return padded
 
 
 def map_state(state: tuple | torch.Tensor, fn: Callable[[torch.Tensor], torch.Tensor]) -> tuple | torch.Tensor:
