@@ -5,9 +5,9 @@ docs/BENCHMARKS.md, from which the app's default classifier is picked.
 
 Columns: IMDb test (25,000 reviews), SST-2 dev (872 sentences), the sarcasm headlines' held-out split (the rows the
 checkpoint held out, for a checkpoint trained on that file), and the word-order probes of the test suite
-(tests/data/word_order_probe.tsv, 121 sentences; word_order_probe2.tsv, 56). A dataset applies when its class
-names are the checkpoint's: a sarcasm model is not scored on movie reviews. Accuracy is the share of texts
-whose P(second class) > 0.5.
+(tests/data/word_order_probe.tsv, 121 sentences; word_order_probe2.tsv, 56; word_order_probe3.tsv, 68). A dataset
+applies when its class names are the checkpoint's: a sarcasm model is not scored on movie reviews. Accuracy is the
+share of texts whose P(second class) > 0.5.
 """
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ from charrnn.sentiment.datasets import repeat_split, same_rows
 
 SHARED = ROOT.parent / "shared" / "datasets"
 PROBES = {"probe": ROOT / "tests" / "data" / "word_order_probe.tsv",
-          "probe2": ROOT / "tests" / "data" / "word_order_probe2.tsv"}
+          "probe2": ROOT / "tests" / "data" / "word_order_probe2.tsv",
+          "probe3": ROOT / "tests" / "data" / "word_order_probe3.tsv"}
 SARCASM = SHARED / "sarcasm" / "Sarcasm_Headlines_Dataset.json"
 
 
@@ -56,7 +57,7 @@ def main() -> None:
     args = p.parse_args()
     paths = args.checkpoints or sorted(str(f) for f in (ROOT / "checkpoints").glob("*.pt")
                                        if ckpt.load(f).get("kind") == "sentiment")
-    names = [n for n in ("imdb", "sst2", "sarcasm", "probe", "probe2") if not (n == "imdb" and args.skip_imdb)]
+    names = [n for n in ("imdb", "sst2", "sarcasm", *PROBES) if not (n == "imdb" and args.skip_imdb)]
     print("| checkpoint | classes | " + " | ".join(names) + " |")
     print("|---|---|" + "---|" * len(names))
     for path in paths:

@@ -63,12 +63,54 @@ def test_cli_trains_on_two_files_with_augmentation(tmp_path, capsys):
                                           for _ in range(60)))
     b.write_text("label\tsentence\n" + "".join(f"1\t{p}\n0\t{n}\n" for p, n in zip(POS, NEG)))
     out = tmp_path / "m.pt"
-    assert main(["sentiment", "train", "--data", str(a), "--data", str(b), "--augment", "0.5", "--epochs", "1",
-                 "--embed", "8", "--hidden", "8", "--fc", "8", "--out", str(out), "--quiet"]) == 0
+    assert main(["sentiment", "train", "--data", str(a), "--data", str(b), "--augment", "0.5", "--lexicon", "0.2",
+                 "--epochs", "1", "--embed", "8", "--hidden", "8", "--fc", "8", "--out", str(out), "--quiet"]) == 0
     line = capsys.readouterr().out.strip().splitlines()[-1]
     from charrnn import checkpoint as ckpt
 
     state = ckpt.load(out)
-    # 168 rows, a tenth held out; the 151 training rows gain round(0.5 * 151) = 76 made-up examples
-    assert state["metrics"]["n_train"] == 151 + 76 and state["metrics"]["n_val"] == 17, line
+    # 168 rows, a tenth held out; the 151 training rows gain round(0.5 * 151) = 76 made-up examples and
+    # round(0.2 * 151) = 30 lexicon sentences
+    assert state["metrics"]["n_train"] == 151 + 76 + 30 and state["metrics"]["n_val"] == 17, line
     assert state["data"]["format"] == "csv+glue" and state["config"]["train"]["augment"] == 0.5
+    assert state["config"]["train"]["lexicon"] == 0.2
+
+
+def test_lexicon_sentences_turn_words_around_as_english_does():
+    from charrnn.sentiment.lexicon import ADJ, VERB, lexicon_sentences
+
+    texts, labels = lexicon_sentences(4000, seed=5)
+    assert len(texts) == 4000 and 1800 < sum(labels) < 2200
+    assert lexicon_sentences(4000, seed=5) == (texts, labels) and lexicon_sentences(50, seed=6)[0] != texts[:50]
+    verb_sign = {v: c for c in (0, 1) for pair in VERB[c] for v in pair}
+    adj_sign = {a: c for c in (0, 1) for a in ADJ[c]}
+    checked = 0
+    for text, y in zip(texts, labels):  # an independent reading of a few constructions
+        if m := re.fullmatch(r"(\S+) , to say the least", text):
+            assert y == adj_sign[m[1]], text
+        elif any(join in text for join in (" , ", " ; ", " : ", " . ")):
+            continue  # two clauses
+        elif m := re.fullmatch(r"i (?:did not|did n't|never) (\w+) it", text):
+            assert y == 1 - verb_sign[m[1]], text
+        elif m := re.fullmatch(r"(?:it is hard not to|you can not help but) (\w+) it", text):
+            assert y == verb_sign[m[1]], text  # a double negation keeps the verb's sign
+        elif m := re.fullmatch(r".+ is (?:not|never|far from|anything but) (\S+)(?: at all)?", text):
+            if m[1] in adj_sign:
+                assert y == 1 - adj_sign[m[1]], text
+        else:
+            continue
+        checked += 1
+    assert checked > 80
+
+
+def test_lexicon_sentences_only_for_positive_negative_classes():
+    from charrnn.sentiment.lexicon import reads_as_sentiment
+    from charrnn.sentiment.train import SentimentTrainConfig, _prepare_data, _split
+
+    assert reads_as_sentiment(("negative", "positive")) and reads_as_sentiment(("Neg", "Pos"))
+    assert not reads_as_sentiment(("not sarcastic", "sarcastic")) and not reads_as_sentiment(("positive", "negative"))
+    config = SentimentTrainConfig(lexicon=0.5, val_fraction=0.1)
+    for classes, extra in ((("negative", "positive"), 43), (("not sarcastic", "sarcastic"), 0)):
+        data = LabelledData(POS * 2 + NEG * 2, [1] * 48 + [0] * 48, [], [], classes, "x.csv", "csv")
+        split = _split(data, config)
+        assert len(split.train) == 86 and len(_prepare_data(data, split, config).train_ids) == 86 + extra

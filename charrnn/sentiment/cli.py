@@ -55,7 +55,8 @@ def cmd_train(args) -> None:
         dict(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, lr_decay=args.lr_decay,
              max_tokens=args.max_tokens, min_freq=args.min_freq, max_vocab=args.max_vocab, patience=args.patience,
              seed=args.seed, device=args.device, glove=args.glove, freeze=args.freeze or None,
-             grad_clip=args.grad_clip, val_fraction=args.val_fraction, augment=args.augment),
+             grad_clip=args.grad_clip, val_fraction=args.val_fraction, augment=args.augment,
+             lexicon=args.lexicon),
     )
     data = _data(args, test=args.test or None)
     print(f"{len(data.train_texts):,} labelled texts ({data.format}); class 0 = {data.classes[0]!r}, "
@@ -163,6 +164,10 @@ def _add_train(sub) -> None:
     p.add_argument("--augment", type=float,
                    help="add negation, contrast and intensifier examples made from the short training phrases, "
                         "as a share of the training rows (e.g. 0.5; needs short texts such as SST-2's phrases)")
+    p.add_argument("--lexicon", type=float,
+                   help="add sentences built from a small English sentiment lexicon, each word negated, compared "
+                        "or kept by a template (\"I didn't hate it\", \"no complaints\"), as a share of the "
+                        "training rows (e.g. 0.3); only for classes negative/positive (neg/pos, bad/good)")
     p.add_argument("--preset", choices=list(PRESETS), default="best",
                    help="book: the chapter's IMDb model; best: BiLSTM, max pooling; moroney: his sarcasm LSTM; "
                         "lecture: BiLSTM for SST-2; sentence, sarcasm, mixed: our recipes (docs/BENCHMARKS.md)")

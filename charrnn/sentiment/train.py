@@ -25,6 +25,7 @@ from ..training import (
 )
 from .data import VAL_SIZE, Imdb
 from .augment import augment
+from .lexicon import lexicon_sentences, reads_as_sentiment
 from .datasets import DEFAULT_VAL_FRACTION, LabelledData, Split, from_imdb, make_split
 from .model import SentimentConfig, SentimentLSTM, load_glove
 from .predict import predict_ids
@@ -63,12 +64,16 @@ class SentimentTrainConfig:
     freeze: bool = False
     tokenizer: str = WORDS  # "words" (negation-aware) or "chapter" (the book's)
     augment: float = 0.0  # negation/contrast examples made from short training phrases, as a share of the rows
+    lexicon: float = 0.0  # sentences from the built-in sentiment lexicon (lexicon.py), as a share of the rows;
+    #   only for classes named as polarity (negative/positive, neg/pos, bad/good), else none are added
 
     def __post_init__(self) -> None:
         if min(self.epochs, self.batch_size, self.max_tokens, self.min_freq, self.bucket_pool) < 1:
             raise ValueError("epochs, batch_size, max_tokens, min_freq and bucket_pool must be at least 1")
-        if not 0 <= self.augment <= 10:
-            raise ValueError(f"augment must be between 0 and 10 (a share of the training rows), got {self.augment}")
+        for name in ("augment", "lexicon"):
+            if not 0 <= getattr(self, name) <= 10:
+                raise ValueError(f"{name} must be between 0 and 10 (a share of the training rows), "
+                                 f"got {getattr(self, name)}")
         if self.val_fraction is not None and not 0 < self.val_fraction < 1:
             raise ValueError(f"val_fraction must be between 0 and 1, got {self.val_fraction}")
         if not self.lr > 0:
@@ -99,12 +104,13 @@ PRESETS: dict[str, dict] = {
     "lecture": dict(model=dict(embed=100, hidden=128, fc=64, pooling="last", bidirectional=True, dropout=0.5),
                     train=dict(epochs=5, batch_size=64, lr=1e-3, max_tokens=100, grad_clip=1.0)),
     "sentence": dict(model=dict(embed=100, hidden=128, fc=64, pooling="meanmax", bidirectional=True, dropout=0.4),
-                     train=dict(epochs=3, batch_size=64, lr=2e-3, max_tokens=100, grad_clip=1.0, augment=1.0)),
+                     train=dict(epochs=3, batch_size=64, lr=2e-3, max_tokens=100, grad_clip=1.0, augment=1.0,
+                                lexicon=0.5)),
     "sarcasm": dict(model=dict(embed=100, hidden=128, fc=64, pooling="max", bidirectional=True, dropout=0.5),
                     train=dict(epochs=5, batch_size=64, lr=2e-3, max_tokens=60, grad_clip=1.0, patience=2)),
     "mixed": dict(model=dict(embed=100, hidden=128, fc=64, pooling="meanmax", bidirectional=True, dropout=0.4),
                   train=dict(epochs=3, batch_size=64, lr=2e-3, max_tokens=400, min_freq=2, max_vocab=50000,
-                             grad_clip=1.0, augment=0.5)),
+                             grad_clip=1.0, augment=0.5, lexicon=0.5)),
 }
 
 
@@ -242,6 +248,9 @@ def _prepare_data(data: LabelledData, split: Split, config: SentimentTrainConfig
     texts, labels = [data.train_texts[i] for i in split.train], [data.train_labels[i] for i in split.train]
     if config.augment:
         more_texts, more_labels = augment(texts, labels, round(config.augment * len(texts)), seed=config.seed)
+        texts, labels = texts + more_texts, labels + more_labels
+    if config.lexicon and reads_as_sentiment(data.classes):  # not for sarcasm or spam: its labels are polarity
+        more_texts, more_labels = lexicon_sentences(round(config.lexicon * len(split.train)), seed=config.seed)
         texts, labels = texts + more_texts, labels + more_labels
     train_tokens = [tokens_of(t) for t in texts]
     del texts
