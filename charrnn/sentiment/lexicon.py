@@ -35,10 +35,12 @@ VERB = ([("hate", "hated"), ("dislike", "disliked"), ("regret", "regretted"), ("
          ("recommend", "recommended"), ("cherish", "cherished"), ("appreciate", "appreciated")])
 FILM_VERB = ([("drag", "drags"), ("disappoint", "disappoints"), ("fail", "fails"), ("bore", "bores"),
               ("sag", "sags"), ("fizzle", "fizzles"), ("stumble", "stumbles"), ("fall flat", "falls flat"),
-              ("let you down", "lets you down"), ("waste your time", "wastes your time")],
+              ("let you down", "lets you down"), ("waste your time", "wastes your time"),
+              ("leave you cold", "leaves you cold")],
              [("work", "works"), ("shine", "shines"), ("deliver", "delivers"), ("succeed", "succeeds"),
               ("delight", "delights"), ("soar", "soars"), ("impress", "impresses"), ("satisfy", "satisfies"),
-              ("entertain", "entertains"), ("grip", "grips")])
+              ("entertain", "entertains"), ("grip", "grips"),
+              ("blow you away", "blows you away")])
 FEELING = (["bored", "disappointed", "annoyed", "let down", "confused", "irritated", "offended", "underwhelmed"],
            ["impressed", "moved", "entertained", "amused", "charmed", "delighted", "thrilled", "gripped"])
 DOING = (["yawning", "cringing", "groaning", "sighing", "wincing", "checking my watch", "dozing off",
@@ -47,17 +49,20 @@ DOING = (["yawning", "cringing", "groaning", "sighing", "wincing", "checking my 
           "thinking about it", "talking about it"])
 BETTER = (["worse", "duller", "weaker", "more boring", "less fun", "less interesting", "sillier", "flatter"],
           ["better", "funnier", "smarter", "more fun", "more exciting", "stronger", "sharper", "livelier"])
+GOES = (["wrong", "awry", "badly", "flat"], ["right", "well", "smoothly", "to plan"])
 SLOTS = {"adj": ADJ, "noun": NOUN, "nouns": NOUNS, "verb": VERB, "fverb": FILM_VERB, "feel": FEELING,
-         "doing": DOING, "better": BETTER}
+         "doing": DOING, "better": BETTER, "goes": GOES}
 PARTS = (("start", "finish"), ("premise", "execution"), ("opening", "ending"), ("first half", "second half"),
          ("cast", "script"), ("idea", "result"), ("setup", "payoff"), ("look", "story"), ("score", "dialogue"))
 SUBJECTS = ("the film", "the movie", "this film", "it", "the story", "the ending", "the cast", "the script",
             "the acting", "the show", "the book", "the plot", "the sequel", "the second half")
 
 # (template, sign): +1 keeps the polarity of the slot word, -1 flips it. {s} is a subject; {v}/{vd} a verb's
-# base/past (or base/third person for fverb).
+# base/past (or base/third person for fverb); {b} a noun without its article.
 TEMPLATES = {
-    "adj": [("{s} is {w}", 1), ("{s} is really {w}", 1), ("surprisingly {w}", 1), ("{w} , to say the least", 1),
+    "adj": [("i had no idea {s} could be so {w}", 1), ("i never knew {s} could be so {w}", 1),
+            ("the music is the only {w} thing about it", -1), ("{s} is the only {w} part", -1),
+            ("{s} is {w}", 1), ("{s} is really {w}", 1), ("surprisingly {w}", 1), ("{w} , to say the least", 1),
             ("nothing short of {w}", 1), ("{s} could not be more {w}", 1), ("few films are this {w}", 1),
             ("it is rare to see such a {w} film", 1), ("{s} is {w} from start to finish", 1),
             ("{s} is more {w} than i expected", 1), ("{s} is far more {w} than i expected", 1),
@@ -68,7 +73,9 @@ TEMPLATES = {
             ("hardly a {w} moment", -1), ("no one will find it {w}", -1), ("it is hard to call it {w}", -1),
             ("{s} is not as {w} as i expected", -1), ("{s} is less {w} than i hoped", -1),
             ("{s} is not nearly as {w} as people say", -1), ("{s} is not {w} , not even close", -1)],
-    "noun": [("{s} is {w}", 1), ("{s} is nothing short of {w}", 1), ("what {w}", 1), ("{s} turns out to be {w}", 1),
+    "noun": [("{s} is far from the {b} i was told it would be", -1), ("{s} is not the {b} some say it is", -1),
+             ("{s} is the {b} everyone says it is", 1), ("{s} is {w}", 1), ("{s} is nothing short of {w}", 1),
+             ("what {w}", 1), ("{s} turns out to be {w}", 1),
              ("{s} is not {w}", -1), ("{s} is far from {w}", -1), ("{s} is hardly {w}", -1),
              ("{s} is anything but {w}", -1), ("{s} is not {w} at all", -1), ("i would not call it {w}", -1)],
     "nouns": [("there are so many {w}", 1), ("plenty of {w}", 1), ("i have nothing but {w} to report", 1),
@@ -79,8 +86,7 @@ TEMPLATES = {
              ("everyone will {v} it", 1), ("i did not {v} it", -1), ("i did n't {v} it", -1),
              ("i could not {v} it", -1), ("nobody could {v} it", -1), ("it is hard to {v} it", -1),
              ("you will not {v} it", -1), ("i never {vd} it", -1), ("i can not {v} it", -1),
-             ("there is nothing to {v} here", -1),
-             ("i could not find anything to {v}", -1)],
+             ("there is nothing to {v} here", -1), ("i could not find anything to {v}", -1)],
     "fverb": [("{s} {vd}", 1), ("{s} really {vd}", 1), ("{s} always {vd}", 1), ("{s} never stops trying to {v}", 1),
               ("{s} does not {v}", -1), ("{s} never {vd}", -1), ("{s} did not {v}", -1),
               ("not once does it {v}", -1), ("{s} never once {vd}", -1), ("{s} does not {v} at all", -1),
@@ -88,10 +94,13 @@ TEMPLATES = {
     "doing": [("i could not stop {w}", 1), ("i kept {w}", 1), ("i was {w} all the way through", 1),
               ("i never stopped {w}", 1), ("you will be {w} for days", 1), ("not once was i {w}", -1),
               ("nobody was {w}", -1), ("i was not {w} once", -1), ("i never caught myself {w}", -1)],
-    "better": [("far {w} than the original", 1), ("{s} is much {w} than i expected", 1),
+    "better": [("no film this year was {w}", 1), ("i have never seen a {w} film", 1),
+               ("far {w} than the original", 1), ("{s} is much {w} than i expected", 1),
                ("{s} is {w} than the first film", 1), ("{s} is even {w} than people say", 1),
                ("{s} is not {w} than the original", -1), ("{s} is hardly {w} than the first film", -1),
                ("{s} could not be any {w}", 1)],
+    "goes": [("everything goes {w}", 1), ("it all goes {w}", 1), ("nothing goes {w}", -1),
+             ("hardly anything goes {w}", -1), ("not much goes {w}", -1), ("little goes {w}", -1)],
     "feel": [("i was {w}", 1), ("i was {w} from start to finish", 1), ("you will be {w}", 1),
              ("i was really {w}", 1), ("i was not {w}", -1), ("i was never {w}", -1), ("you will not be {w}", -1),
              ("no one will be {w}", -1), ("nobody will be {w}", -1), ("i was not {w} for a second", -1),
@@ -103,6 +112,12 @@ CONTRAST = ("{a} , but {b}", "{a} ; however , {b}", "{a} , yet {b}", "although {
             "{a} . still , {b}", "{a} at first , but {b}", "{a} , but then {b}", "while {a} , {b}")
 AGREE = ("{a} , and {b}", "{a} ; {b}", "{a} ; in fact , {b}", "{a} : {b}", "{a} . {b}", "{a} , {b}",
          "{a} , and what is more , {b}")
+ELLIPSIS = (("i did not want to {v} it , but i did", 1), ("i never expected to {v} it , but i did", 1),
+            ("i was sure i would not {v} it , but i did", 1), ("i wanted to {v} it , but i could not", -1),
+            ("i expected to {v} it , but i did not", -1), ("i tried to {v} it , but i just could not", -1))
+EXPECTING = ("i was not expecting much", "i expected very little", "i went in with low hopes", "i had my doubts",
+             "i was looking forward to it", "i had high hopes", "everyone told me it was great",
+             "the trailer promised a lot")
 SHORT = (("{w}", 1), ("so {w}", 1), ("always {w}", 1), ("very {w}", 1), ("never {w}", -1), ("not {w}", -1),
          ("not at all {w}", -1), ("hardly {w}", -1))
 
@@ -119,7 +134,17 @@ def sentence(rng: random.Random, y: int) -> str:
     template, sign = rng.choice(TEMPLATES[slot])
     word = rng.choice(SLOTS[slot][y if sign > 0 else 1 - y])
     base, past = word if isinstance(word, tuple) else (word, word)
-    return template.format(s=rng.choice(SUBJECTS), w=base, v=base, vd=past)
+    return template.format(s=rng.choice(SUBJECTS), w=base, v=base, vd=past, b=base.split(" ", 1)[-1])
+
+
+def elliptic(rng: random.Random, y: int) -> str:
+    """ "I didn't want to like it , but I did": a contrast whose second clause repeats the first's verb by ellipsis;
+    or an expectation ("I was not expecting much") that a clause of class y answers."""
+    if rng.random() < 0.5:
+        return f"{rng.choice(EXPECTING)} , but {sentence(rng, y)}"
+    template, sign = rng.choice(ELLIPSIS)
+    base, past = rng.choice(VERB[y if sign > 0 else 1 - y])
+    return template.format(v=base, vd=past)
 
 
 def short(rng: random.Random, y: int) -> str:
@@ -145,9 +170,11 @@ def lexicon_sentences(n: int, seed: int = 1) -> tuple[list[str], list[int]]:
             texts.append(sentence(rng, y))
         elif kind < 0.75:
             texts.append(rng.choice(CONTRAST).format(a=sentence(rng, 1 - y), b=sentence(rng, y)))
-        elif kind < 0.85:
+        elif kind < 0.83:
             texts.append(rng.choice(AGREE).format(a=sentence(rng, y), b=sentence(rng, y)))
-        elif kind < 0.93:
+        elif kind < 0.89:
+            texts.append(elliptic(rng, y))
+        elif kind < 0.95:
             texts.append(f"{short(rng, y)} , {short(rng, y)}")
         else:
             texts.append(juxtaposed(rng, y))

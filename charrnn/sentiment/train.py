@@ -249,7 +249,7 @@ def _prepare_data(data: LabelledData, split: Split, config: SentimentTrainConfig
     if config.augment:
         more_texts, more_labels = augment(texts, labels, round(config.augment * len(texts)), seed=config.seed)
         texts, labels = texts + more_texts, labels + more_labels
-    if config.lexicon and reads_as_sentiment(data.classes):  # not for sarcasm or spam: its labels are polarity
+    if config.lexicon and reads_as_sentiment(data.classes):  # its labels are polarity: none for sarcasm, spam
         more_texts, more_labels = lexicon_sentences(round(config.lexicon * len(split.train)), seed=config.seed)
         texts, labels = texts + more_texts, labels + more_labels
     train_tokens = [tokens_of(t) for t in texts]
