@@ -100,7 +100,7 @@ def test_lexicon_sentences_turn_words_around_as_english_does():
         else:
             continue
         checked += 1
-    assert checked > 80
+    assert checked > 50
 
 
 def test_lexicon_sentences_only_for_positive_negative_classes():

@@ -50,6 +50,12 @@ DOING = (["yawning", "cringing", "groaning", "sighing", "wincing", "checking my 
 BETTER = (["worse", "duller", "weaker", "more boring", "less fun", "less interesting", "sillier", "flatter"],
           ["better", "funnier", "smarter", "more fun", "more exciting", "stronger", "sharper", "livelier"])
 GOES = (["wrong", "awry", "badly", "flat"], ["right", "well", "smoothly", "to plan"])
+IDIOMS = (["i could not wait for it to end", "i was counting the minutes", "i kept looking at the clock",
+           "it felt twice as long as it was", "i nearly walked out", "i wanted my money back", "it went nowhere",
+           "i lost interest early"],
+          ["i did not want it to end", "i never wanted it to end", "i was sorry when it ended", "the time flew",
+           "i could watch it again and again", "i was on the edge of my seat", "it stayed with me for days",
+           "i was hooked from the start"])
 SLOTS = {"adj": ADJ, "noun": NOUN, "nouns": NOUNS, "verb": VERB, "fverb": FILM_VERB, "feel": FEELING,
          "doing": DOING, "better": BETTER, "goes": GOES}
 PARTS = (("start", "finish"), ("premise", "execution"), ("opening", "ending"), ("first half", "second half"),
@@ -60,7 +66,12 @@ SUBJECTS = ("the film", "the movie", "this film", "it", "the story", "the ending
 # (template, sign): +1 keeps the polarity of the slot word, -1 flips it. {s} is a subject; {v}/{vd} a verb's
 # base/past (or base/third person for fverb); {b} a noun without its article.
 TEMPLATES = {
-    "adj": [("i had no idea {s} could be so {w}", 1), ("i never knew {s} could be so {w}", 1),
+    "adj": [("easily the most {w} film of the year", 1), ("the least {w} film i have seen", -1),
+            ("{s} is easily the least {w} part", -1), ("rarely has a film been so {w}", 1),
+            ("i kept waiting for it to get {w}", -1), ("i kept hoping it would turn {w}", -1),
+            ("i was worried it would be {w} , and it was not", -1), ("i hoped it would be {w} , and it was", 1),
+            ("i expected it to be {w} , but it was not", -1), ("i feared it would be {w} , and it was", 1),
+            ("i had no idea {s} could be so {w}", 1), ("i never knew {s} could be so {w}", 1),
             ("the music is the only {w} thing about it", -1), ("{s} is the only {w} part", -1),
             ("{s} is {w}", 1), ("{s} is really {w}", 1), ("surprisingly {w}", 1), ("{w} , to say the least", 1),
             ("nothing short of {w}", 1), ("{s} could not be more {w}", 1), ("few films are this {w}", 1),
@@ -81,20 +92,27 @@ TEMPLATES = {
     "nouns": [("there are so many {w}", 1), ("plenty of {w}", 1), ("i have nothing but {w} to report", 1),
               ("i have no {w}", -1), ("there are no {w}", -1), ("no {w} at all", -1), ("hardly any {w}", -1),
               ("i could not find any {w}", -1)],
-    "verb": [("i {vd} it", 1), ("i really {vd} it", 1), ("it is hard not to {v} it", 1),
+    "verb": [("it is impossible not to {v} it", 1), ("impossible not to {v}", 1), ("it is impossible to {v} it", -1),
+             ("i wanted to {v} it", -1), ("i really wanted to {v} it", -1), ("i so wanted to {v} it", -1),
+             ("i {vd} it", 1), ("i really {vd} it", 1), ("it is hard not to {v} it", 1),
              ("you can not help but {v} it", 1), ("i could not help but {v} it", 1), ("i {vd} every minute of it", 1),
              ("everyone will {v} it", 1), ("i did not {v} it", -1), ("i did n't {v} it", -1),
              ("i could not {v} it", -1), ("nobody could {v} it", -1), ("it is hard to {v} it", -1),
              ("you will not {v} it", -1), ("i never {vd} it", -1), ("i can not {v} it", -1),
              ("there is nothing to {v} here", -1), ("i could not find anything to {v}", -1)],
-    "fverb": [("{s} {vd}", 1), ("{s} really {vd}", 1), ("{s} always {vd}", 1), ("{s} never stops trying to {v}", 1),
-              ("{s} does not {v}", -1), ("{s} never {vd}", -1), ("{s} did not {v}", -1),
+    "fverb": [("none of the jokes {v}", -1), ("none of the scenes {v}", -1), ("not one scene {vd}", -1),
+              ("every scene {vd}", 1), ("all of the jokes {v}", 1), ("{s} {vd}", 1), ("{s} really {vd}", 1),
+              ("{s} always {vd}", 1), ("{s} never stops trying to {v}", 1), ("{s} does not {v}", -1),
+              ("{s} never {vd}", -1), ("{s} did not {v}", -1),
               ("not once does it {v}", -1), ("{s} never once {vd}", -1), ("{s} does not {v} at all", -1),
               ("{s} rarely {vd}", -1)],
-    "doing": [("i could not stop {w}", 1), ("i kept {w}", 1), ("i was {w} all the way through", 1),
-              ("i never stopped {w}", 1), ("you will be {w} for days", 1), ("not once was i {w}", -1),
+    "doing": [("i did not stop {w}", 1), ("i could not stop {w}", 1), ("i kept {w}", 1),
+              ("i was {w} all the way through", 1), ("i never stopped {w}", 1),
+              ("you will be {w} for days", 1), ("not once was i {w}", -1),
               ("nobody was {w}", -1), ("i was not {w} once", -1), ("i never caught myself {w}", -1)],
-    "better": [("no film this year was {w}", 1), ("i have never seen a {w} film", 1),
+    "better": [("you would be hard pressed to find a {w} film", 1), ("the book was {w}", -1),
+               ("the original was far {w}", -1), ("the first film was {w} , much {w}", -1),
+               ("no film this year was {w}", 1), ("i have never seen a {w} film", 1),
                ("far {w} than the original", 1), ("{s} is much {w} than i expected", 1),
                ("{s} is {w} than the first film", 1), ("{s} is even {w} than people say", 1),
                ("{s} is not {w} than the original", -1), ("{s} is hardly {w} than the first film", -1),
@@ -129,7 +147,10 @@ def reads_as_sentiment(classes: tuple[str, str]) -> bool:
 
 
 def sentence(rng: random.Random, y: int) -> str:
-    """One sentence of class y (1 = positive) from one slot word and a template that keeps or flips it."""
+    """One sentence of class y (1 = positive) from one slot word and a template that keeps or flips it (one in
+    twenty: an idiom of class y)."""
+    if rng.random() < 0.05:
+        return rng.choice(IDIOMS[y])
     slot = rng.choice(list(TEMPLATES))
     template, sign = rng.choice(TEMPLATES[slot])
     word = rng.choice(SLOTS[slot][y if sign > 0 else 1 - y])
