@@ -5,9 +5,9 @@ docs/BENCHMARKS.md, from which the app's default classifier is picked.
 
 Columns: IMDb test (25,000 reviews), SST-2 dev (872 sentences), the sarcasm headlines' held-out split (the rows the
 checkpoint held out, for a checkpoint trained on that file), and the word-order probes of the test suite
-(tests/data/word_order_probe.tsv, 121 sentences; word_order_probe2.tsv, 56; word_order_probe3.tsv, 68;
-word_order_probe4.tsv, 60). A dataset applies when its class names are the checkpoint's: a sarcasm model is not
-scored on movie reviews. Accuracy is the share of texts whose P(second class) > 0.5.
+(tests/data/word_order_probe*.tsv: probe, probe2, ... probe6). A dataset applies when its class names are the
+checkpoint's: a sarcasm model is not scored on movie reviews. Accuracy is the share of texts whose P(second
+class) > 0.5.
 """
 from __future__ import annotations
 
@@ -21,10 +21,8 @@ from charrnn.sentiment import load_labelled, load_sentiment, predict
 from charrnn.sentiment.datasets import repeat_split, same_rows
 
 SHARED = ROOT.parent / "shared" / "datasets"
-PROBES = {"probe": ROOT / "tests" / "data" / "word_order_probe.tsv",
-          "probe2": ROOT / "tests" / "data" / "word_order_probe2.tsv",
-          "probe3": ROOT / "tests" / "data" / "word_order_probe3.tsv",
-          "probe4": ROOT / "tests" / "data" / "word_order_probe4.tsv"}
+PROBES = {path.stem.removeprefix("word_order_"): path
+          for path in sorted((ROOT / "tests" / "data").glob("word_order_probe*.tsv"))}
 SARCASM = SHARED / "sarcasm" / "Sarcasm_Headlines_Dataset.json"
 
 
