@@ -181,8 +181,9 @@ def juxtaposed(rng: random.Random, y: int) -> str:
 
 
 def lexicon_sentences(n: int, seed: int = 1) -> tuple[list[str], list[int]]:
-    """`n` (text, label) pairs, classes balanced on average: half one clause, the rest contrasts (the second
-    clause decides), agreements of two clauses or two short list items, and juxtaposed parts."""
+    """`n` (text, label) pairs, classes balanced on average: half one clause; the rest contrasts (the second
+    clause decides), agreements of two clauses, ellipses and answered expectations, two-item lists and juxtaposed
+    parts."""
     rng = random.Random(seed)
     texts, labels = [], []
     for _ in range(n):
