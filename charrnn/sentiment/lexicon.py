@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import random
 
+from .datasets import SENTIMENT_CLASSES
+
 # (negative, positive) word lists per slot; verbs as (base, past) or (base, third person)
 ADJ = ("boring dull tedious awful terrible bad weak dreadful clumsy lazy predictable stale forgettable pointless "
        "silly confusing bland messy flat tiresome cheap shallow painful slow annoying disappointing hollow unfunny "
@@ -143,7 +145,14 @@ SHORT = (("{w}", 1), ("so {w}", 1), ("always {w}", 1), ("very {w}", 1), ("never 
 def reads_as_sentiment(classes: tuple[str, str]) -> bool:
     """Whether class 0 / class 1 are negative / positive, so the lexicon's labels mean the same thing."""
     names = tuple(str(c).strip().lower() for c in classes)
-    return names in (("negative", "positive"), ("neg", "pos"), ("bad", "good"))
+    return names in (SENTIMENT_CLASSES, ("neg", "pos"), ("bad", "good"))
+
+
+def _signed(rng: random.Random, templates, words, y: int):
+    """A (template, sign) pair and a word whose class makes the template's text class y: y's own word where the
+    template keeps its sign, the other class's where it flips it."""
+    template, sign = rng.choice(templates)
+    return template, rng.choice(words[y if sign > 0 else 1 - y])
 
 
 def sentence(rng: random.Random, y: int) -> str:
@@ -152,8 +161,7 @@ def sentence(rng: random.Random, y: int) -> str:
     if rng.random() < 0.05:
         return rng.choice(IDIOMS[y])
     slot = rng.choice(list(TEMPLATES))
-    template, sign = rng.choice(TEMPLATES[slot])
-    word = rng.choice(SLOTS[slot][y if sign > 0 else 1 - y])
+    template, word = _signed(rng, TEMPLATES[slot], SLOTS[slot], y)
     base, past = word if isinstance(word, tuple) else (word, word)
     return template.format(s=rng.choice(SUBJECTS), w=base, v=base, vd=past, b=base.split(" ", 1)[-1])
 
@@ -163,15 +171,14 @@ def elliptic(rng: random.Random, y: int) -> str:
     or an expectation ("I was not expecting much") that a clause of class y answers."""
     if rng.random() < 0.5:
         return f"{rng.choice(EXPECTING)} , but {sentence(rng, y)}"
-    template, sign = rng.choice(ELLIPSIS)
-    base, past = rng.choice(VERB[y if sign > 0 else 1 - y])
+    template, (base, past) = _signed(rng, ELLIPSIS, VERB, y)
     return template.format(v=base, vd=past)
 
 
 def short(rng: random.Random, y: int) -> str:
     """A clause of a list ("never boring", "always clever") of class y."""
-    template, sign = rng.choice(SHORT)
-    return template.format(w=rng.choice(ADJ[y if sign > 0 else 1 - y]))
+    template, word = _signed(rng, SHORT, ADJ, y)
+    return template.format(w=word)
 
 
 def juxtaposed(rng: random.Random, y: int) -> str:
