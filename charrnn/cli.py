@@ -56,7 +56,8 @@ def _train(args, ctx) -> None:
     corpus = load_corpus(args.book, args.text, clean, args.start, args.end, cache_dir=args.cache)
     if ctx.is_main and ctx.enabled:
         distributed.barrier()
-    model = dict(embed=args.embed, hidden=args.hidden, layers=args.layers, dropout=args.dropout, cell=args.cell)
+    model = dict(embed=args.embed, hidden=args.hidden, layers=args.layers, dropout=args.dropout,
+                 weight_drop=args.weight_drop, cell=args.cell)
     config = TrainConfig(
         steps=args.steps, minutes=args.minutes, seq_len=args.seq_len,
         batch_size=args.batch_size if args.batch_size is not None else (None if args.minutes else 64),
@@ -214,6 +215,9 @@ def _add_train(sub) -> None:
                    help="default 512; with --minutes, sized from the measured throughput unless given")
     p.add_argument("--layers", type=int, default=1)
     p.add_argument("--dropout", type=float, default=0.0)
+    p.add_argument("--weight-drop", type=float, default=0.0,
+                   help="AWD-LSTM DropConnect: drop this fraction of the hidden-to-hidden weights, one mask per "
+                        "batch (training only; 0.2-0.5 regularises small corpora)")
     p.add_argument("--cell", choices=["lstm", "gru", "rnn"], default="lstm")
     p.add_argument("--lr", type=float, default=None, help=f"default 0.003 (with --minutes {BUDGET_LR:g})")
     p.add_argument("--lr-decay", choices=["cosine", "none"], default="cosine")

@@ -17,6 +17,7 @@ class ModelConfig:
     hidden: int = 512
     layers: int = 1
     dropout: float = 0.0
+    weight_drop: float = 0.0  # AWD-LSTM DropConnect on the hidden-to-hidden weights, training only
     cell: str = "lstm"
 
     def __post_init__(self) -> None:
@@ -27,6 +28,8 @@ class ModelConfig:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if not 0.0 <= self.weight_drop < 1.0:
+            raise ValueError(f"weight_drop must be in [0, 1), got {self.weight_drop}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -51,8 +54,21 @@ class CharRNN(nn.Module):
 
     def forward(self, x: torch.Tensor, state=None):
         """x: (batch, time) ids -> logits (batch, time, vocab), new state."""
-        out, state = self.rnn(self.embedding(x), state)
+        emb = self.embedding(x)
+        if self.training and self.config.weight_drop > 0:
+            out, state = self._weight_dropped(emb, state)
+        else:
+            out, state = self.rnn(emb, state)
         return self.fc(self.drop(out)), state
+
+    def _weight_dropped(self, emb: torch.Tensor, state):
+        """The recurrent layers with one DropConnect mask per call on each hidden-to-hidden matrix (Merity et al.,
+        2018): the same connections are cut at every time step, which regularises the recurrence itself."""
+        params = dict(self.rnn.named_parameters())
+        for name in params:
+            if name.startswith("weight_hh"):
+                params[name] = nn.functional.dropout(params[name], self.config.weight_drop, training=True)
+        return torch.func.functional_call(self.rnn, params, (emb, state))
 
 
 class LSTMStepper:

@@ -61,8 +61,9 @@ sys.exit(main(sys.argv[1:]))
 def train_cmd(text, out, *extra, runner=("-m", "charrnn")):
     return [sys.executable, *runner, "train", "--text", str(text), "--clean", "none", "--out", str(out),
             "--steps", str(STEPS), "--batch-size", "16", "--seq-len", "20", "--embed", "16", "--hidden", "48",
-            "--lr", "0.01", "--warmup", "0", "--dropout", "0.1", "--layers", "2", "--eval-every", "100",
-            "--save-every", str(SAVE_EVERY), "--log-every", "1", "--seed", "5", "--device", "cpu", "--quiet", *extra]
+            "--lr", "0.01", "--warmup", "0", "--dropout", "0.1", "--weight-drop", "0.1", "--layers", "2",
+            "--eval-every", "100", "--save-every", str(SAVE_EVERY), "--log-every", "1", "--seed", "5",
+            "--device", "cpu", "--quiet", *extra]
 
 
 def run(cmd):

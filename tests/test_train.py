@@ -39,6 +39,36 @@ def test_bad_model_config_is_refused():
         ModelConfig(vocab_size=5, cell="transformer")
     with pytest.raises(ValueError, match="dropout"):
         ModelConfig(vocab_size=5, dropout=1.5)
+    with pytest.raises(ValueError, match="weight_drop"):
+        ModelConfig(vocab_size=5, weight_drop=1.0)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_weight_drop_cuts_recurrent_connections_in_training_only(cell):
+    torch.manual_seed(0)
+    cfg = dict(vocab_size=10, embed=8, hidden=12, layers=2, cell=cell)
+    m = CharRNN(ModelConfig(**cfg, weight_drop=0.5))
+    plain = CharRNN(ModelConfig(**cfg))
+    plain.load_state_dict(m.state_dict())
+    x = torch.randint(0, 10, (3, 7))
+    m.eval(), plain.eval()
+    assert torch.equal(m(x)[0], plain(x)[0])  # evaluation and sampling see the whole weights
+    m.train()
+    a, b = m(x)[0], m(x)[0]
+    assert not torch.allclose(a, b)  # a new mask per call
+    # the mask is one per call, shared by every time step: the first step (h = 0) sees no hidden weights at all
+    assert torch.allclose(a[:, 0], b[:, 0])
+    a.sum().backward()
+    assert m.rnn.weight_hh_l0.grad.abs().sum() > 0 and m.rnn.weight_ih_l0.grad.abs().sum() > 0
+    assert sum(p.numel() for p in m.parameters()) == sum(p.numel() for p in plain.parameters())
+
+
+def test_weight_drop_is_recorded_and_trains(tmp_path):
+    result = train_tiny(tmp_path / "m.pt", model=dict(TINY_MODEL, weight_drop=0.2), steps=150, eval_every=50,
+                        save_every=50)
+    assert result.val_loss < 0.3, result.val_loss
+    lm = load_char_lm(best_path(tmp_path / "m.pt"))
+    assert lm.meta["config"]["model"]["weight_drop"] == 0.2
 
 
 def test_tiny_model_learns_repetitive_text(tmp_path):
