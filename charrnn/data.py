@@ -132,12 +132,21 @@ class CharWindows(Dataset):
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         if not -len(self) <= i < len(self):
             raise IndexError(i)
-        s = int(self.start(torch.tensor([i % len(self)]))[0])
+        s = int(self.start(torch.tensor([i % len(self)], device=self.ids.device))[0])
         w = self.ids[s : s + self.seq_len + 1].long()
         return w[:-1], w[1:]
 
+    def to(self, device: torch.device | str) -> CharWindows:
+        """Keep the text on `device` (it is small: one byte per character for most vocabularies), so each batch is
+        gathered there and only the window indices cross from the host."""
+        self.ids, self._first, self._offset, self._span = (
+            t.to(device) for t in (self.ids, self._first, self._offset, self._span))
+        return self
+
     def batch(self, starts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Gather a (batch, seq_len) input/target pair for the given window indices in one indexing op."""
+        """Gather a (batch, seq_len) input/target pair for the given window indices in one indexing op, on the
+        device that holds the text."""
+        starts = starts.to(self.ids.device, non_blocking=True)
         w = self.ids[self.start(starts)[:, None] + self._span].long()
         return w[:, :-1], w[:, 1:]
 

@@ -236,7 +236,7 @@ def train(
         raise ValueError("a time budget (minutes) is not supported under torchrun: the ranks' clocks differ; "
                          "give steps instead")
     model_cfg, config, sizing = _size(corpus, model_config, model_cfg, config, device, started, progress, saved)
-    windows, eval_ids = _prepare_data(corpus, vocab, config, dctx)
+    windows, eval_ids = _prepare_data(corpus, vocab, config, dctx, device)
     run = _start_run(corpus, config, model_cfg, vocab, device, dctx, saved, out.name, windows)
     model = DistributedDataParallel(run.net, device_ids=[device.index] if device.type == "cuda" else None) \
         if dctx.enabled else run.net
@@ -378,10 +378,11 @@ def _device(name: str, dctx: distributed.Context) -> torch.device:
     return device
 
 
-def _prepare_data(corpus: Corpus, vocab: Vocab, config: TrainConfig,
-                  dctx: distributed.Context) -> tuple[CharWindows | StreamBatches, list[np.ndarray]]:
+def _prepare_data(corpus: Corpus, vocab: Vocab, config: TrainConfig, dctx: distributed.Context,
+                  device: torch.device) -> tuple[CharWindows | StreamBatches, list[np.ndarray]]:
     """The training batches (windows or streams, none spanning two files) and each file's validation ids (the last
-    val_fraction of each), in the vocabulary's smallest integer type; ValueError when the text is too short."""
+    val_fraction of each), in the vocabulary's smallest integer type; ValueError when the text is too short.
+    Windows keep the training text on `device` and are gathered there."""
     if dctx.enabled and len(set(distributed.gather(corpus.sha256))) > 1:
         raise ValueError("the processes of this run read different texts; give every machine the same file")
     train_parts, val_parts = [], []
@@ -401,7 +402,7 @@ def _prepare_data(corpus: Corpus, vocab: Vocab, config: TrainConfig,
             raise ValueError("batching 'streams' is not supported under torchrun; use batching 'windows'")
         windows = StreamBatches(train_parts, config.seq_len, config.batch_size)
     else:
-        windows = CharWindows(train_parts if len(train_parts) > 1 else train_parts[0], config.seq_len)
+        windows = CharWindows(train_parts if len(train_parts) > 1 else train_parts[0], config.seq_len).to(device)
     if sum(len(v) for v in val_parts) < 2 or max(len(v) for v in val_parts) < 2:
         raise ValueError(
             f"validation split of {sum(len(v) for v in val_parts)} characters is too small; use a longer text or a "

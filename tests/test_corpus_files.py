@@ -79,7 +79,8 @@ def test_training_windows_stay_inside_each_files_training_part(two_files):
     from charrnn.train import _prepare_data
     from charrnn import distributed
     vocab = Vocab.from_text(A + B)
-    windows, val = _prepare_data(corpus, vocab, TrainConfig(seq_len=10, val_fraction=0.1), distributed.context())
+    windows, val = _prepare_data(corpus, vocab, TrainConfig(seq_len=10, val_fraction=0.1), distributed.context(),
+                                 torch.device("cpu"))
     assert windows.ids.dtype == torch.uint8
     assert [vocab.decode(v) for v in val] == [A[-len(A) // 10:], B[-len(B) // 10:]]
     assert len(windows) == (len(A) * 9 // 10 - 10) + (len(B) * 9 // 10 - 10)

@@ -43,6 +43,21 @@ def test_windows_do_not_copy_the_text():
     assert x.dtype == torch.long and x[0].tolist() == ids[12345:12385].tolist()
 
 
+@pytest.mark.parametrize("device", ["meta", pytest.param("cuda", marks=pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="no CUDA device"))])
+def test_windows_are_gathered_on_the_device_holding_the_text(device):
+    """Training moves the text to its device once; each batch is then gathered there from host-drawn indices."""
+    parts = [np.arange(100, dtype=np.uint8), np.arange(100, 160, dtype=np.uint8)]
+    on_host = CharWindows(parts, seq_len=10)
+    starts = torch.tensor([0, 89, 90, 139])
+    ds = CharWindows(parts, seq_len=10).to(device)
+    xb, yb = ds.batch(starts)
+    assert xb.device.type == device and xb.shape == (4, 10) and xb.dtype == torch.long
+    if device != "meta":
+        for got, want in zip((xb, yb), on_host.batch(starts)):
+            assert torch.equal(got.cpu(), want)
+
+
 def test_windows_reject_short_text():
     with pytest.raises(ValueError, match="too short"):
         CharWindows(np.arange(40), seq_len=40)

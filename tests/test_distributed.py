@@ -136,8 +136,8 @@ def test_sigterm_to_torchrun_stops_every_rank_at_the_same_step_and_saves(tmp_pat
 
 
 def test_resume_restores_every_ranks_dropout_stream(tmp_path):
-    """With dropout (and weight drop) each rank draws its own masks; a run stopped and resumed on 2 ranks ends bit-identical to a
-    straight one, so every rank's RNG state was saved and put back."""
+    """With dropout and weight drop each rank draws its own masks; a run stopped and resumed on 2 ranks ends
+    bit-identical to a straight one, so every rank's RNG state was saved and put back."""
     text = tmp_path / "t.txt"
     text.write_text(REPEAT)
     extra = ("--layers", "2", "--dropout", "0.3", "--weight-drop", "0.2")
