@@ -1,7 +1,10 @@
 """Single-stream sampling characters/s: the chapter's sample() vs charrnn.stream, same weights, same device.
 
 Usage: python bench/sample_speed.py [--length 2000] [--rounds 3]
-Prints both figures per round, the medians, and as its last line ratio=<ours / reference>.
+       python bench/sample_speed.py --checkpoint checkpoints/mysterious-island.pt --device cuda
+Prints both figures per round, the medians, and as its last line ratio=<ours / reference>. With --checkpoint the
+reference is our own stream with the plain per-character step and "ours" the default step (on CUDA: one CUDA graph
+per character, charrnn.model.GraphedStepper), both on --device.
 """
 import argparse
 import time
@@ -11,14 +14,19 @@ import torch
 from common import chapter_text, machine, report_rounds
 
 import reference as ref
-from charrnn import CharLM, CharRNN, ModelConfig, Vocab, stream
+from charrnn import CharLM, CharRNN, ModelConfig, Vocab, load_char_lm, stream
+from charrnn.model import make_stepper
 
 
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--length", type=int, default=2000)
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--checkpoint", help="time this model's default step against its plain step instead")
+    p.add_argument("--device", default="cpu", help="with --checkpoint: cpu, cuda, auto")
     a = p.parse_args()
+    if a.checkpoint:
+        return compare_steps(a)
     text = chapter_text()
     vocab = Vocab.from_text(text)
     _, char2int, char_array = ref.encode(text)
@@ -40,6 +48,25 @@ def main():
         n = sum(1 for _ in stream(lm, prompt, a.length, temperature=1.0, seed=r))
         mine.append(n / (time.perf_counter() - t))
         print(f"round {r + 1}: reference {refs[-1]:,.0f} chars/s   ours {mine[-1]:,.0f} chars/s")
+    report_rounds(refs, mine, "chars/s")
+
+
+def compare_steps(a) -> None:
+    """One checkpoint, same device: plain step (reference) vs the default step (graphed on CUDA)."""
+    lm = load_char_lm(a.checkpoint, device=a.device)
+    plain = CharLM(lm.model, lm.vocab, lm.meta)
+    plain.stepper = make_stepper(lm.model, graphs=False)
+    prompt = "The island"
+    print(f"machine: {machine()}; {a.checkpoint} on {lm.device} ({type(lm.stepper).__name__} vs "
+          f"{type(plain.stepper).__name__}); prompt {prompt!r}, {a.length} characters, T=1")
+    sum(1 for _ in stream(lm, prompt, 50, seed=0))  # warm-up (and the graph capture)
+    refs, mine = [], []
+    for r in range(a.rounds):
+        for target, rates in ((plain, refs), (lm, mine)):
+            t = time.perf_counter()
+            n = sum(1 for _ in stream(target, prompt, a.length, temperature=1.0, seed=r))
+            rates.append(n / (time.perf_counter() - t))
+        print(f"round {r + 1}: plain step {refs[-1]:,.0f} chars/s   default step {mine[-1]:,.0f} chars/s")
     report_rounds(refs, mine, "chars/s")
 
 

@@ -123,13 +123,74 @@ class LSTMStepper:
 ROW_MULTIPLE = 4
 
 
-def make_stepper(model: CharRNN):
+class GraphedStepper:
+    """An LSTM stepper for one batch size whose step reads and writes fixed buffers, so that on CUDA it is captured
+    once as a CUDA graph and each character costs one graph launch instead of a dozen kernel launches per layer
+    (single-stream sampling on a GPU is bound by launches, not arithmetic). Calls with another batch size or a
+    missing state run the wrapped stepper as it is. With capture=False (or off CUDA) the same buffers are used
+    eagerly, which is how the tests check this path on a CPU.
+    """
+
+    def __init__(self, step: LSTMStepper, layers: int, hidden: int, batch: int = 1, capture: bool | None = None):
+        device = step.table.device
+        self.step, self.batch = step, batch
+        self.x = torch.zeros(batch, dtype=torch.long, device=device)
+        self.h = torch.zeros(layers, batch, hidden, device=device, dtype=step.table.dtype)
+        self.c = torch.zeros_like(self.h)
+        self.capture = device.type == "cuda" if capture is None else capture
+        self.graph = None
+        self.out = None
+
+    def _run(self) -> None:
+        self.out = self.step(self.x, (self.h, self.c))
+
+    def _build(self) -> None:
+        """Warm up on a side stream (as torch.cuda.graphs asks), then capture; any failure leaves it eager."""
+        try:
+            side = torch.cuda.Stream(self.x.device)
+            side.wait_stream(torch.cuda.current_stream(self.x.device))
+            with torch.cuda.stream(side):
+                for _ in range(3):
+                    self._run()
+            torch.cuda.current_stream(self.x.device).wait_stream(side)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
+                self._run()
+            self.graph = graph
+        except RuntimeError:
+            self.capture = False
+
+    def __call__(self, x: torch.Tensor, state):
+        fits = (x.shape == self.x.shape and isinstance(state, tuple) and state[0].shape == self.h.shape
+                and x.device == self.x.device)
+        if not fits:
+            return self.step(x, state)
+        with torch.no_grad():
+            self.x.copy_(x)
+            self.h.copy_(state[0])
+            self.c.copy_(state[1])
+            if self.capture and self.graph is None:
+                self._build()
+            if self.graph is not None:
+                self.graph.replay()
+            else:
+                self._run()
+            logits, (h, c) = self.out
+            return logits.clone(), (h.clone(), c.clone())  # the buffers are overwritten by the next step
+
+
+def make_stepper(model: CharRNN, graphs: bool | None = None):
     """A callable (ids (batch,), state) -> (logits (batch, vocab), state) for sampling one character at a time.
 
-    A single row runs unpadded (fastest); the batched engine pads its rows (see ROW_MULTIPLE).
+    A single row runs unpadded (fastest); the batched engine pads its rows (see ROW_MULTIPLE). An LSTM on a CUDA
+    device (or with graphs=True) steps single rows through a CUDA graph (GraphedStepper).
     """
     if model.config.cell == "lstm":
-        return LSTMStepper(model)
+        step = LSTMStepper(model)
+        on_cuda = step.table.device.type == "cuda"
+        if graphs if graphs is not None else on_cuda:
+            return GraphedStepper(step, model.config.layers, model.config.hidden, capture=on_cuda)
+        return step
 
     @torch.no_grad()
     def step(x: torch.Tensor, state):

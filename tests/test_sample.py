@@ -156,3 +156,45 @@ def test_single_step_path_matches_full_sequence_call(cell, layers):
     for t in range(2, 9):
         logits, state = step(x[:, t], state)
         assert torch.allclose(logits, full[:, t], atol=1e-5), t
+
+
+@pytest.mark.parametrize("capture", [False, pytest.param(True, marks=pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="no CUDA device: the graph capture itself runs only on a GPU"))])
+def test_graphed_step_matches_the_plain_step_and_owns_its_outputs(capture):
+    from charrnn import CharRNN, ModelConfig
+    from charrnn.model import GraphedStepper, LSTMStepper
+
+    torch.manual_seed(0)
+    device = "cuda" if capture else "cpu"
+    model = CharRNN(ModelConfig(vocab_size=11, embed=7, hidden=13, layers=2)).eval().to(device)
+    x = torch.randint(0, 11, (1, 12), device=device)
+    with torch.no_grad():
+        full, _ = model(x)
+        _, state = model(x[:, :2])
+    plain = LSTMStepper(model)
+    graphed = GraphedStepper(plain, layers=2, hidden=13, batch=1, capture=capture)
+    outputs = []
+    for t in range(2, 12):
+        logits, state = graphed(x[:, t], state)
+        outputs.append((t, logits))
+        assert torch.allclose(logits, full[:, t], atol=1e-5), t
+    for t, logits in outputs:  # each step's logits are its own, not a buffer the next step overwrote
+        assert torch.allclose(logits, full[:, t], atol=1e-5), t
+    assert (graphed.graph is not None) == capture
+    # another batch size (the engine's padded rows) or no state yet: the plain step, same numbers
+    rows = torch.randint(0, 11, (4,), device=device)
+    state4 = tuple(s.expand(-1, 4, -1).contiguous() for s in state)
+    a, b = graphed(rows, state4), plain(rows, state4)
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1][0], b[1][0])
+
+
+def test_sampling_through_the_graphed_step_gives_the_same_text(lm):
+    from charrnn import CharLM
+    from charrnn.model import GraphedStepper, make_stepper
+
+    graphed = CharLM(lm.model, lm.vocab, lm.meta)
+    graphed.stepper = make_stepper(lm.model, graphs=True)
+    assert isinstance(graphed.stepper, GraphedStepper) and not isinstance(lm.stepper, GraphedStepper)
+    for seed in range(3):
+        assert generate(graphed, "the ", 120, temperature=1.0, seed=seed) == \
+            generate(lm, "the ", 120, temperature=1.0, seed=seed)
