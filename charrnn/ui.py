@@ -23,7 +23,8 @@ from .sentiment.preview import UPLOAD_FORMATS, Preview
 from .sentiment.train import PRESETS
 from .webapp import Explained, Listing, Menu, WebApp
 
-PROMPTS = ["The island", "Captain Nemo", "The engineer said", "At daybreak the settlers"]
+PROMPTS = ["The island", "Captain Nemo", "The engineer said", "At daybreak the settlers",  # the island model's
+           "ROMEO:\n", "First Citizen:\n"]  # tiny-Shakespeare's
 REVIEWS = [
     "A wonderful film. The acting is superb, the story moving and the photography beautiful; I loved every minute.",
     "A dull, badly acted mess. The plot makes no sense and I wanted my two hours back. Avoid it.",

@@ -111,6 +111,24 @@ def test_shipped_checkpoint_meets_its_target(capsys):
     assert len(words) > 30 and sum(w in common for w in words) / len(words) > 0.2
 
 
+SHAKESPEARE = ROOT / "checkpoints" / "tiny-shakespeare.pt"
+
+
+@pytest.mark.skipif(not SHAKESPEARE.exists(), reason="checkpoints/tiny-shakespeare.pt is not in this checkout")
+def test_shipped_shakespeare_beats_nanogpts_character_transformer(capsys):
+    """Issue 12: below nanoGPT's 1.4697 nats on the last 10% of tiny-Shakespeare, under 25 MB, and it writes a play."""
+    assert SHAKESPEARE.stat().st_size < 25 * 2**20
+    text = shared_file("corpora", "tinyshakespeare.txt")
+    assert main(["evaluate", "--checkpoint", str(SHAKESPEARE), "--text", str(text)]) == 0
+    m = re.fullmatch(r"loss_nats=(\S+) bpc=(\S+) chars=(\d+)", capsys.readouterr().out.strip().splitlines()[-1])
+    assert float(m.group(1)) < 1.4697 and int(m.group(3)) == 111_538
+    main(["sample", "--checkpoint", str(SHAKESPEARE), "--prompt", "ROMEO:\n", "--length", "400", "--seed", "3",
+          "--temperature", "0.7"])
+    play = capsys.readouterr().out
+    speakers = re.findall(r"^[A-Z][A-Z ]+:$", play, flags=re.M)  # "QUEEN ELIZABETH:" on a line of its own
+    assert len(speakers) >= 3, play
+
+
 @pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
 def test_signal_saves_before_exiting(trained, tmp_path, sig):
     import signal

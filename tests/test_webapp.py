@@ -261,3 +261,18 @@ def test_stopped_before_an_epoch_ends_writes_nothing(films, tmp_path):
     result = train_sentiment(load_labelled(films), model, config, out=tmp_path / "z.pt", progress=False,
                              on_epoch=seen.append)
     assert seen == result["history"] and not result["stopped"]  # also the epoch that ends it early (patience)
+
+
+def test_shipped_character_models_are_offered_together_island_first():
+    from charrnn.kinds import CHAR_LM
+
+    from .apphelpers import SHIPPED
+
+    if not (SHIPPED / "tiny-shakespeare.pt").is_file():
+        pytest.skip("checkpoints/tiny-shakespeare.pt is not in this checkout")
+    app = WebApp(SHIPPED, device="cpu")
+    menu = app.menu(CHAR_LM)
+    names = [name for _, name in menu.choices]
+    assert {"mysterious-island.pt", "tiny-shakespeare.pt"} <= set(names) and menu.value == "mysterious-island.pt"
+    label = dict((name, label) for label, name in menu.choices)["tiny-shakespeare.pt"]
+    assert "tinyshakespeare" in label and "1.42" in label, label
