@@ -33,9 +33,11 @@ class FormDefaults:
     embed: int = 0
     batch_size: int = 0
     lr: float = 0.0
+    lexicon: str = "preset's"
 
 
 FORM = FormDefaults()
+LEXICON_SHARES = ["preset's", "0", "0.25", "0.5", "1"]  # the form's choices; any share in [0, 3] is accepted
 
 
 def check_upload(file: str | os.PathLike | None) -> Path:
@@ -110,20 +112,36 @@ def _rate(value) -> float | None:
     return lr
 
 
+def _lexicon_share(value) -> float | None:
+    """The lexicon sentences as a share of the training rows, in [0, 3]; blank or "preset's" gives None."""
+    if value is None or value == "" or value == LEXICON_SHARES[0]:
+        return None
+    try:
+        share = float(value)
+    except (TypeError, ValueError, OverflowError):
+        share = math.nan
+    if not (math.isfinite(share) and 0 <= share <= 3):
+        raise ValueError(f"lexicon sentences must be a share of the training rows from 0 to 3 (or the preset's), "
+                         f"got {value!r:.40}")
+    return share
+
+
 def make_classifier_request(file, format="auto", text_column=None, label_column=None, name: str | None = "",
                             preset_name: str = FORM.preset, epochs=FORM.epochs, hidden=FORM.hidden,
-                            embed=FORM.embed, batch_size=FORM.batch_size, lr=FORM.lr,
+                            embed=FORM.embed, batch_size=FORM.batch_size, lr=FORM.lr, lexicon=FORM.lexicon,
                             device: str = "auto") -> ClassifierRequest:
     """Check the form and read the data file; ValueError (DatasetError for the file) naming the problem.
-    Model sizes, batch size and learning rate left at 0 are the preset's."""
+    Model sizes, batch size and learning rate left at 0, and the lexicon share left at "preset's", are the
+    preset's."""
     if preset_name not in PRESETS:
         raise ValueError(f"preset must be one of {', '.join(PRESETS)}, got {preset_name!r:.40}")
     epochs = _size("epochs", epochs, FORM.epochs)
     hidden, embed = _size("hidden", hidden, 0), _size("embed", embed, 0)
-    batch_size, lr = _size("batch_size", batch_size, 0), _rate(lr)
+    batch_size, lr, lexicon = _size("batch_size", batch_size, 0), _rate(lr), _lexicon_share(lexicon)
     data = preview_upload(file, format, text_column, label_column).data
     model, config = preset(preset_name, {"hidden": hidden or None, "embed": embed or None},
-                           {"epochs": epochs, "batch_size": batch_size or None, "lr": lr, "device": device})
+                           {"epochs": epochs, "batch_size": batch_size or None, "lr": lr, "lexicon": lexicon,
+                            "device": device})
     stem = shelf.safe_stem((name or "").strip() or f"{Path(data.source).stem}-{preset_name}")
     return ClassifierRequest(stem, data, model, config, preset_name)
 

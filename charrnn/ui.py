@@ -243,7 +243,7 @@ def classifier_curve(job: sentiment_jobs.ClassifierJob) -> gr.LinePlot:
 
 def classifier_settings() -> list[gr.components.Component]:
     """The classifier form's settings, in `WebApp.start_classifier`'s order: name, preset, epochs, hidden, embed,
-    batch size, learning rate."""
+    batch size, learning rate, lexicon share."""
     with gr.Row():
         preset = gr.Dropdown(list(PRESETS), value=CLASSIFIER.preset, label="Preset",
                              info="best: a BiLSTM with max pooling; book: the chapter's LSTM")
@@ -255,7 +255,12 @@ def classifier_settings() -> list[gr.components.Component]:
             embed = gr.Number(CLASSIFIER.embed, label="Embedding size", precision=0)
             batch_size = gr.Number(CLASSIFIER.batch_size, label="Batch size", precision=0)
             lr = gr.Number(CLASSIFIER.lr, label="Learning rate")
-    return [name, preset, epochs, hidden, embed, batch_size, lr]
+        lexicon = gr.Dropdown(sentiment_jobs.LEXICON_SHARES, value=CLASSIFIER.lexicon, label="Lexicon sentences",
+                              allow_custom_value=True,
+                              info="negation and contrast sentences from the built-in English polarity lexicon "
+                                   "(\"i did n't hate it\"), as a share of the training rows; only for "
+                                   "negative/positive labels (sentence and mixed presets: 0.5)")
+    return [name, preset, epochs, hidden, embed, batch_size, lr, lexicon]
 
 
 def classifier_tab(app: WebApp, classifiers: gr.Dropdown) -> gr.events.Dependency:
@@ -272,12 +277,12 @@ def classifier_tab(app: WebApp, classifiers: gr.Dropdown) -> gr.events.Dependenc
     def train_classifier(file, format="auto", text_column=None, label_column=None, name="",
                          preset=CLASSIFIER.preset, epochs=CLASSIFIER.epochs, hidden=CLASSIFIER.hidden,
                          embed=CLASSIFIER.embed, batch_size=CLASSIFIER.batch_size, lr=CLASSIFIER.lr,
-                         progress=gr.Progress(track_tqdm=True)):
+                         lexicon=CLASSIFIER.lexicon, progress=gr.Progress(track_tqdm=True)):
         """Train a classifier on an uploaded file; yields status, loss/accuracy curve, and at the end the new
         classifier's name."""
         with shown_as_message(ValueError, jobs.JobBusy):
             job = app.start_classifier(file, format, text_column, label_column, name, preset, epochs, hidden,
-                                       embed, batch_size, lr)
+                                       embed, batch_size, lr, lexicon)
         progress(0, desc=f"training on {job.request.source}")
         for _ in app.watch(job):
             yield job.summary(), classifier_curve(job), gr.skip()

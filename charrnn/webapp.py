@@ -213,13 +213,14 @@ class WebApp:
     def start_classifier(self, file, format="auto", text_column=None, label_column=None, name="",
                          preset=sentiment_jobs.FORM.preset, epochs=sentiment_jobs.FORM.epochs,
                          hidden=sentiment_jobs.FORM.hidden, embed=sentiment_jobs.FORM.embed,
-                         batch_size=sentiment_jobs.FORM.batch_size, lr=sentiment_jobs.FORM.lr
-                         ) -> sentiment_jobs.ClassifierJob:
+                         batch_size=sentiment_jobs.FORM.batch_size, lr=sentiment_jobs.FORM.lr,
+                         lexicon=sentiment_jobs.FORM.lexicon) -> sentiment_jobs.ClassifierJob:
         """Start training a classifier on an uploaded file in the background; ValueError for a bad file or
         settings, JobBusy while any training job runs (checked first, before the file is read)."""
         self.jobs.check_free()
         request = sentiment_jobs.make_classifier_request(file, format, text_column, label_column, name, preset,
-                                                         epochs, hidden, embed, batch_size, lr, device=self.device)
+                                                         epochs, hidden, embed, batch_size, lr, lexicon,
+                                                         device=self.device)
         return sentiment_jobs.start_classifier(self.jobs, request)
 
     def stop_classifier(self) -> bool:

@@ -180,7 +180,7 @@ def test_a_classifier_trained_on_an_uploaded_csv_is_picked_classifies_and_explai
     assert (fmt, text, label) == ("csv", "text", "label") and table["headers"] == ["id", "text", "label"]
     assert found[1]["choices"] == [["id", "id"], ["text", "text"], ["label", "label"]]
     assert len(table["data"]) == 5 and "classes: dull (100 rows) / fun (100 rows)" in summary
-    status, plot, menu = client.predict(data, fmt, text, label, "films", "best", 2, 8, 8, 8, 0.02,
+    status, plot, menu = client.predict(data, fmt, text, label, "films", "best", 2, 8, 8, 8, 0.02, "0.25",
                                         api_name="/train_classifier")
     name = menu["value"]  # the classifier dropdown, the new one selected
     assert name == "films.pt" and status.startswith("Finished classifier films on films.csv (dull / fun)")
@@ -188,6 +188,7 @@ def test_a_classifier_trained_on_an_uploaded_csv_is_picked_classifies_and_explai
                for label, value in menu["choices"])
     assert {row[2] for row in plot["value"]["data"]} == {"train loss", "validation accuracy"}
     assert shelf.describe(app.folder / name).classes == ("dull", "fun")
+    assert ckpt.load(app.folder / name)["config"]["train"]["lexicon"] == 0.25  # recorded (dull/fun get none)
     fun = confidences(client.predict("a great wonderful film", name, api_name="/sentiment"))
     dull = confidences(client.predict("a boring awful film", name, api_name="/sentiment"))
     assert set(fun) == {"dull", "fun"} and fun["fun"] > dull["fun"]

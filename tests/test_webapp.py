@@ -177,6 +177,9 @@ def test_classifier_form_is_checked(app, films, monkeypatch):
         app.start_classifier(films, epochs=0)
     with pytest.raises(ValueError, match="learning rate must be in"):
         app.start_classifier(films, lr=-1)
+    for bad in ("lots", 5, -0.5, "nan"):
+        with pytest.raises(ValueError, match="lexicon sentences must be a share of the training rows from 0 to 3"):
+            app.start_classifier(films, lexicon=bad)
     monkeypatch.setattr(sentiment_jobs, "MAX_TEXT_BYTES", 1000)
     with pytest.raises(ValueError, match="the limit is 0 MiB"):
         app.preview_dataset(films)
@@ -210,6 +213,16 @@ def test_explain_gives_each_word_a_score_and_the_running_probability(classifier_
     assert e.series[2]["token"] == "great"
     long = classifier_app.explain("great " * 600, warn=notices.append)
     assert len(long.highlights) == 500 and "only the first 500" in notices[0]
+
+
+@pytest.mark.parametrize("preset_name, lexicon, expected", [
+    ("best", "preset's", 0.0), ("mixed", "preset's", 0.5), ("mixed", None, 0.5), ("best", "0.25", 0.25),
+    ("mixed", "0", 0.0), ("sentence", 1, 1.0),
+])
+def test_classifier_form_sets_the_lexicon_share(films, preset_name, lexicon, expected):
+    request = sentiment_jobs.make_classifier_request(films, preset_name=preset_name, lexicon=lexicon,
+                                                     device="cpu")
+    assert request.config.lexicon == expected
 
 
 def test_default_classifier_is_the_kinds_default_file(classifier_app, tmp_path):
