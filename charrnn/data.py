@@ -204,9 +204,15 @@ class StreamBatches:
             a = s.clamp(min=0).minimum(n - self.seq_len - 1)
             b = (s + self.segment).minimum(n).maximum(a + self.seq_len + 1)
             self.pos[fresh], self.end[fresh] = self._offset[part] + a, self._offset[part] + b
-        w = self.ids[self.pos[:, None] + self._span].long()
+        w = self.ids[self.pos.to(self.ids.device)[:, None] + self._span].long()
         self.pos += self.seq_len
         return w[:, :-1], w[:, 1:], fresh
+
+    def to(self, device: torch.device | str) -> StreamBatches:
+        """Keep the text on `device`, so each chunk is gathered there; the positions (the resumable state, drawn
+        from the caller's host generator) stay on the host and only they cross, one number per stream a step."""
+        self.ids, self._span = self.ids.to(device), self._span.to(device)
+        return self
 
     def state_dict(self) -> dict:
         return {"pos": self.pos.clone(), "end": self.end.clone()}

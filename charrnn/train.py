@@ -382,7 +382,7 @@ def _prepare_data(corpus: Corpus, vocab: Vocab, config: TrainConfig, dctx: distr
                   device: torch.device) -> tuple[CharWindows | StreamBatches, list[np.ndarray]]:
     """The training batches (windows or streams, none spanning two files) and each file's validation ids (the last
     val_fraction of each), in the vocabulary's smallest integer type; ValueError when the text is too short.
-    Windows keep the training text on `device` and are gathered there."""
+    Both keep the training text on `device` and are gathered there."""
     if dctx.enabled and len(set(distributed.gather(corpus.sha256))) > 1:
         raise ValueError("the processes of this run read different texts; give every machine the same file")
     train_parts, val_parts = [], []
@@ -400,7 +400,7 @@ def _prepare_data(corpus: Corpus, vocab: Vocab, config: TrainConfig, dctx: distr
     if config.batching == "streams":
         if dctx.enabled:
             raise ValueError("batching 'streams' is not supported under torchrun; use batching 'windows'")
-        windows = StreamBatches(train_parts, config.seq_len, config.batch_size)
+        windows = StreamBatches(train_parts, config.seq_len, config.batch_size).to(device)
     else:
         windows = CharWindows(train_parts if len(train_parts) > 1 else train_parts[0], config.seq_len).to(device)
     if sum(len(v) for v in val_parts) < 2 or max(len(v) for v in val_parts) < 2:

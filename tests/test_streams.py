@@ -50,6 +50,21 @@ def test_no_segment_spans_two_parts_and_every_position_is_read_alike():
     assert 0.85 < long / short < 1.15  # a short part's positions are read as often as a long one's
 
 
+@pytest.mark.parametrize("device", ["meta", pytest.param("cuda", marks=pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="no CUDA device"))])
+def test_stream_chunks_are_gathered_on_the_device_holding_the_text(device):
+    ids = (np.arange(3000) % 250).astype(np.uint8)
+    on_host, moved = StreamBatches(ids, 10, 4, segment=100), StreamBatches(ids, 10, 4, segment=100).to(device)
+    a, b = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
+    for _ in range(30):
+        want, got = on_host.next(a), moved.next(b)
+        assert got[0].device.type == device and got[0].shape == (4, 10)
+        assert torch.equal(got[2], want[2]) and torch.equal(moved.pos, on_host.pos)  # host state, same draws
+        assert moved.pos.device.type == "cpu"
+        if device != "meta":
+            assert torch.equal(got[0].cpu(), want[0]) and torch.equal(got[1].cpu(), want[1])
+
+
 def test_stream_positions_round_trip_and_bad_ones_are_refused():
     ids = np.arange(2000) % 50
     a = StreamBatches(ids, 12, 4)
