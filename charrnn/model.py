@@ -1,6 +1,7 @@
 """Character language model: embedding -> recurrent layers -> linear over the vocabulary."""
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
@@ -128,7 +129,8 @@ class GraphedStepper:
     once as a CUDA graph and each character costs one graph launch instead of a dozen kernel launches per layer
     (single-stream sampling on a GPU is bound by launches, not arithmetic). Calls with another batch size or a
     missing state run the wrapped stepper as it is. With capture=False (or off CUDA) the same buffers are used
-    eagerly, which is how the tests check this path on a CPU.
+    eagerly, which is how the tests check this path on a CPU. One model's stepper is shared by every thread that
+    samples from it, so a lock keeps one step at a time on the buffers.
     """
 
     def __init__(self, step: LSTMStepper, layers: int, hidden: int, batch: int = 1, capture: bool | None = None):
@@ -140,6 +142,7 @@ class GraphedStepper:
         self.capture = device.type == "cuda" if capture is None else capture
         self.graph = None
         self.out = None
+        self.lock = threading.Lock()
 
     def _run(self) -> None:
         self.out = self.step(self.x, (self.h, self.c))
@@ -154,7 +157,7 @@ class GraphedStepper:
                     self._run()
             torch.cuda.current_stream(self.x.device).wait_stream(side)
             graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph):
+            with torch.cuda.graph(graph, capture_error_mode="thread_local"):  # other threads may use the GPU
                 self._run()
             self.graph = graph
         except RuntimeError:
@@ -165,7 +168,7 @@ class GraphedStepper:
                 and x.device == self.x.device)
         if not fits:
             return self.step(x, state)
-        with torch.no_grad():
+        with torch.no_grad(), self.lock:
             self.x.copy_(x)
             self.h.copy_(state[0])
             self.c.copy_(state[1])

@@ -198,3 +198,27 @@ def test_sampling_through_the_graphed_step_gives_the_same_text(lm):
     for seed in range(3):
         assert generate(graphed, "the ", 120, temperature=1.0, seed=seed) == \
             generate(lm, "the ", 120, temperature=1.0, seed=seed)
+
+
+def test_threads_sharing_one_graphed_step_each_get_their_own_text(lm):
+    """One model's stepper serves every thread sampling from it; its buffers must not mix their steps."""
+    import threading
+
+    from charrnn import CharLM
+    from charrnn.model import make_stepper
+
+    graphed = CharLM(lm.model, lm.vocab, lm.meta)
+    graphed.stepper = make_stepper(lm.model, graphs=True)
+    want = {seed: generate(lm, "the ", 200, seed=seed) for seed in range(6)}
+    got, barrier = {}, threading.Barrier(6)
+
+    def run(seed):
+        barrier.wait()
+        got[seed] = generate(graphed, "the ", 200, seed=seed)
+
+    threads = [threading.Thread(target=run, args=(seed,)) for seed in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert got == want
