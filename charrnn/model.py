@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import threading
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
@@ -148,7 +149,8 @@ class GraphedStepper:
         self.out = self.step(self.x, (self.h, self.c))
 
     def _build(self) -> None:
-        """Warm up on a side stream (as torch.cuda.graphs asks), then capture; any failure leaves it eager."""
+        """Warm up on a side stream (as torch.cuda.graphs asks), then capture; a failure leaves it eager, with a
+        warning naming the reason (sampling still works, only slower)."""
         try:
             side = torch.cuda.Stream(self.x.device)
             side.wait_stream(torch.cuda.current_stream(self.x.device))
@@ -160,8 +162,10 @@ class GraphedStepper:
             with torch.cuda.graph(graph, capture_error_mode="thread_local"):  # other threads may use the GPU
                 self._run()
             self.graph = graph
-        except RuntimeError:
+        except Exception as e:  # noqa: BLE001 - whatever the driver or build says, the plain step still works
             self.capture = False
+            warnings.warn(f"CUDA graph capture failed ({type(e).__name__}: {e}); sampling steps run without it",
+                          RuntimeWarning, stacklevel=3)
 
     def __call__(self, x: torch.Tensor, state):
         fits = (x.shape == self.x.shape and isinstance(state, tuple) and state[0].shape == self.h.shape

@@ -222,3 +222,24 @@ def test_threads_sharing_one_graphed_step_each_get_their_own_text(lm):
     for t in threads:
         t.join()
     assert got == want
+
+
+def test_a_failed_graph_capture_warns_and_samples_without_it(lm):
+    """Where capture cannot run (here: no CUDA at all), the step says why once and gives the plain step's numbers."""
+    from charrnn.model import GraphedStepper, LSTMStepper
+
+    plain = LSTMStepper(lm.model)
+    graphed = GraphedStepper(plain, lm.model.config.layers, lm.model.config.hidden, capture=True)
+    x = torch.tensor([1])
+    state = tuple(torch.zeros(lm.model.config.layers, 1, lm.model.config.hidden) for _ in range(2))
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is present: capture would run")
+    with pytest.warns(RuntimeWarning, match="CUDA graph capture failed"):
+        got = graphed(x, state)
+    assert graphed.graph is None and not graphed.capture
+    assert torch.equal(got[0], plain(x, state)[0])
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        graphed(x, state)  # no second attempt, so no second warning
