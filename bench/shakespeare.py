@@ -30,12 +30,12 @@ NANOGPT_VAL = 1.4697
 def block_loss(model, ids: np.ndarray, block: int, batch: int = 64) -> float:
     """Mean next-character loss over the non-overlapping (block + 1)-character windows of `ids`, each from zero."""
     n = (len(ids) - 1) // block
-    windows = torch.as_tensor(np.stack([ids[i * block : i * block + block + 1] for i in range(n)]).astype(np.int64))
+    text = torch.as_tensor(ids[: n * block + 1].astype(np.int64))
+    inputs, targets = text[:-1].view(n, block), text[1:].view(n, block)  # block i's targets start where it ends
     total = 0.0
-    for w in windows.split(batch):
-        logits, _ = model(w[:, :-1])
-        total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), w[:, 1:].reshape(-1),
-                                 reduction="sum").item()
+    for x, y in zip(inputs.split(batch), targets.split(batch)):
+        logits, _ = model(x)
+        total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), y.reshape(-1), reduction="sum").item()
     return total / (n * block)
 
 

@@ -136,7 +136,7 @@ class GraphedStepper:
 
     def __init__(self, step: LSTMStepper, layers: int, hidden: int, batch: int = 1, capture: bool | None = None):
         device = step.table.device
-        self.step, self.batch = step, batch
+        self.step = step
         self.x = torch.zeros(batch, dtype=torch.long, device=device)
         self.h = torch.zeros(layers, batch, hidden, device=device, dtype=step.table.dtype)
         self.c = torch.zeros_like(self.h)
@@ -194,9 +194,8 @@ def make_stepper(model: CharRNN, graphs: bool | None = None):
     """
     if model.config.cell == "lstm":
         step = LSTMStepper(model)
-        on_cuda = step.table.device.type == "cuda"
-        if graphs if graphs is not None else on_cuda:
-            return GraphedStepper(step, model.config.layers, model.config.hidden, capture=on_cuda)
+        if graphs if graphs is not None else step.table.device.type == "cuda":
+            return GraphedStepper(step, model.config.layers, model.config.hidden)  # captured only on CUDA
         return step
 
     @torch.no_grad()

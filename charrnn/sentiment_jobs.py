@@ -68,16 +68,21 @@ def preview_upload(file, format: str | None = "auto", text_column: str | None = 
         raise DatasetError(str(e).replace(str(path), path.name)) from None
 
 
+def _float(value) -> float:
+    """A form value as a number; NaN (refused by every range check) when it is not one."""
+    try:
+        return float(value)
+    except (TypeError, ValueError, OverflowError):
+        return math.nan
+
+
 def _size(name: str, value, blank: int) -> int:
     """A whole number within LIMITS[name]; blank (or 0 for a model size: the preset's) gives `blank`."""
     lo, hi = LIMITS[name]
     zero = name != "epochs"
     if value is None or value == "" or (zero and value == 0):
         return blank
-    try:
-        f = float(value)
-    except (TypeError, ValueError, OverflowError):
-        f = math.nan
+    f = _float(value)
     if not math.isfinite(f) or not f.is_integer() or not lo <= f <= hi:
         note = " (0: the preset's)" if zero else ""
         raise ValueError(f"{name} must be a whole number from {lo} to {hi}{note}, got {value!r:.40}")
@@ -103,10 +108,7 @@ def _rate(value) -> float | None:
     """A learning rate in (0, 1]; blank or 0 gives None (the preset's)."""
     if value is None or value == "" or value == 0:
         return None
-    try:
-        lr = float(value)
-    except (TypeError, ValueError, OverflowError):
-        lr = math.nan
+    lr = _float(value)
     if not (math.isfinite(lr) and 0 < lr <= 1):
         raise ValueError(f"learning rate must be in (0, 1] (0: the preset's), got {value!r:.40}")
     return lr
@@ -116,10 +118,7 @@ def _lexicon_share(value) -> float | None:
     """The lexicon sentences as a share of the training rows, in [0, 3]; blank or "preset's" gives None."""
     if value is None or value == "" or value == LEXICON_SHARES[0]:
         return None
-    try:
-        share = float(value)
-    except (TypeError, ValueError, OverflowError):
-        share = math.nan
+    share = _float(value)
     if not (math.isfinite(share) and 0 <= share <= 3):
         raise ValueError(f"lexicon sentences must be a share of the training rows from 0 to 3 (or the preset's), "
                          f"got {value!r:.40}")

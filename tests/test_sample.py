@@ -1,4 +1,6 @@
 import math
+import threading
+import warnings
 
 import pytest
 import torch
@@ -202,8 +204,6 @@ def test_sampling_through_the_graphed_step_gives_the_same_text(lm):
 
 def test_threads_sharing_one_graphed_step_each_get_their_own_text(lm):
     """One model's stepper serves every thread sampling from it; its buffers must not mix their steps."""
-    import threading
-
     from charrnn import CharLM
     from charrnn.model import make_stepper
 
@@ -238,8 +238,6 @@ def test_a_failed_graph_capture_warns_and_samples_without_it(lm):
         got = graphed(x, state)
     assert graphed.graph is None and not graphed.capture
     assert torch.equal(got[0], plain(x, state)[0])
-    import warnings
-
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         graphed(x, state)  # no second attempt, so no second warning

@@ -8,12 +8,12 @@ import pytest
 
 from charrnn import jobs, sentiment_jobs, serving, shelf
 from charrnn.checkpoint import CheckpointError
-from charrnn.kinds import SENTIMENT
+from charrnn.kinds import CHAR_LM, SENTIMENT
 from charrnn.sample import MAX_LENGTH
 from charrnn.sentiment import default_sentiment_checkpoint, load_labelled, preset, train_sentiment
 from charrnn.webapp import WebApp
 
-from .apphelpers import labelled_csv
+from .apphelpers import SHIPPED, labelled_csv
 from .helpers import train_tiny
 
 
@@ -277,10 +277,6 @@ def test_stopped_before_an_epoch_ends_writes_nothing(films, tmp_path):
 
 
 def test_shipped_character_models_are_offered_together_island_first():
-    from charrnn.kinds import CHAR_LM
-
-    from .apphelpers import SHIPPED
-
     if not (SHIPPED / "tiny-shakespeare.pt").is_file():
         pytest.skip("checkpoints/tiny-shakespeare.pt is not in this checkout")
     app = WebApp(SHIPPED, device="cpu")
