@@ -20,42 +20,56 @@ def cmd_explain(args) -> None:
     print(explanation_table(explain(sm, text, args.limit)))
 
 
-def _documents(args):
-    """Token lists: each line of each --text file, then the IMDb archive's train and unsup reviews."""
-    from .text import tokenize_words
-
+def _texts(args):
+    """Unlabelled texts: each line of each --text file, then the IMDb archive's train and unsup reviews."""
     for name in args.text or []:
         with open(name, encoding="utf-8", errors="replace") as f:
-            for line in f:
-                yield tokenize_words(line)
+            yield from f
     if args.imdb_unsup:
         from .data import load_imdb
 
         imdb = load_imdb(args.imdb_unsup, unsup=True)
         for review in imdb.train + imdb.unsup:
-            yield tokenize_words(review.text)
+            yield review.text
 
 
-def cmd_vectors(args) -> None:
-    import time
-
-    from .vectors import learn_vectors, save_word2vec_text
-
+def _check_sources(args) -> None:
     if not args.text and not args.imdb_unsup:
         raise ValueError("give --text files (one document per line) and/or --imdb-unsup ARCHIVE")
     for name in args.text or []:
         if not Path(name).is_file():
             raise FileNotFoundError(f"text file not found: {name}")
+
+
+def cmd_vectors(args) -> None:
+    import time
+
+    from .text import tokenize_words
+    from .vectors import learn_vectors, save_word2vec_text
+
+    _check_sources(args)
     t0 = time.perf_counter()
-    wv = learn_vectors(_documents(args), args.dim, args.window, args.min_count, args.max_words,
+    wv = learn_vectors(map(tokenize_words, _texts(args)), args.dim, args.window, args.min_count, args.max_words,
                        progress=not args.quiet)
     save_word2vec_text(wv, args.out)
     print(f"wrote {len(wv.words):,} words x {args.dim} dims from {wv.n_tokens:,} tokens to {args.out} "
           f"in {time.perf_counter() - t0:.1f} s")
 
 
+def cmd_pretrain(args) -> None:
+    from .wordlm import PretrainConfig, pretrain_word_lm
+
+    _check_sources(args)
+    config = PretrainConfig(minutes=args.minutes, epochs=args.epochs, batch_size=args.batch_size, bptt=args.bptt,
+                            lr=args.lr, max_vocab=args.max_vocab, min_freq=args.min_freq, glove=args.glove or "",
+                            seed=args.seed, device=args.device)
+    r = pretrain_word_lm(_texts(args), args.out, config, args.embed, args.hidden, progress=not args.quiet)
+    print(f"out={r['out']} words={r['words']} vocab={r['vocab_size']} steps={r['steps']} epochs={r['epochs']} "
+          f"train_seconds={r['train_seconds']:.0f} val_loss={r['val_loss']:.4f} val_perplexity={r['val_perplexity']}")
+
+
 def register_tools(sub) -> None:
-    """Add `explain` and `vectors` to the `sentiment` subcommands `sub`."""
+    """Add `explain`, `vectors` and `pretrain` to the `sentiment` subcommands `sub`."""
     p = sub.add_parser("explain", help="per-word contributions (occlusion) and the running probability of a text")
     p.add_argument("--checkpoint", help="a sentiment checkpoint (default: the app's default classifier)")
     p.add_argument("--checkpoints", default="checkpoints", help="where to find the default classifier")
@@ -75,3 +89,24 @@ def register_tools(sub) -> None:
     p.add_argument("--max-words", type=int, default=50000, help="keep at most this many (most frequent) words")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_vectors)
+
+    p = sub.add_parser("pretrain", help="pre-train a forward + backward word LM on unlabelled text, for "
+                                        "`sentiment train --pretrained` (ULMFiT)")
+    p.add_argument("--text", nargs="+", help="plain text files, one document per line")
+    p.add_argument("--imdb-unsup", metavar="ARCHIVE",
+                   help="aclImdb_v1.tar.gz or the aclImdb folder: its train and unsup reviews (never test)")
+    p.add_argument("--out", required=True, help="the word LM checkpoint to write")
+    p.add_argument("--glove", help="word vectors to start the embedding from (their size sets --embed)")
+    p.add_argument("--embed", type=int, default=100, help="embedding size (the classifier's)")
+    p.add_argument("--hidden", type=int, default=128, help="LSTM size of each direction (the classifier's)")
+    p.add_argument("--minutes", type=float, help="train for this long (default: --epochs passes)")
+    p.add_argument("--epochs", type=float, default=1.0)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--bptt", type=int, default=64, help="words per step of each stream")
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--min-freq", type=int, default=2)
+    p.add_argument("--max-vocab", type=int, default=30000)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_pretrain)

@@ -6,7 +6,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 import torch
 import torch.nn.functional as F
@@ -29,6 +29,7 @@ from .lexicon import lexicon_sentences, reads_as_sentiment
 from .datasets import DEFAULT_VAL_FRACTION, LabelledData, Split, from_imdb, make_split
 from .model import SentimentConfig, SentimentLSTM, load_glove
 from .predict import predict_ids
+from .wordlm import PretrainedLM, init_classifier, load_word_lm
 from .text import (
     UNK_ID,
     WORDS,
@@ -66,6 +67,7 @@ class SentimentTrainConfig:
     augment: float = 0.0  # negation/contrast examples made from short training phrases, as a share of the rows
     lexicon: float = 0.0  # sentences from the built-in sentiment lexicon (lexicon.py), as a share of the rows;
     #   only for classes named as polarity (negative/positive, neg/pos, bad/good), else none are added
+    pretrained: str = ""  # a pre-trained word LM (wordlm.py): its vocabulary, tokenizer, embedding and LSTMs
 
     def __post_init__(self) -> None:
         if min(self.epochs, self.batch_size, self.max_tokens, self.min_freq, self.bucket_pool) < 1:
@@ -83,6 +85,9 @@ class SentimentTrainConfig:
         tokenizer(self.tokenizer)  # ValueError for an unknown name
         if self.freeze and not self.glove:
             raise ValueError("freeze needs pretrained vectors (glove)")
+        if self.pretrained and self.glove:
+            raise ValueError("give pretrained vectors (glove) or a pre-trained LM (pretrained), not both: "
+                             "the LM brings its own embedding")
 
 
 # book: the chapter's IMDb model and settings (its reviews are not truncated: 3,000 tokens is beyond the longest).
@@ -171,10 +176,15 @@ def train_sentiment(
     device = pick_device(config.device)
     torch.manual_seed(config.seed)
     gen = torch.Generator().manual_seed(config.seed)
+    lm = None
+    if config.pretrained:
+        lm = load_word_lm(config.pretrained)
+        config = replace(config, tokenizer=lm.tokenizer)
+        model_config = {**(model_config or {}), "embed": lm.config.embed, "hidden": lm.config.hidden}
     split = _split(labelled, config)
-    data = _prepare_data(labelled, split, config)
+    data = _prepare_data(labelled, split, config, lm.vocab if lm else None)
     metrics: dict = {"corpus": os.path.basename(labelled.source)} if labelled.source else {}
-    model = _build_model(model_config, config, data.vocab, device, metrics)
+    model = _build_model(model_config, config, data.vocab, device, metrics, lm)
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=config.lr,
                            weight_decay=config.weight_decay)
     precision = precision_for(device, config.amp)
@@ -242,8 +252,10 @@ def _split(data: LabelledData, config: SentimentTrainConfig) -> Split:
     return make_split(data, val_fraction=config.val_fraction or DEFAULT_VAL_FRACTION, seed=config.seed)
 
 
-def _prepare_data(data: LabelledData, split: Split, config: SentimentTrainConfig) -> _Reviews:
-    """Build the vocabulary from the training rows only, and encode them and the held-out rows."""
+def _prepare_data(data: LabelledData, split: Split, config: SentimentTrainConfig,
+                  vocab: WordVocab | None = None) -> _Reviews:
+    """Build the vocabulary from the training rows only (unless a pre-trained LM's is given), and encode them and
+    the held-out rows."""
     tokens_of = tokenizer(config.tokenizer)
     texts, labels = [data.train_texts[i] for i in split.train], [data.train_labels[i] for i in split.train]
     if config.augment:
@@ -254,7 +266,7 @@ def _prepare_data(data: LabelledData, split: Split, config: SentimentTrainConfig
         texts, labels = texts + more_texts, labels + more_labels
     train_tokens = [tokens_of(t) for t in texts]
     del texts
-    vocab = WordVocab.build(train_tokens, config.min_freq, config.max_vocab or None)
+    vocab = vocab or WordVocab.build(train_tokens, config.min_freq, config.max_vocab or None)
     train_ids = [vocab.encode(t[: config.max_tokens]) or [UNK_ID] for t in train_tokens]
     del train_tokens
     record = {"format": data.format, "source": os.path.basename(data.source), "text_column": data.text_column,
@@ -265,10 +277,14 @@ def _prepare_data(data: LabelledData, split: Split, config: SentimentTrainConfig
 
 
 def _build_model(model_config: dict | None, config: SentimentTrainConfig, vocab: WordVocab, device: torch.device,
-                 metrics: dict) -> SentimentLSTM:
-    """The classifier on `device`, its embedding taken from GloVe (and frozen) when the config asks."""
+                 metrics: dict, lm: PretrainedLM | None = None) -> SentimentLSTM:
+    """The classifier on `device`, its embedding taken from GloVe (and frozen) when the config asks, or its
+    embedding and first layer from a pre-trained LM."""
     model_cfg = SentimentConfig(vocab_size=len(vocab), **(model_config or {}))
     model = SentimentLSTM(model_cfg)
+    if lm is not None:
+        init_classifier(model, lm)
+        metrics.update(pretrained=os.path.basename(config.pretrained), pretrained_words=lm.metrics.get("words_seen"))
     if config.glove:
         glove = load_glove(config.glove, vocab, model_cfg.embed, seed=config.seed)
         model.embedding.weight.data.copy_(glove.vectors)
