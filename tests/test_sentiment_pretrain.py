@@ -127,3 +127,19 @@ def test_mismatched_or_wrong_files_are_refused(lm_file, tmp_path, capsys):
         assert not (tmp_path / "never.pt").exists()
     assert main(["sentiment", "pretrain", "--out", str(tmp_path / "x.pt")]) == 2
     assert "give --text files" in capsys.readouterr().err
+
+
+def test_init_continues_an_lm_with_its_vocabulary_and_weights(lm_file, tmp_path):
+    tmp, texts = lm_file
+    config = PretrainConfig(epochs=1, batch_size=8, bptt=16, lr=1e-2, min_freq=1, device="cpu")
+    first = pretrain_word_lm(texts, tmp_path / "a.pt", config, embed=12, hidden=16, progress=False)
+    # A second pass over the same text (same held-out tail) keeps the first LM's vocabulary and sizes.
+    again = PretrainConfig(**{**vars(config), "init": str(tmp_path / "a.pt")})
+    second = pretrain_word_lm(texts, tmp_path / "b.pt", again, embed=99, hidden=99, progress=False)
+    a, b = load_word_lm(tmp_path / "a.pt"), load_word_lm(tmp_path / "b.pt")
+    assert b.vocab.words == a.vocab.words
+    assert (b.config.embed, b.config.hidden) == (12, 16)
+    assert second["words_seen"] == first["words_seen"] + second["steps"] * 8 * 16
+    assert second["val_loss"] < first["val_loss"]  # a second pass from where the first stopped, not from scratch
+    with pytest.raises(ValueError, match="not both"):
+        PretrainConfig(init="a.pt", glove="v.txt")

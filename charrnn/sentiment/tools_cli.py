@@ -62,7 +62,7 @@ def cmd_pretrain(args) -> None:
     _check_sources(args)
     config = PretrainConfig(minutes=args.minutes, epochs=args.epochs, batch_size=args.batch_size, bptt=args.bptt,
                             lr=args.lr, max_vocab=args.max_vocab, min_freq=args.min_freq, glove=args.glove or "",
-                            seed=args.seed, device=args.device)
+                            init=args.init or "", seed=args.seed, device=args.device)
     r = pretrain_word_lm(_texts(args), args.out, config, args.embed, args.hidden, progress=not args.quiet)
     print(f"out={r['out']} words={r['words']} vocab={r['vocab_size']} steps={r['steps']} epochs={r['epochs']} "
           f"train_seconds={r['train_seconds']:.0f} val_loss={r['val_loss']:.4f} val_perplexity={r['val_perplexity']}")
@@ -97,6 +97,8 @@ def register_tools(sub) -> None:
                    help="aclImdb_v1.tar.gz or the aclImdb folder: its train and unsup reviews (never test)")
     p.add_argument("--out", required=True, help="the word LM checkpoint to write")
     p.add_argument("--glove", help="word vectors to start the embedding from (their size sets --embed)")
+    p.add_argument("--init", metavar="LM", help="continue training this word LM (its vocabulary, tokenizer, sizes "
+                                                "and weights) on the text, e.g. for a second pass")
     p.add_argument("--embed", type=int, default=100, help="embedding size (the classifier's)")
     p.add_argument("--hidden", type=int, default=128, help="LSTM size of each direction (the classifier's)")
     p.add_argument("--minutes", type=float, help="train for this long (default: --epochs passes)")

@@ -13,7 +13,7 @@ import math
 import os
 import time
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import torch
 from torch import nn
@@ -55,6 +55,7 @@ class PretrainConfig:
     val_fraction: float = 0.005  # the text's tail held out for the reported perplexity
     tokenizer: str = WORDS
     glove: str = ""  # word vectors to start the embedding from
+    init: str = ""  # a word LM to continue: its vocabulary, tokenizer, sizes and weights (a second pass, say)
     seed: int = 1
     device: str = "auto"
 
@@ -66,6 +67,8 @@ class PretrainConfig:
         if not 0 < self.val_fraction < 0.5:
             raise ValueError(f"val_fraction must be in (0, 0.5), got {self.val_fraction}")
         tokenizer(self.tokenizer)
+        if self.init and self.glove:
+            raise ValueError("give word vectors (glove) or an LM to continue (init), not both")
 
 
 class WordLM(nn.Module):
@@ -122,20 +125,26 @@ def _loss(model: WordLM, ids: torch.Tensor, bptt: int, device: torch.device) -> 
 def pretrain_word_lm(texts: Iterable[str], out: str | os.PathLike, config: PretrainConfig | None = None,
                      embed: int = 100, hidden: int = 128, progress: bool = True) -> dict:
     """Build the vocabulary from `texts`, pre-train a WordLM on them (joined into one stream), write it to `out`
-    as a `word-lm` checkpoint and return its metrics (held-out loss and perplexity of the text's tail)."""
+    as a `word-lm` checkpoint and return its metrics (held-out loss and perplexity of the text's tail).
+    With `config.init`, that LM's vocabulary, tokenizer, sizes and weights are the start instead."""
     config = config or PretrainConfig()
     torch.manual_seed(config.seed)
+    start = load_word_lm(config.init) if config.init else None
+    if start is not None:
+        config = replace(config, tokenizer=start.tokenizer)
     split = tokenizer(config.tokenizer)
     tokens = [split(t) for t in tqdm(texts, desc="tokenizing", unit="text", disable=not progress, leave=False)]
-    vocab = WordVocab.build(tokens, config.min_freq, config.max_vocab or None)
+    vocab = start.vocab if start else WordVocab.build(tokens, config.min_freq, config.max_vocab or None)
     ids = torch.tensor([i for t in tokens for i in vocab.encode(t)], dtype=torch.long)
     del tokens
     n_val = max(2, round(len(ids) * config.val_fraction))
     train_ids, val_ids = ids[:-n_val], ids[-n_val:]
     device = pick_device(config.device)
-    model = WordLM(WordLMConfig(len(vocab), embed, hidden))
+    model = WordLM(start.config if start else WordLMConfig(len(vocab), embed, hidden))
     metrics: dict = {"words": len(ids), "vocab_size": len(vocab), "device": str(device)}
-    if config.glove:
+    if start is not None:
+        model.load_state_dict(start.state_dict)
+    elif config.glove:
         from .model import load_glove
 
         glove = load_glove(config.glove, vocab, embed, seed=config.seed)
@@ -143,6 +152,8 @@ def pretrain_word_lm(texts: Iterable[str], out: str | os.PathLike, config: Pretr
         metrics.update(glove_coverage=round(glove.coverage, 4))
     model.to(device)
     metrics.update(_fit(model, train_ids, config, device, progress))
+    if start is not None:  # the words of every pass so far
+        metrics["words_seen"] += start.metrics.get("words_seen") or 0
     val = _loss(model, val_ids, config.bptt, device)
     metrics.update(val_loss=round(val, 4), val_perplexity=round(math.exp(val), 1), n_val=len(val_ids))
     ckpt.save(checkpoint_dict(KIND, asdict(model.cfg), config, vocab.words, cpu_state_dict(model), metrics,
