@@ -143,3 +143,17 @@ def test_init_continues_an_lm_with_its_vocabulary_and_weights(lm_file, tmp_path)
     assert second["val_loss"] < first["val_loss"]  # a second pass from where the first stopped, not from scratch
     with pytest.raises(ValueError, match="not both"):
         PretrainConfig(init="a.pt", glove="v.txt")
+
+
+def test_pretrained_layers_can_learn_more_slowly():
+    from charrnn.sentiment.train import _param_groups
+
+    model = SentimentLSTM(SentimentConfig(vocab_size=20, embed=4, hidden=3, layers=2, bidirectional=True))
+    slow, rest = _param_groups(model, SentimentTrainConfig(lr=1e-3, pretrained="lm.pt", pretrained_lr=0.25))
+    assert slow["lr"] == pytest.approx(2.5e-4) and slow["scale"] == 0.25 and "lr" not in rest
+    names = {id(p): n for n, p in model.named_parameters()}
+    assert {names[id(p)].split(".")[0] for p in slow["params"]} == {"embedding", "forward_lstms", "backward_lstms"}
+    assert all(names[id(p)].split(".")[1] == "1" for p in rest["params"] if "lstms" in names[id(p)])
+    assert len(slow["params"]) + len(rest["params"]) == len(list(model.parameters()))
+    (only,) = _param_groups(model, SentimentTrainConfig(lr=1e-3))
+    assert len(only["params"]) == len(list(model.parameters()))

@@ -56,7 +56,8 @@ def cmd_train(args) -> None:
              max_tokens=args.max_tokens, min_freq=args.min_freq, max_vocab=args.max_vocab, patience=args.patience,
              seed=args.seed, device=args.device, glove=args.glove, freeze=args.freeze or None,
              grad_clip=args.grad_clip, val_fraction=args.val_fraction, augment=args.augment,
-             lexicon=args.lexicon, pretrained=args.pretrained),
+             lexicon=args.lexicon, pretrained=args.pretrained,
+             pretrained_lr=args.pretrained_lr),
     )
     data = _data(args, test=args.test or None)
     print(f"{len(data.train_texts):,} labelled texts ({data.format}); class 0 = {data.classes[0]!r}, "
@@ -195,6 +196,8 @@ def _add_train(sub) -> None:
     p.add_argument("--pretrained", metavar="LM",
                    help="a word LM from `charrnn sentiment pretrain`: the classifier takes its vocabulary, tokenizer, "
                         "embedding and LSTMs (and its embed/hidden sizes) as its starting point")
+    p.add_argument("--pretrained-lr", type=float,
+                   help="with --pretrained: the LM's layers learn at this times --lr (e.g. 0.3; default 1)")
     p.add_argument("--seed", type=int)
     p.add_argument("--device", help="auto (default), cpu, cuda, cuda:N, mps")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

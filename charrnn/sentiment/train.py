@@ -68,6 +68,7 @@ class SentimentTrainConfig:
     lexicon: float = 0.0  # sentences from the built-in sentiment lexicon (lexicon.py), as a share of the rows;
     #   only for classes named as polarity (negative/positive, neg/pos, bad/good), else none are added
     pretrained: str = ""  # a pre-trained word LM (wordlm.py): its vocabulary, tokenizer, embedding and LSTMs
+    pretrained_lr: float = 1.0  # the LM's layers learn at this times lr (ULMFiT's discriminative rates: < 1)
 
     def __post_init__(self) -> None:
         if min(self.epochs, self.batch_size, self.max_tokens, self.min_freq, self.bucket_pool) < 1:
@@ -80,6 +81,8 @@ class SentimentTrainConfig:
             raise ValueError(f"val_fraction must be between 0 and 1, got {self.val_fraction}")
         if not self.lr > 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
+        if not self.pretrained_lr > 0:
+            raise ValueError(f"pretrained_lr must be positive, got {self.pretrained_lr}")
         if self.lr_decay not in ("none", "linear"):
             raise ValueError(f"lr_decay must be 'none' or 'linear', got {self.lr_decay!r}")
         tokenizer(self.tokenizer)  # ValueError for an unknown name
@@ -185,8 +188,7 @@ def train_sentiment(
     data = _prepare_data(labelled, split, config, lm.vocab if lm else None)
     metrics: dict = {"corpus": os.path.basename(labelled.source)} if labelled.source else {}
     model = _build_model(model_config, config, data.vocab, device, metrics, lm)
-    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=config.lr,
-                           weight_decay=config.weight_decay)
+    opt = torch.optim.Adam(_param_groups(model, config), lr=config.lr, weight_decay=config.weight_decay)
     precision = precision_for(device, config.amp)
     fit = _Fit(model, opt, grad_scaler(device, precision), device, precision)
     metrics.update(n_train=len(data.train_ids), n_val=len(data.val_ids), vocab_size=len(data.vocab),
@@ -293,6 +295,19 @@ def _build_model(model_config: dict | None, config: SentimentTrainConfig, vocab:
     return model.to(device)
 
 
+def _param_groups(model: SentimentLSTM, config: SentimentTrainConfig) -> list[dict]:
+    """Adam's parameter groups: with a pre-trained LM, its layers (embedding, first-layer LSTMs) at
+    `pretrained_lr` times the rest's rate; each group's "scale" is what the learning-rate schedule multiplies."""
+    trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    if not config.pretrained or config.pretrained_lr == 1.0:
+        return [{"params": [p for _, p in trainable], "scale": 1.0}]
+    from_lm = ("embedding.", "forward_lstms.0.", "backward_lstms.0.")
+    lm = [p for n, p in trainable if n.startswith(from_lm)]
+    rest = [p for n, p in trainable if not n.startswith(from_lm)]
+    return [{"params": lm, "lr": config.lr * config.pretrained_lr, "scale": config.pretrained_lr},
+            {"params": rest, "scale": 1.0}]
+
+
 @dataclass
 class _Fit:
     """What an epoch updates: the model and its optimizer, on a device at a precision (with its loss scaler)."""
@@ -320,7 +335,7 @@ def _train_epoch(fit: _Fit, data: _Reviews, config: SentimentTrainConfig, epoch:
         if config.lr_decay == "linear":
             done = ((epoch - 1) * len(batches) + step) / (config.epochs * len(batches))
             for g in fit.opt.param_groups:
-                g["lr"] = config.lr * (1 - 0.95 * done)
+                g["lr"] = config.lr * g["scale"] * (1 - 0.95 * done)
         ids, lens = pad_batch([data.train_ids[i] for i in b])
         y = data.y_train[b].to(fit.device)
         with autocast(fit.device, fit.precision):
