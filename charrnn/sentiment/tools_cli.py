@@ -64,6 +64,8 @@ def cmd_pretrain(args) -> None:
                             lr=args.lr, max_vocab=args.max_vocab, min_freq=args.min_freq, glove=args.glove or "",
                             init=args.init or "", seed=args.seed, device=args.device)
     r = pretrain_word_lm(_texts(args), args.out, config, args.embed, args.hidden, progress=not args.quiet)
+    if r["stopped"]:
+        print(f"stopped early: kept the LM after {r['steps']} steps", file=sys.stderr)
     print(f"out={r['out']} words={r['words']} vocab={r['vocab_size']} steps={r['steps']} epochs={r['epochs']} "
           f"train_seconds={r['train_seconds']:.0f} val_loss={r['val_loss']:.4f} val_perplexity={r['val_perplexity']}")
 

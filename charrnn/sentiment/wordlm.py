@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from .. import checkpoint as ckpt
 from ..device import pick_device
-from ..training import checkpoint_dict, cpu_state_dict
+from ..training import checkpoint_dict, cpu_state_dict, stop_signals
 from .text import PAD_ID, WORDS, WordVocab, tokenizer
 
 KIND = "word-lm"
@@ -162,43 +162,42 @@ def pretrain_word_lm(texts: Iterable[str], out: str | os.PathLike, config: Pretr
 
 
 def _fit(model: WordLM, ids: torch.Tensor, config: PretrainConfig, device: torch.device, progress: bool) -> dict:
-    """The training loop: every stream advances `bptt` words per step; cosine learning rate by steps or time."""
+    """The training loop: every stream advances `bptt` words per step; cosine learning rate by steps or time.
+    Ctrl-C or SIGTERM ends it between steps; what was learned so far is kept ("stopped" in the result)."""
     fx, fy, bx, by = (t.to(device) for t in _streams(ids, config.batch_size))
-    per_epoch = fx.shape[1] // config.bptt
+    per_epoch = -(-fx.shape[1] // config.bptt)  # steps per pass, the last one possibly shorter
     steps = max(1, round(per_epoch * config.epochs)) if config.minutes is None else None
     budget = None if config.minutes is None else config.minutes * 60
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
-    bar = tqdm(total=steps or round(budget), unit="step" if steps else "s", desc="pre-training",
-               disable=not progress, dynamic_ncols=True)
     model.train()
-    start, step, states, avg = time.perf_counter(), 0, None, None
-    while True:
-        elapsed = time.perf_counter() - start
-        done = step / steps if steps else elapsed / budget
-        if done >= 1:
-            break
-        for g in opt.param_groups:
-            g["lr"] = config.lr * (0.1 + 0.45 * (1 + math.cos(math.pi * done)))
-        i = (step % per_epoch) * config.bptt
-        if i == 0:
-            states = None  # a new pass: the streams start over
-        sl = slice(i, i + config.bptt)
-        loss, states = model((fx[:, sl], fy[:, sl]), (bx[:, sl], by[:, sl]), states)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if config.grad_clip > 0:
-            nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-        opt.step()
-        step += 1
-        if step % 20 == 0 or step == steps:  # read the loss (a host sync) only now and then
-            avg = loss.item() if avg is None else 0.9 * avg + 0.1 * loss.item()
-            bar.set_postfix(loss=f"{avg:.3f}", refresh=False)
-        bar.update(1 if steps else round(time.perf_counter() - start) - bar.n)
-    bar.close()
-    seconds = time.perf_counter() - start
-    words = step * config.batch_size * config.bptt
-    return {"steps": step, "words_seen": words, "train_seconds": round(seconds, 1),
-            "train_loss": round(avg, 4) if avg is not None else None, "epochs": round(words / max(1, len(ids)), 3)}
+    start, step, words, states, avg = time.perf_counter(), 0, 0, None, None
+    with stop_signals() as caught, tqdm(total=steps or round(budget), unit="step" if steps else "s",
+                                        desc="pre-training", disable=not progress, dynamic_ncols=True) as bar:
+        while not caught:
+            done = step / steps if steps else (time.perf_counter() - start) / budget
+            if done >= 1:
+                break
+            for g in opt.param_groups:
+                g["lr"] = config.lr * (0.1 + 0.45 * (1 + math.cos(math.pi * done)))
+            i = (step % per_epoch) * config.bptt
+            if i == 0:
+                states = None  # a new pass: the streams start over
+            sl = slice(i, i + config.bptt)
+            loss, states = model((fx[:, sl], fy[:, sl]), (bx[:, sl], by[:, sl]), states)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if config.grad_clip > 0:
+                nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            opt.step()
+            step += 1
+            words += fx[:, sl].numel()
+            if step % 20 == 0 or step == steps:  # read the loss (a host sync) only now and then
+                avg = loss.item() if avg is None else 0.9 * avg + 0.1 * loss.item()
+                bar.set_postfix(loss=f"{avg:.3f}", refresh=False)
+            bar.update(1 if steps else round(time.perf_counter() - start) - bar.n)
+    return {"steps": step, "words_seen": words, "train_seconds": round(time.perf_counter() - start, 1),
+            "train_loss": round(avg, 4) if avg is not None else None, "epochs": round(words / max(1, len(ids)), 3),
+            "stopped": bool(caught)}
 
 
 @dataclass
