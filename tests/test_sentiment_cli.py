@@ -197,4 +197,3 @@ def test_checkpoints_without_classes_are_negative_positive(trained, tmp_path):
         load_sentiment(tmp_path / "bad.pt")
     shipped = Path(__file__).resolve().parents[1] / "checkpoints"
     assert default_sentiment_checkpoint(shipped).name == "reviews-sentences.pt"
-    assert "classes" not in ckpt.load(shipped / "imdb-sentiment.pt")  # trained before class names
