@@ -268,7 +268,7 @@ def _prepare_data(data: LabelledData, split: Split, config: SentimentTrainConfig
         texts, labels = texts + more_texts, labels + more_labels
     train_tokens = [tokens_of(t) for t in texts]
     del texts
-    vocab = vocab or WordVocab.build(train_tokens, config.min_freq, config.max_vocab or None)
+    vocab = vocab if vocab is not None else WordVocab.build(train_tokens, config.min_freq, config.max_vocab or None)
     train_ids = [vocab.encode(t[: config.max_tokens]) or [UNK_ID] for t in train_tokens]
     del train_tokens
     record = {"format": data.format, "source": os.path.basename(data.source), "text_column": data.text_column,
