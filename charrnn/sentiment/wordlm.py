@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 
 from .. import checkpoint as ckpt
 from ..device import pick_device
+from ..kinds import check_shapes
 from ..training import checkpoint_dict, cpu_state_dict, stop_signals
 from .text import PAD_ID, WORDS, WordVocab, tokenizer
 
@@ -215,8 +216,8 @@ def load_word_lm(path: str | os.PathLike) -> PretrainedLM:
     try:
         cfg = WordLMConfig(**{**obj["config"]["model"], "cutoffs": tuple(obj["config"]["model"]["cutoffs"])})
         vocab = WordVocab(list(obj["vocab"]))
-        WordLM(cfg).load_state_dict(obj["state_dict"])
-    except (KeyError, TypeError, ValueError, RuntimeError) as e:
+        check_shapes(lambda: WordLM(cfg), obj["state_dict"])  # on the meta device: nothing allocated
+    except (KeyError, TypeError, ValueError) as e:
         raise ckpt.CheckpointError(f"{os.path.basename(path)} is not a usable word LM: {ckpt.short(e)}") from None
     return PretrainedLM(vocab, cfg, obj.get("tokenizer", {}).get("name", WORDS), obj["state_dict"],
                         dict(obj.get("metrics", {})))
