@@ -536,7 +536,9 @@ def repeat_split(data: LabelledData, record: dict) -> Split:
         n, n_val, seed = int(record["n_rows"]), int(record["val_size"]), int(record["seed"])
         digest = str(record["rows_sha256"])
     except (KeyError, TypeError, ValueError):
-        raise DatasetError("the checkpoint records no usable held-out split: give --test FILE") from None
+        why = record.get("note") if isinstance(record, dict) else None  # an ensemble's (ensemble.py)
+        raise DatasetError(f"the checkpoint records no usable held-out split{f' ({why})' if why else ''}: "
+                           f"give --test FILE") from None
     found = len(data.train_texts)
     if found != n:
         raise DatasetError(f"{data.source} has {found:,} rows but the checkpoint was trained on {n:,}: "

@@ -10,7 +10,7 @@ import torch
 from .. import checkpoint as ckpt
 from ..device import pick_device
 from ..kinds import SENTIMENT, Kind, Metrics, fit_model, metric
-from .model import SentimentConfig, SentimentLSTM
+from .model import SentimentConfig, SentimentEnsemble, SentimentLSTM
 from .text import TOKENIZER, TOKENIZERS, WordVocab
 
 MAX_TOKENS = 500  # texts are cut to their first MAX_TOKENS tokens (the checkpoint's own setting when it has one)
@@ -48,10 +48,14 @@ def sentiment_parts(state: dict, name: str, meta: bool = False) -> tuple[WordVoc
         if max_tokens < 1:
             raise ValueError(f"max_tokens must be at least 1, got {max_tokens}")
         vocab = WordVocab(list(state["vocab"]))
-        cfg = SentimentConfig(**state["config"]["model"])
-        if cfg.vocab_size != len(vocab):
-            raise ValueError(f"vocabulary has {len(vocab)} words but the model expects {cfg.vocab_size}")
-        model = fit_model(lambda: SentimentLSTM(cfg), state["state_dict"], cfg.layers, meta)
+        model_cfg = state["config"]["model"]
+        cfgs = [SentimentConfig(**c) for c in (model_cfg["members"] if "members" in model_cfg else [model_cfg])]
+        if any(c.vocab_size != len(vocab) for c in cfgs):
+            raise ValueError(f"vocabulary has {len(vocab)} words but the model expects {cfgs[0].vocab_size}")
+        if len(cfgs) == 1 and "members" not in model_cfg:
+            model = fit_model(lambda: SentimentLSTM(cfgs[0]), state["state_dict"], cfgs[0].layers, meta)
+        else:  # an ensemble (ensemble.py): members.<i>.* weights, stored at half precision, used as float32
+            model = fit_model(lambda: SentimentEnsemble(cfgs), state["state_dict"], len(cfgs), meta)
     except (KeyError, TypeError, RuntimeError, ValueError, AttributeError, IndexError, OverflowError) as e:
         raise ckpt.CheckpointError(f"{name} is not a usable sentiment checkpoint: {ckpt.short(e)}") from None
     return vocab, model, max_tokens

@@ -102,6 +102,26 @@ class SentimentLSTM(nn.Module):
         return self.fc2(torch.relu(self.fc1(self.dropout(feats)))).squeeze(1)
 
 
+class SentimentEnsemble(nn.Module):
+    """Classifiers over one vocabulary read the same ids; the logit out is that of their mean probability.
+
+    Averaging probabilities of models trained from different seeds (or different LMs) cancels part of each one's
+    own errors; the members keep their own sizes and pooling.
+    """
+
+    def __init__(self, cfgs: list[SentimentConfig]):
+        super().__init__()
+        if len(cfgs) < 2:
+            raise ValueError(f"an ensemble needs at least 2 members, got {len(cfgs)}")
+        if len({c.vocab_size for c in cfgs}) != 1:
+            raise ValueError("the members' vocabulary sizes differ")
+        self.members = nn.ModuleList(SentimentLSTM(c) for c in cfgs)
+
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        p = torch.stack([torch.sigmoid(m(ids, lengths).float()) for m in self.members]).mean(0)
+        return torch.logit(p, eps=1e-7)
+
+
 @dataclass
 class GloveResult:
     vectors: torch.Tensor  # (len(vocab), dim); words not in the file keep a small random vector, <pad> is zero

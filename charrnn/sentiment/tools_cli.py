@@ -1,4 +1,5 @@
-"""`charrnn sentiment explain | vectors`: why the classifier answered as it did, and word vectors for training."""
+"""`charrnn sentiment explain | vectors | pretrain | ensemble`: why the classifier answered as it did, word vectors
+and a word LM to train from, and classifiers combined into one."""
 from __future__ import annotations
 
 import sys
@@ -70,8 +71,15 @@ def cmd_pretrain(args) -> None:
           f"train_seconds={r['train_seconds']:.0f} val_loss={r['val_loss']:.4f} val_perplexity={r['val_perplexity']}")
 
 
+def cmd_ensemble(args) -> None:
+    from .ensemble import combine_classifiers
+
+    r = combine_classifiers(args.checkpoints, args.out, args.max_tokens, half=not args.full_precision)
+    print(f"out={r['out']} members={r['members']} max_tokens={r['max_tokens']} mb={r['bytes'] / 1e6:.1f}")
+
+
 def register_tools(sub) -> None:
-    """Add `explain`, `vectors` and `pretrain` to the `sentiment` subcommands `sub`."""
+    """Add `explain`, `vectors`, `pretrain` and `ensemble` to the `sentiment` subcommands `sub`."""
     p = sub.add_parser("explain", help="per-word contributions (occlusion) and the running probability of a text")
     p.add_argument("--checkpoint", help="a sentiment checkpoint (default: the app's default classifier)")
     p.add_argument("--checkpoints", default="checkpoints", help="where to find the default classifier")
@@ -114,3 +122,12 @@ def register_tools(sub) -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_pretrain)
+
+    p = sub.add_parser("ensemble", help="combine classifiers that share a vocabulary (e.g. seeds fine-tuned from one "
+                                        "pre-trained LM) into one checkpoint that averages their probabilities")
+    p.add_argument("checkpoints", nargs="+", metavar="CHECKPOINT", help="two or more sentiment checkpoints")
+    p.add_argument("--out", required=True, help="the combined checkpoint to write")
+    p.add_argument("--max-tokens", type=int, help="tokens read per text (default: the members' largest)")
+    p.add_argument("--full-precision", action="store_true", help="store float32 weights (default: float16, half "
+                                                                 "the size)")
+    p.set_defaults(func=cmd_ensemble)

@@ -1,0 +1,95 @@
+"""One classifier from several: `charrnn sentiment ensemble` combines sentiment checkpoints that share a
+vocabulary, tokenizer and class names (say, seeds of one recipe fine-tuned from one pre-trained LM) into a single
+`sentiment` checkpoint whose model averages their probabilities (`model.SentimentEnsemble`). Every tool that
+takes a classifier (predict, evaluate, explain, the app) takes it as it is. Weights are stored at half precision
+(float16: a probability moves by about 1e-4) so that three members of 30,000 words stay under 25 MB."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import torch
+
+from .. import checkpoint as ckpt
+from ..kinds import SENTIMENT
+from ..training import checkpoint_dict
+from .kind import sentiment_classes, sentiment_parts
+
+MAX_MEMBERS = 16
+
+
+@dataclass
+class EnsembleConfig:
+    members: list[str] = field(default_factory=list)  # the combined checkpoints' file names, in order
+    max_tokens: int = 0  # tokens read per text (the tokenizer's setting)
+    half: bool = True  # weights stored as float16
+
+
+def _member(path: str | os.PathLike) -> tuple[dict, list[dict], dict[str, torch.Tensor]]:
+    """A checked sentiment checkpoint, its member configs and its weights keyed from member 0."""
+    state = ckpt.load(path, kind=SENTIMENT)
+    name = os.path.basename(path)
+    sentiment_parts(state, name, meta=True)
+    sentiment_classes(state, name)
+    model_cfg = state["config"]["model"]
+    if "members" in model_cfg:  # an ensemble: its members join one by one
+        return state, list(model_cfg["members"]), dict(state["state_dict"])
+    return state, [dict(model_cfg)], {f"members.0.{k}": v for k, v in state["state_dict"].items()}
+
+
+def _same(states: list[dict], names: list[str], what: str, get) -> None:
+    first = get(states[0])
+    for state, name in zip(states[1:], names[1:]):
+        if get(state) != first:
+            raise ckpt.CheckpointError(f"{name} has another {what} than {names[0]}: only classifiers that share "
+                                       f"vocabulary, tokenizer and class names can be combined (fine-tune them from "
+                                       f"one pre-trained LM, or train them on one file with one seed's split)")
+
+
+def _split_record(states: list[dict]) -> dict:
+    """The data record of the first member; its held-out split only when every member held out the same rows (a
+    row another member trained on is no held-out row for the ensemble)."""
+    record = dict(states[0].get("data") or {})
+    splits = [s.get("data", {}).get("split") if isinstance(s.get("data"), dict) else None for s in states]
+    if any(sp != splits[0] for sp in splits[1:]) and isinstance(splits[0], dict):
+        record["split"] = {k: splits[0][k] for k in ("n_rows", "rows_sha256") if k in splits[0]}
+        record["split"]["note"] = "its members held out different rows"
+    return record
+
+
+def combine_classifiers(paths: list[str | os.PathLike], out: str | os.PathLike, max_tokens: int | None = None,
+                        half: bool = True) -> dict:
+    """Write one `sentiment` checkpoint averaging the classifiers in `paths` (CheckpointError when they do not
+    share vocabulary, tokenizer and class names); return its metrics: each member's, and the sizes."""
+    if len(paths) < 2:
+        raise ValueError(f"give at least 2 classifiers to combine, got {len(paths)}")
+    names = [os.path.basename(p) for p in paths]
+    loaded = [_member(p) for p in paths]
+    states = [s for s, _, _ in loaded]
+    _same(states, names, "vocabulary", lambda s: list(s["vocab"]))
+    _same(states, names, "tokenizer", lambda s: (s.get("tokenizer") or {}).get("name"))
+    _same(states, names, "class names", lambda s: sentiment_classes(s, ""))
+    cfgs, weights, members = [], {}, []
+    for (state, member_cfgs, sd), name in zip(loaded, names):
+        for j, cfg in enumerate(member_cfgs):
+            prefix = f"members.{len(cfgs)}."
+            weights.update({prefix + k.split(".", 2)[2]: v.half() if half and v.is_floating_point() else v
+                            for k, v in sd.items() if k.startswith(f"members.{j}.")})
+            cfgs.append(cfg)
+        metrics = state.get("metrics") or {}
+        members.append({"file": name, **{k: metrics[k] for k in ("val_accuracy", "test_accuracy", "n_test")
+                                         if k in metrics}})
+    if len(cfgs) > MAX_MEMBERS:
+        raise ValueError(f"at most {MAX_MEMBERS} members, got {len(cfgs)}")
+    tok = states[0].get("tokenizer") or {}
+    read = max_tokens or max(int((s.get("tokenizer") or {}).get("max_tokens") or 0) for s in states) or None
+    if read is not None and read < 1:
+        raise ValueError(f"max_tokens must be at least 1, got {read}")
+    config = EnsembleConfig(names, read or 0, half)
+    state = checkpoint_dict(SENTIMENT, {"members": cfgs}, config, list(states[0]["vocab"]), weights,
+                            {"members": members, "n_members": len(cfgs)},
+                            tokenizer={**tok, **({"max_tokens": read} if read else {})},
+                            classes=list(sentiment_classes(states[0], names[0])), data=_split_record(states))
+    sentiment_parts(state, os.path.basename(out), meta=True)  # what is written loads
+    path = ckpt.save(state, out)
+    return {"out": str(path), "members": len(cfgs), "bytes": path.stat().st_size, "max_tokens": read}

@@ -1,0 +1,131 @@
+"""`charrnn sentiment ensemble`: classifiers that share a vocabulary, combined into one averaging checkpoint."""
+from __future__ import annotations
+
+import re
+
+import pytest
+import torch
+
+from charrnn import checkpoint as ckpt
+from charrnn import shelf
+from charrnn.cli import main
+from charrnn.sentiment import load_sentiment
+from charrnn.sentiment.datasets import rows_sha256
+from charrnn.sentiment.ensemble import combine_classifiers
+from charrnn.sentiment.explain import explain
+from charrnn.sentiment.predict import predict
+
+from .sentiment_fixtures import reviews, write_tar
+
+TEXTS = ["A wonderful film, I loved it.", "Dull and awful.", "not good", "", "great great great but the end"]
+
+
+def _train(data, out, *extra: str, seed: str = "1") -> None:
+    assert main(["sentiment", "train", "--data", str(data), "--preset", "best", "--embed", "16", "--hidden", "16",
+                 "--epochs", "3", "--lr", "0.01", "--batch-size", "16", "--device", "cpu", "--quiet", "--seed", seed,
+                 "--out", str(out), *extra]) == 0
+
+
+@pytest.fixture(scope="module")
+def members(tmp_path_factory):
+    """Two classifiers of one split and vocabulary but other models (max pooling, and last state one-way), and a
+    third on another seed's split."""
+    tmp = tmp_path_factory.mktemp("ensemble")
+    data = write_tar(tmp / "imdb.tar.gz", reviews({"train": 60, "test": 25}))
+    _train(data, tmp / "a.pt")
+    _train(data, tmp / "b.pt", "--pooling", "last", "--no-bidirectional", "--fc", "8")
+    _train(data, tmp / "c.pt", seed="2")
+    return tmp, data
+
+
+def test_the_ensemble_answers_the_members_mean_probability(members):
+    tmp, _ = members
+    r = combine_classifiers([tmp / "a.pt", tmp / "b.pt"], tmp / "ab.pt")
+    assert r["members"] == 2
+    a, b, ab = (predict(load_sentiment(tmp / f"{n}.pt"), TEXTS) for n in ("a", "b", "ab"))
+    mean = [(x + y) / 2 for x, y in zip(a, b)]
+    assert ab == pytest.approx(mean, abs=2e-3)  # float16 weights
+    assert max(abs(x - y) for x, y in zip(a, b)) > 0.01  # the members really differ
+    full = combine_classifiers([tmp / "a.pt", tmp / "b.pt"], tmp / "ab32.pt", half=False)
+    assert predict(load_sentiment(full["out"]), TEXTS) == pytest.approx(mean, abs=1e-5)
+    assert r["bytes"] < 0.6 * full["bytes"]  # half precision halves the weights
+    # An ensemble joins another as its members: three members, the first counted twice.
+    aab = combine_classifiers([tmp / "ab.pt", tmp / "a.pt"], tmp / "aab.pt")
+    assert aab["members"] == 3
+    assert predict(load_sentiment(tmp / "aab.pt"), TEXTS) == pytest.approx(
+        [(2 * x + y) / 3 for x, y in zip(a, b)], abs=2e-3)
+
+
+def test_an_ensemble_is_a_sentiment_checkpoint_everywhere(members, capsys):
+    tmp, data = members
+    assert main(["sentiment", "ensemble", str(tmp / "a.pt"), str(tmp / "b.pt"), "--out", str(tmp / "e.pt"),
+                 "--max-tokens", "50"]) == 0
+    assert re.fullmatch(r"out=\S+e\.pt members=2 max_tokens=50 mb=\d+\.\d", capsys.readouterr().out.strip())
+    sm = load_sentiment(tmp / "e.pt")
+    assert sm.max_tokens == 50 and sm.classes == ("negative", "positive")
+    info = shelf.describe(tmp / "e.pt")
+    assert info.kind == "sentiment" and info.error is None
+    # The members share one split here, so the ensemble keeps it: evaluate repeats the held-out rows ...
+    assert main(["sentiment", "evaluate", "--checkpoint", str(tmp / "e.pt"), "--data", str(data)]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1].endswith("n=50")  # the archive's test split
+    exp = explain(sm, "not good at all")
+    assert exp.probability == pytest.approx(predict(sm, ["not good at all"])[0], abs=1e-6)
+    assert exp.running[-1] == exp.probability and len(exp.contributions) == 4
+
+
+def test_members_with_other_held_out_rows_give_no_split(members, tmp_path, capsys):
+    """A row one member held out, another may have trained on: the ensemble has no held-out rows of its own (members
+    fine-tuned from one LM on other seeds share the vocabulary but not the split)."""
+    tmp, data = members
+    state = ckpt.load(tmp / "b.pt")
+    state["data"]["split"]["seed"] = 2
+    ckpt.save(state, tmp_path / "b2.pt")
+    combine_classifiers([tmp / "a.pt", tmp_path / "b2.pt"], tmp_path / "e.pt")
+    split = ckpt.load(tmp_path / "e.pt")["data"]["split"]
+    assert "seed" not in split and split["n_rows"] == 120
+    # IMDb has a test split: measured there. A file without one is refused, as the held-out rows are unknown.
+    assert main(["sentiment", "evaluate", "--checkpoint", str(tmp_path / "e.pt"), "--data", str(data)]) == 0
+    tsv = tmp_path / "train.tsv"
+    tsv.write_text("sentence\tlabel\ngood film\t1\nawful plot\t0\n", encoding="utf-8")
+    state = ckpt.load(tmp_path / "e.pt")
+    state["data"]["split"].update(n_rows=2, rows_sha256=rows_sha256(["good film", "awful plot"], [1, 0]))
+    ckpt.save(state, tmp_path / "e.pt")
+    capsys.readouterr()
+    assert main(["sentiment", "evaluate", "--checkpoint", str(tmp_path / "e.pt"), "--data", str(tsv)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == ("charrnn sentiment: error: the checkpoint records no usable held-out split (its members held "
+                       "out different rows): give --test FILE")
+
+
+@pytest.mark.parametrize("case", ["other vocabulary", "one member", "not a classifier"])
+def test_what_cannot_be_combined_is_refused_and_nothing_written(members, tmp_path, capsys, case):
+    tmp, _ = members
+    if case == "other vocabulary":
+        paths = [tmp / "a.pt", tmp / "c.pt"]
+        if ckpt.load(paths[0])["vocab"] == ckpt.load(paths[1])["vocab"]:
+            state = ckpt.load(paths[1])
+            state["vocab"] = list(reversed(state["vocab"]))
+            ckpt.save(state, tmp_path / "c.pt")
+            paths[1] = tmp_path / "c.pt"
+        expect = "has another vocabulary than a.pt"
+    elif case == "one member":
+        paths, expect = [tmp / "a.pt"], "at least 2 classifiers"
+    else:
+        (tmp_path / "x.pt").write_bytes(b"not a checkpoint")
+        paths, expect = [tmp / "a.pt", tmp_path / "x.pt"], "x.pt"
+    out = tmp_path / "out.pt"
+    assert main(["sentiment", "ensemble", *map(str, paths), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("charrnn sentiment: error: ") and expect in err[0]
+    assert not out.exists()
+
+
+def test_a_tampered_member_count_is_refused_on_load(members, tmp_path):
+    tmp, _ = members
+    combine_classifiers([tmp / "a.pt", tmp / "b.pt"], tmp_path / "e.pt")
+    state = ckpt.load(tmp_path / "e.pt")
+    state["config"]["model"]["members"].append(state["config"]["model"]["members"][0])
+    ckpt.save(state, tmp_path / "bad.pt")
+    with pytest.raises(ckpt.CheckpointError, match="not a usable sentiment checkpoint"):
+        load_sentiment(tmp_path / "bad.pt")
+    assert torch.is_tensor(ckpt.load(tmp_path / "e.pt")["state_dict"]["members.1.fc2.weight"])
