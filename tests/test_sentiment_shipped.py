@@ -23,8 +23,8 @@ def model():
 
 def test_shipped_checkpoint_is_small_and_recorded(model):
     assert SHIPPED.stat().st_size < 25 * 2**20
-    assert len(model.vocab) <= 40_002 and model.max_tokens == MAX_TOKENS
-    assert model.metrics["test_accuracy"] >= 0.88 and model.metrics["n_test"] == 25_000
+    assert len(model.vocab) <= 40_002 and model.max_tokens >= MAX_TOKENS  # an ensemble reading whole reviews
+    assert model.metrics["test_accuracy"] >= 0.90 and model.metrics["n_test"] == 25_000
 
 
 def test_short_reviews(model):
