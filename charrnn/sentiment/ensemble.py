@@ -2,7 +2,8 @@
 vocabulary, tokenizer and class names (say, seeds of one recipe fine-tuned from one pre-trained LM) into a single
 `sentiment` checkpoint whose model averages their probabilities (`model.SentimentEnsemble`). Every tool that
 takes a classifier (predict, evaluate, explain, the app) takes it as it is. Weights are stored at half precision
-(float16: on SST-2 dev no probability moved by more than 2e-4) so that three members of 30,000 words stay under 25 MB."""
+(float16: on SST-2 dev no probability moved by more than 2e-4) so that three members of 30,000 words stay under
+25 MB."""
 from __future__ import annotations
 
 import os
