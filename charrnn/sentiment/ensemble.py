@@ -14,7 +14,7 @@ import torch
 from .. import checkpoint as ckpt
 from ..kinds import SENTIMENT
 from ..training import checkpoint_dict
-from .kind import sentiment_classes, sentiment_parts
+from .kind import check, sentiment_classes
 
 MAX_MEMBERS = 16
 
@@ -29,9 +29,7 @@ class EnsembleConfig:
 def _member(path: str | os.PathLike) -> tuple[dict, list[dict], dict[str, torch.Tensor]]:
     """A checked sentiment checkpoint, its member configs and its weights keyed from member 0."""
     state = ckpt.load(path, kind=SENTIMENT)
-    name = os.path.basename(path)
-    sentiment_parts(state, name, meta=True)
-    sentiment_classes(state, name)
+    check(state, os.path.basename(path))
     model_cfg = state["config"]["model"]
     if "members" in model_cfg:  # an ensemble: its members join one by one
         return state, list(model_cfg["members"]), dict(state["state_dict"])
@@ -91,6 +89,6 @@ def combine_classifiers(paths: list[str | os.PathLike], out: str | os.PathLike, 
                             {"members": members, "n_members": len(cfgs)},
                             tokenizer={**tok, **({"max_tokens": read} if read else {})},
                             classes=list(sentiment_classes(states[0], names[0])), data=_split_record(states))
-    sentiment_parts(state, os.path.basename(out), meta=True)  # what is written loads
+    check(state, os.path.basename(out))  # what is written loads
     path = ckpt.save(state, out)
     return {"out": str(path), "members": len(cfgs), "bytes": path.stat().st_size, "max_tokens": read}

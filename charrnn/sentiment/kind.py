@@ -52,7 +52,7 @@ def sentiment_parts(state: dict, name: str, meta: bool = False) -> tuple[WordVoc
         cfgs = [SentimentConfig(**c) for c in (model_cfg["members"] if "members" in model_cfg else [model_cfg])]
         if any(c.vocab_size != len(vocab) for c in cfgs):
             raise ValueError(f"vocabulary has {len(vocab)} words but the model expects {cfgs[0].vocab_size}")
-        if len(cfgs) == 1 and "members" not in model_cfg:
+        if "members" not in model_cfg:
             model = fit_model(lambda: SentimentLSTM(cfgs[0]), state["state_dict"], cfgs[0].layers, meta)
         else:  # an ensemble (ensemble.py): members.<i>.* weights, stored at half precision, used as float32
             model = fit_model(lambda: SentimentEnsemble(cfgs), state["state_dict"], len(cfgs), meta)
