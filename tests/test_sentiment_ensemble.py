@@ -46,7 +46,7 @@ def test_the_ensemble_answers_the_members_mean_probability(members):
     mean = [(x + y) / 2 for x, y in zip(a, b)]
     assert ab == pytest.approx(mean, abs=2e-3)  # float16 weights
     assert max(abs(x - y) for x, y in zip(a, b)) > 0.01  # the members really differ
-    full = combine_classifiers([tmp / "a.pt", tmp / "b.pt"], tmp / "ab32.pt", half=False)
+    full = combine_classifiers([tmp / "a.pt", tmp / "b.pt"], tmp / "ab32.pt", precision="float32")
     assert predict(load_sentiment(full["out"]), TEXTS) == pytest.approx(mean, abs=1e-5)
     assert r["bytes"] < 0.6 * full["bytes"]  # half precision halves the weights
     # An ensemble joins another as its members: three members, the first counted twice.
@@ -54,6 +54,43 @@ def test_the_ensemble_answers_the_members_mean_probability(members):
     assert aab["members"] == 3
     assert predict(load_sentiment(tmp / "aab.pt"), TEXTS) == pytest.approx(
         [(2 * x + y) / 3 for x, y in zip(a, b)], abs=2e-3)
+
+
+def test_int8_storage_keeps_the_answers_in_a_quarter_of_the_size(members, capsys):
+    tmp, _ = members
+    full = combine_classifiers([tmp / "a.pt", tmp / "b.pt"], tmp / "f32.pt", precision="float32")
+    assert main(["sentiment", "ensemble", str(tmp / "a.pt"), str(tmp / "b.pt"), "--out", str(tmp / "q.pt"),
+                 "--int8"]) == 0
+    capsys.readouterr()
+    state = ckpt.load(tmp / "q.pt")
+    emb = state["state_dict"]["members.0.embedding.weight"]
+    assert emb.dtype == torch.int8 and int(emb.abs().max()) == 127
+    assert state["scales"]["members.0.embedding.weight"].shape == (emb.shape[0],)
+    assert state["state_dict"]["members.0.fc2.bias"].dtype == torch.float16  # vectors stay float16
+    weights = sum(v.numel() * v.element_size() for v in state["state_dict"].values())
+    full_weights = sum(v.numel() * v.element_size() for v in ckpt.load(full["out"])["state_dict"].values())
+    assert weights < 0.3 * full_weights
+    exact, q = (predict(load_sentiment(tmp / n), TEXTS) for n in ("f32.pt", "q.pt"))
+    assert q == pytest.approx(exact, abs=5e-3) and q != exact
+    # An int8 ensemble joins another (its weights are read back as floats) and keeps its answers.
+    again = combine_classifiers([tmp / "q.pt", tmp / "q.pt"], tmp / "qq.pt", precision="float32")
+    assert predict(load_sentiment(again["out"]), TEXTS) == pytest.approx(q, abs=1e-5)
+
+
+@pytest.mark.parametrize("tamper", ["scale dropped", "scale of another length"])
+def test_int8_weights_without_a_fitting_scale_are_refused(members, tmp_path, tamper):
+    tmp, _ = members
+    combine_classifiers([tmp / "a.pt", tmp / "b.pt"], tmp_path / "q.pt", precision="int8")
+    state = ckpt.load(tmp_path / "q.pt")
+    key = "members.1.fc1.weight"
+    if tamper == "scale dropped":
+        del state["scales"][key]
+    else:
+        state["scales"][key] = state["scales"][key][:-1]
+    ckpt.save(state, tmp_path / "bad.pt")
+    with pytest.raises(ckpt.CheckpointError, match="not a usable sentiment checkpoint: .*fc1.weight"):
+        load_sentiment(tmp_path / "bad.pt")
+    assert shelf.describe(tmp_path / "bad.pt").error is not None
 
 
 def test_an_ensemble_is_a_sentiment_checkpoint_everywhere(members, capsys):

@@ -3,7 +3,8 @@ vocabulary, tokenizer and class names (say, seeds of one recipe fine-tuned from 
 `sentiment` checkpoint whose model averages their probabilities (`model.SentimentEnsemble`). Every tool that
 takes a classifier (predict, evaluate, explain, the app) takes it as it is. Weights are stored at half precision
 (float16: on SST-2 dev no probability moved by more than 2e-4) so that three members of 30,000 words stay under
-25 MB."""
+25 MB, or as int8 (`precision="int8"`: each row of each matrix rounded to 255 levels of its own scale, a quarter
+of float32) for five or more."""
 from __future__ import annotations
 
 import os
@@ -14,26 +15,42 @@ import torch
 from .. import checkpoint as ckpt
 from ..kinds import SENTIMENT
 from ..training import checkpoint_dict
-from .kind import check, sentiment_classes
+from .kind import check, sentiment_classes, stored_weights
 
 MAX_MEMBERS = 16
+PRECISIONS = ("float32", "float16", "int8")
 
 
 @dataclass
 class EnsembleConfig:
     members: list[str] = field(default_factory=list)  # the combined checkpoints' file names, in order
     max_tokens: int = 0  # tokens read per text (the tokenizer's setting)
-    half: bool = True  # weights stored as float16
+    precision: str = "float16"  # weights stored as float32, float16, or int8 rows with a float32 scale each
 
 
 def _member(path: str | os.PathLike) -> tuple[dict, list[dict], dict[str, torch.Tensor]]:
     """A checked sentiment checkpoint, its member configs and its weights keyed from member 0."""
     state = ckpt.load(path, kind=SENTIMENT)
     check(state, os.path.basename(path))
-    model_cfg = state["config"]["model"]
+    model_cfg, weights = state["config"]["model"], stored_weights(state)
     if "members" in model_cfg:  # an ensemble: its members join one by one
-        return state, list(model_cfg["members"]), dict(state["state_dict"])
-    return state, [dict(model_cfg)], {f"members.0.{k}": v for k, v in state["state_dict"].items()}
+        return state, list(model_cfg["members"]), weights
+    return state, [dict(model_cfg)], {f"members.0.{k}": v for k, v in weights.items()}
+
+
+def quantize_rows(weights: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """Every floating matrix as int8 rows, each row scaled by its largest magnitude / 127 (kept as float32:
+    `kind.stored_weights` multiplies them back); other tensors as float16. Returns (weights, scales)."""
+    out, scales = {}, {}
+    for k, v in weights.items():
+        if v.is_floating_point() and v.dim() == 2:
+            v = v.float()
+            scale = v.abs().amax(1) / 127
+            out[k] = torch.where(scale[:, None] > 0, v / scale.clamp_min(1e-30)[:, None], 0).round_().to(torch.int8)
+            scales[k] = scale
+        else:
+            out[k] = v.half() if v.is_floating_point() else v
+    return out, scales
 
 
 def _same(states: list[dict], names: list[str], what: str, get) -> None:
@@ -57,9 +74,12 @@ def _split_record(states: list[dict]) -> dict:
 
 
 def combine_classifiers(paths: list[str | os.PathLike], out: str | os.PathLike, max_tokens: int | None = None,
-                        half: bool = True) -> dict:
+                        precision: str = "float16") -> dict:
     """Write one `sentiment` checkpoint averaging the classifiers in `paths` (CheckpointError when they do not
-    share vocabulary, tokenizer and class names); return its metrics: each member's, and the sizes."""
+    share vocabulary, tokenizer and class names), its weights stored at `precision` (one of PRECISIONS); return
+    its metrics: each member's, and the sizes."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     if len(paths) < 2:
         raise ValueError(f"give at least 2 classifiers to combine, got {len(paths)}")
     names = [os.path.basename(p) for p in paths]
@@ -72,8 +92,7 @@ def combine_classifiers(paths: list[str | os.PathLike], out: str | os.PathLike, 
     for (state, member_cfgs, sd), name in zip(loaded, names):
         for j, cfg in enumerate(member_cfgs):
             prefix = f"members.{len(cfgs)}."
-            weights.update({prefix + k.split(".", 2)[2]: v.half() if half and v.is_floating_point() else v
-                            for k, v in sd.items() if k.startswith(f"members.{j}.")})
+            weights.update({prefix + k.split(".", 2)[2]: v for k, v in sd.items() if k.startswith(f"members.{j}.")})
             cfgs.append(cfg)
         metrics = state.get("metrics") or {}
         members.append({"file": name, **{k: metrics[k] for k in ("val_accuracy", "test_accuracy", "n_test")
@@ -84,9 +103,14 @@ def combine_classifiers(paths: list[str | os.PathLike], out: str | os.PathLike, 
     read = max_tokens or max(int((s.get("tokenizer") or {}).get("max_tokens") or 0) for s in states) or None
     if read is not None and read < 1:
         raise ValueError(f"max_tokens must be at least 1, got {read}")
-    config = EnsembleConfig(names, read or 0, half)
+    config = EnsembleConfig(names, read or 0, precision)
+    scales: dict = {}
+    if precision == "int8":
+        weights, scales = quantize_rows(weights)
+    elif precision == "float16":
+        weights = {k: v.half() if v.is_floating_point() else v for k, v in weights.items()}
     state = checkpoint_dict(SENTIMENT, {"members": cfgs}, config, list(states[0]["vocab"]), weights,
-                            {"members": members, "n_members": len(cfgs)},
+                            {"members": members, "n_members": len(cfgs)}, **({"scales": scales} if scales else {}),
                             tokenizer={**tok, **({"max_tokens": read} if read else {})},
                             classes=list(sentiment_classes(states[0], names[0])), data=_split_record(states))
     check(state, os.path.basename(out))  # what is written loads

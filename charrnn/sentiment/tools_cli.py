@@ -74,7 +74,8 @@ def cmd_pretrain(args) -> None:
 def cmd_ensemble(args) -> None:
     from .ensemble import combine_classifiers
 
-    r = combine_classifiers(args.checkpoints, args.out, args.max_tokens, half=not args.full_precision)
+    precision = "float32" if args.full_precision else "int8" if args.int8 else "float16"
+    r = combine_classifiers(args.checkpoints, args.out, args.max_tokens, precision)
     print(f"out={r['out']} members={r['members']} max_tokens={r['max_tokens']} mb={r['bytes'] / 1e6:.1f}")
 
 
@@ -128,6 +129,9 @@ def register_tools(sub) -> None:
     p.add_argument("checkpoints", nargs="+", metavar="CHECKPOINT", help="two or more sentiment checkpoints")
     p.add_argument("--out", required=True, help="the combined checkpoint to write")
     p.add_argument("--max-tokens", type=int, help="tokens read per text (default: the members' largest)")
-    p.add_argument("--full-precision", action="store_true", help="store float32 weights (default: float16, half "
-                                                                 "the size)")
+    size = p.add_mutually_exclusive_group()
+    size.add_argument("--full-precision", action="store_true", help="store float32 weights (default: float16, half "
+                                                                    "the size)")
+    size.add_argument("--int8", action="store_true", help="store each matrix as int8 rows with a scale each (a "
+                                                          "quarter of float32: room for five or more members)")
     p.set_defaults(func=cmd_ensemble)
