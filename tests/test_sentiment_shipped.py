@@ -73,6 +73,6 @@ def test_sentence_classifier_on_sst2_dev():
     dev = load_labelled(_shared(SHARED_DATA / "sst2" / "dev.tsv"))
     probs = predict(sm, dev.train_texts)
     acc = sum((p > 0.5) == bool(y) for p, y in zip(probs, dev.train_labels)) / len(probs)
-    assert len(probs) == 872 and acc == pytest.approx(sm.metrics["test_accuracy"], abs=1e-4) and acc >= 0.83
+    assert len(probs) == 872 and acc == pytest.approx(sm.metrics["test_accuracy"], abs=1e-4) and acc >= 0.87
     not_good, not_bad = predict(sm, ["The movie was not good.", "The movie was not bad at all."])
     assert not_good < 0.5 < not_bad
