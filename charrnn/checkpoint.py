@@ -19,7 +19,9 @@ import torch
 
 from .files import atomic_write
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 1  # what checkpoints are written as
+INT8_FORMAT_VERSION = 2  # with int8 matrices and their row scales ("scales"): a charrnn without them refuses the file
+READS_UP_TO = INT8_FORMAT_VERSION
 
 
 class CheckpointError(ValueError):
@@ -76,9 +78,9 @@ def load(path: str | os.PathLike, kind: str | None = None, map_location: str | t
     if not isinstance(obj, dict) or "format_version" not in obj or not isinstance(obj.get("kind"), str):
         raise CheckpointError(f"{path.name} is not a charrnn checkpoint (no format_version/kind)")
     version = obj["format_version"]
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if not isinstance(version, int) or version > READS_UP_TO:
         raise CheckpointError(
-            f"{path.name} has format_version {short(version, 40)}; this charrnn reads up to {FORMAT_VERSION}: "
+            f"{path.name} has format_version {short(version, 40)}; this charrnn reads up to {READS_UP_TO}: "
             f"upgrade charrnn"
         )
     if kind is not None and obj["kind"] != kind:

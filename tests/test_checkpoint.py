@@ -72,7 +72,7 @@ def test_wrong_kind_newer_format_and_shape_mismatch(tiny_ckpt, tmp_path):
     ckpt.save({**obj, "kind": "sentiment"}, tmp_path / "kind.pt")
     with pytest.raises(CheckpointError, match="'sentiment' checkpoint, expected 'char-lm'"):
         load_char_lm(tmp_path / "kind.pt")
-    ckpt.save({**obj, "format_version": ckpt.FORMAT_VERSION + 1}, tmp_path / "new.pt")
+    ckpt.save({**obj, "format_version": ckpt.READS_UP_TO + 1}, tmp_path / "new.pt")
     with pytest.raises(CheckpointError, match="format_version"):
         load_char_lm(tmp_path / "new.pt")
     ckpt.save({**obj, "vocab": obj["vocab"][:-1]}, tmp_path / "vocab.pt")

@@ -31,7 +31,7 @@ from .helpers import REPEAT, tiny_config, train_tiny
 LM, SENT = CHAR_LM, SENTIMENT
 REFUSED = r"was refused: it references (io\.open|builtins\.open|builtins\.exec|exec)\b.*loading it could run code"
 UNREADABLE = r"is not a readable checkpoint \(truncated or corrupt\?\)"
-NEWER = rf"has format_version {ckpt.FORMAT_VERSION + 1}; this charrnn reads up to {ckpt.FORMAT_VERSION}"
+NEWER = rf"has format_version {ckpt.READS_UP_TO + 1}; this charrnn reads up to {ckpt.READS_UP_TO}"
 NOT_CHARRNN = r"is not a charrnn checkpoint \(no format_version/kind\)"
 NOT_FIT = r"weights do not fit the model described by the config"
 
@@ -137,8 +137,8 @@ def build_hostile(base: Path) -> Files:
     (folder / "random.pt").write_bytes(os.urandom(4096))
     (folder / "empty.pt").write_bytes(b"")
     save("not-a-dict.pt", [torch.zeros(3), "kind", 1])
-    save("newer-lm.pt", {**lm_obj, "format_version": ckpt.FORMAT_VERSION + 1})
-    save("newer-sentiment.pt", {**s_obj, "format_version": ckpt.FORMAT_VERSION + 1})
+    save("newer-lm.pt", {**lm_obj, "format_version": ckpt.READS_UP_TO + 1})
+    save("newer-sentiment.pt", {**s_obj, "format_version": ckpt.READS_UP_TO + 1})
     shutil.copyfile(sent, folder / "sentiment.pt")
     shutil.copyfile(good / "tiny.pt", folder / "char-lm.pt")
 

@@ -11,7 +11,7 @@ from charrnn import shelf
 from charrnn.cli import main
 from charrnn.sentiment import load_sentiment
 from charrnn.sentiment.datasets import rows_sha256
-from charrnn.sentiment.ensemble import combine_classifiers
+from charrnn.sentiment.ensemble import combine_classifiers, quantize_rows
 from charrnn.sentiment.explain import explain
 from charrnn.sentiment.predict import predict
 
@@ -77,18 +77,37 @@ def test_int8_storage_keeps_the_answers_in_a_quarter_of_the_size(members, capsys
     assert predict(load_sentiment(again["out"]), TEXTS) == pytest.approx(q, abs=1e-5)
 
 
-@pytest.mark.parametrize("tamper", ["scale dropped", "scale of another length"])
+def test_quantize_rows_rounds_each_row_to_its_own_scale():
+    w = torch.tensor([[0.5, -1.0, 0.25], [0.0, 0.0, 0.0], [3e-3, 1e-3, -2e-3]])
+    q, scales = quantize_rows({"m": w, "v": torch.tensor([0.1, 0.2])})
+    assert q["m"].dtype == torch.int8 and q["m"].abs().amax(1).tolist() == [127, 0, 127]
+    assert scales["m"].tolist() == pytest.approx([1 / 127, 0.0, 3e-3 / 127])
+    back = q["m"].float() * scales["m"][:, None]
+    assert ((back - w).abs() <= scales["m"][:, None] / 2 + 1e-9).all()  # within half a level of its own row
+    assert "v" not in scales and q["v"].dtype == torch.float16  # vectors stay float16
+
+
+@pytest.mark.parametrize("tamper", ["scale dropped", "scale of another length", "scale not finite",
+                                    "no scales at all", "scales not a dict"])
 def test_int8_weights_without_a_fitting_scale_are_refused(members, tmp_path, tamper):
     tmp, _ = members
     combine_classifiers([tmp / "a.pt", tmp / "b.pt"], tmp_path / "q.pt", precision="int8")
     state = ckpt.load(tmp_path / "q.pt")
+    assert state["format_version"] == ckpt.INT8_FORMAT_VERSION  # a charrnn without scales refuses it cleanly
     key = "members.1.fc1.weight"
     if tamper == "scale dropped":
         del state["scales"][key]
-    else:
+    elif tamper == "scale of another length":
         state["scales"][key] = state["scales"][key][:-1]
+    elif tamper == "scale not finite":
+        state["scales"][key][0] = float("nan")
+    elif tamper == "no scales at all":
+        del state["scales"]
+    else:
+        state["scales"] = [1.0]
     ckpt.save(state, tmp_path / "bad.pt")
-    with pytest.raises(ckpt.CheckpointError, match="not a usable sentiment checkpoint: .*fc1.weight"):
+    expect = "its scales are not a dict" if tamper == "scales not a dict" else r"members\.\d\.\w+\.weight"
+    with pytest.raises(ckpt.CheckpointError, match="not a usable sentiment checkpoint: .*" + expect):
         load_sentiment(tmp_path / "bad.pt")
     assert shelf.describe(tmp_path / "bad.pt").error is not None
 

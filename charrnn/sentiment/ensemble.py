@@ -46,7 +46,7 @@ def quantize_rows(weights: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Ten
         if v.is_floating_point() and v.dim() == 2:
             v = v.float()
             scale = v.abs().amax(1) / 127
-            out[k] = torch.where(scale[:, None] > 0, v / scale.clamp_min(1e-30)[:, None], 0).round_().to(torch.int8)
+            out[k] = (v / torch.where(scale > 0, scale, 1)[:, None]).round_().to(torch.int8)
             scales[k] = scale
         else:
             out[k] = v.half() if v.is_floating_point() else v
@@ -113,6 +113,8 @@ def combine_classifiers(paths: list[str | os.PathLike], out: str | os.PathLike, 
                             {"members": members, "n_members": len(cfgs)}, **({"scales": scales} if scales else {}),
                             tokenizer={**tok, **({"max_tokens": read} if read else {})},
                             classes=list(sentiment_classes(states[0], names[0])), data=_split_record(states))
+    if scales:  # a charrnn that knows no scales would read the int8 values as weights: it refuses this version
+        state["format_version"] = ckpt.INT8_FORMAT_VERSION
     check(state, os.path.basename(out))  # what is written loads
     path = ckpt.save(state, out)
     return {"out": str(path), "members": len(cfgs), "bytes": path.stat().st_size, "max_tokens": read}

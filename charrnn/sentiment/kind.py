@@ -52,7 +52,7 @@ def sentiment_parts(state: dict, name: str, meta: bool = False) -> tuple[WordVoc
         cfgs = [SentimentConfig(**c) for c in (model_cfg["members"] if "members" in model_cfg else [model_cfg])]
         if any(c.vocab_size != len(vocab) for c in cfgs):
             raise ValueError(f"vocabulary has {len(vocab)} words but the model expects {cfgs[0].vocab_size}")
-        weights = stored_weights(state)
+        weights = stored_weights(state, dequantize=not meta)
         if "members" not in model_cfg:
             model = fit_model(lambda: SentimentLSTM(cfgs[0]), weights, cfgs[0].layers, meta)
         else:  # an ensemble (ensemble.py): members.<i>.* weights, stored as float16 or int8, used as float32
@@ -62,25 +62,27 @@ def sentiment_parts(state: dict, name: str, meta: bool = False) -> tuple[WordVoc
     return vocab, model, max_tokens
 
 
-def stored_weights(state: dict) -> dict[str, torch.Tensor]:
+def stored_weights(state: dict, dequantize: bool = True) -> dict[str, torch.Tensor]:
     """The checkpoint's weights, with int8 matrices (ensemble.py's compact storage) multiplied back by the row
-    scales in its "scales" entry; ValueError when a scale does not fit its matrix or an int8 matrix has none."""
-    weights, scales = state["state_dict"], state.get("scales")
-    if scales is None or not isinstance(weights, dict):
+    scales in its "scales" entry; ValueError when a scale does not fit its matrix, is not finite, or an int8
+    matrix has none. With dequantize=False the scales are only checked and the int8 matrices returned as they are
+    (enough for a shape check, and nothing allocated)."""
+    weights, scales = state["state_dict"], state.get("scales", {})
+    if not isinstance(weights, dict):
         return weights
     if not isinstance(scales, dict):
         raise ValueError("its scales are not a dict of tensors")
-    out = dict(weights)
     for k, s in scales.items():
         q = weights.get(k)
         if not (torch.is_tensor(q) and q.dtype == torch.int8 and q.dim() == 2 and torch.is_tensor(s)
-                and s.is_floating_point() and tuple(s.shape) == (q.shape[0],)):
+                and s.is_floating_point() and tuple(s.shape) == (q.shape[0],) and bool(torch.isfinite(s).all())):
             raise ValueError(f"the scale of {ckpt.short(k, 60)} does not fit its int8 weights")
-        out[k] = q.float() * s.float()[:, None]
-    unscaled = [k for k, v in out.items() if torch.is_tensor(v) and v.dtype == torch.int8]
+    unscaled = [k for k, v in weights.items() if torch.is_tensor(v) and v.dtype == torch.int8 and k not in scales]
     if unscaled:
         raise ValueError(f"int8 weights without a scale ({ckpt.short(unscaled[0], 60)})")
-    return out
+    if not dequantize or not scales:
+        return weights
+    return {**weights, **{k: weights[k].float() * s.float()[:, None] for k, s in scales.items()}}
 
 
 def sentiment_classes(state: dict, name: str) -> tuple[str, str]:
