@@ -119,9 +119,10 @@ def cpu_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 def checkpoint_dict(kind: str, model_config: dict, train_config: Any, vocab: list[str],
                     state_dict: dict[str, torch.Tensor], metrics: dict, **extra: Any) -> dict:
     """The entries every checkpoint has (format, kind, settings, vocabulary, weights, metrics) plus the kind's own
-    (`extra`: preprocessing or tokenizer, optimizer and trainer state)."""
+    (`extra`: preprocessing or tokenizer, optimizer and trainer state). With int8 weights and their row "scales"
+    the format version is the one a charrnn without them refuses, so it cannot read int8 values as weights."""
     return {
-        "format_version": ckpt.FORMAT_VERSION,
+        "format_version": ckpt.INT8_FORMAT_VERSION if extra.get("scales") else ckpt.FORMAT_VERSION,
         "kind": kind,
         "config": {"model": model_config, "train": asdict(train_config)},
         "vocab": list(vocab),

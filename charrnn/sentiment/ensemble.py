@@ -113,8 +113,6 @@ def combine_classifiers(paths: list[str | os.PathLike], out: str | os.PathLike, 
                             {"members": members, "n_members": len(cfgs)}, **({"scales": scales} if scales else {}),
                             tokenizer={**tok, **({"max_tokens": read} if read else {})},
                             classes=list(sentiment_classes(states[0], names[0])), data=_split_record(states))
-    if scales:  # a charrnn that knows no scales would read the int8 values as weights: it refuses this version
-        state["format_version"] = ckpt.INT8_FORMAT_VERSION
     check(state, os.path.basename(out))  # what is written loads
     path = ckpt.save(state, out)
     return {"out": str(path), "members": len(cfgs), "bytes": path.stat().st_size, "max_tokens": read}
