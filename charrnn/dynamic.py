@@ -68,9 +68,11 @@ def _working_copy(model: CharRNN) -> CharRNN:
     return work.requires_grad_(True)
 
 
-def _segment_loss(model: CharRNN, x: torch.Tensor, y: torch.Tensor, state):
+def _segment_logprobs(model: CharRNN, x: torch.Tensor, y: torch.Tensor, state):
+    """Log-probabilities of the targets `y` (kept in the graph) and the detached state after `x`."""
     logits, state = model(x, state)
-    return F.cross_entropy(logits[0].float(), y, reduction="sum"), _detached(state)
+    logprobs = F.log_softmax(logits[0].float(), dim=-1).gather(1, y.unsqueeze(1)).squeeze(1)
+    return logprobs, _detached(state)
 
 
 def gradient_rms(model: CharRNN, ids: np.ndarray | torch.Tensor, segment: int) -> list[torch.Tensor]:
@@ -84,8 +86,8 @@ def gradient_rms(model: CharRNN, ids: np.ndarray | torch.Tensor, segment: int) -
     squares = [torch.zeros_like(p) for p in params]
     state, count = None, 0
     for x, y in _segments(ids, segment):
-        loss, state = _segment_loss(work, x, y, state)
-        grads = torch.autograd.grad(loss / len(y), params)
+        logprobs, state = _segment_logprobs(work, x, y, state)
+        grads = torch.autograd.grad(-logprobs.mean(), params)
         torch._foreach_addcmul_(squares, grads, grads)
         count += 1
     return [torch.sqrt(s / count) for s in squares]
@@ -103,12 +105,14 @@ def _update_factors(params: list[torch.Tensor], config: DynamicConfig, rms: list
     return steps, decays
 
 
-def dynamic_losses(
+def dynamic_logprobs(
     model: CharRNN, ids: np.ndarray | torch.Tensor, config: DynamicConfig, rms: list[torch.Tensor] | None = None
-) -> Iterator[tuple[float, int]]:
-    """Yield (summed loss in nats, characters) per segment, each scored before the step on it.
+) -> Iterator[torch.Tensor]:
+    """Yield each segment's per-character target log-probabilities, scored before the step on that segment.
 
-    Works on a copy of `model`; the caller's weights are never changed.
+    Works on a copy of `model`; the caller's weights are never changed. Generators for several models
+    can be advanced in lockstep (each steps only when asked for its next segment), e.g. to average
+    their probabilities.
     """
     work = _working_copy(model)
     params = list(work.parameters())
@@ -117,14 +121,22 @@ def dynamic_losses(
     steps, decays = _update_factors(params, config, rms)
     n, state = len(ids) - 1, None
     for i, (x, y) in enumerate(_segments(ids, config.segment)):
-        loss, state = _segment_loss(work, x, y, state)
-        yield loss.item(), len(y)
+        logprobs, state = _segment_logprobs(work, x, y, state)
+        yield logprobs.detach()
         if (i + 1) * config.segment >= n:
             break  # nothing left to predict: skip the last step
-        grads = torch.autograd.grad(loss / len(y), params)
+        grads = torch.autograd.grad(-logprobs.mean(), params)
         with torch.no_grad():
             for p, g, p0, s, d in zip(params, grads, originals, steps, decays):
                 p.addcmul_(g, s, value=-1.0).lerp_(p0, d)
+
+
+def dynamic_losses(
+    model: CharRNN, ids: np.ndarray | torch.Tensor, config: DynamicConfig, rms: list[torch.Tensor] | None = None
+) -> Iterator[tuple[float, int]]:
+    """Yield (summed loss in nats, characters) per segment, each scored before the step on it."""
+    for logprobs in dynamic_logprobs(model, ids, config, rms):
+        yield -logprobs.sum().item(), len(logprobs)
 
 
 @contextmanager

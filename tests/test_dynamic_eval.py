@@ -12,6 +12,7 @@ from charrnn.cli import main
 from charrnn.data import split_ids
 from charrnn.dynamic import (
     DynamicConfig,
+    dynamic_logprobs,
     dynamic_losses,
     evaluate_dynamic,
     gradient_rms,
@@ -106,6 +107,20 @@ def test_each_segment_is_scored_before_the_step_on_it(tiny):
     first = evaluate_stream(model, vocab.encode(shared[:26]), streams=1)
     assert a[0][0] / a[0][1] == pytest.approx(first.loss_nats, abs=1e-5), "the first segment uses untouched weights"
     assert sum(c for _, c in a) == len(shared) + 5 * len(PATTERN) - 1
+
+
+def test_models_stepped_in_lockstep_do_not_disturb_each_other(tiny):
+    """Two adapting copies advanced segment by segment (bench/dynamic_ensemble.py) each score as if alone."""
+    vocab, model = tiny
+    ids, config = vocab.encode(PATTERN * 8), DynamicConfig(method="sgd", lr=1.0, decay=0.01, segment=20)
+    alone = list(dynamic_logprobs(model, ids, config))
+    paired = list(zip(dynamic_logprobs(model, ids, config), dynamic_logprobs(model, ids, config)))
+    assert len(alone) == len(paired) == -(-(len(ids) - 1) // 20)
+    assert all(torch.equal(a, p) and torch.equal(a, q) for a, (p, q) in zip(alone, paired))
+    assert alone[-1].mean() > alone[0].mean() + 0.5, "the copies do adapt to the pattern"
+    losses = list(dynamic_losses(model, ids, config))
+    assert [c for _, c in losses] == [len(a) for a in alone]
+    assert [loss for loss, _ in losses] == pytest.approx([-a.sum().item() for a in alone])
 
 
 def test_gradient_rms_matches_segment_gradients(tiny):
