@@ -228,7 +228,8 @@ def _add_train(sub) -> None:
     p.add_argument("--eval-chars", type=int, default=0, help="validate on this many characters (0: all)")
     p.add_argument("--save-every", type=int, default=500)
     p.add_argument("--log-every", type=int, default=50, help="steps between train-loss records in the log")
-    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--seed", type=int, default=1,
+                   help="seeds the initial weights, batch order and dropout masks (default 1)")
     p.add_argument("--device", default="auto", help="auto (cuda, mps, cpu), cpu, cuda, cuda:N, mps")
     p.add_argument("--no-amp", action="store_true", help="disable mixed precision on CUDA")
     p.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="auto",
