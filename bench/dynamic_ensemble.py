@@ -26,8 +26,7 @@ from charrnn.textfile import read_text
 
 def split(lm, text: str):
     """(training ids, held-out ids) of `text` as this model's training split it."""
-    prep = lm.meta.get("preprocessing") or {"clean": "strip", "val_fraction": 0.1}
-    return split_ids(torch.as_tensor(lm.vocab.encode(apply_preprocessing(text, prep))), prep.get("val_fraction", 0.1))
+    return split_ids(torch.as_tensor(lm.vocab.encode(apply_preprocessing(text, lm.preprocessing))), lm.val_fraction)
 
 
 def main() -> None:

@@ -27,8 +27,8 @@ HOLMES = ROOT.parent / "shared" / "corpora" / "pg1661.txt"
 
 def texts(lm, source: str, chars: int):
     """(text to score, training text for the RMS statistics)."""
-    book = apply_preprocessing(read_text(BOOK), lm.meta["preprocessing"])
-    train, _ = split_ids(lm.vocab.encode(book), lm.meta["preprocessing"].get("val_fraction", 0.1))
+    book = apply_preprocessing(read_text(BOOK), lm.preprocessing)
+    train, _ = split_ids(lm.vocab.encode(book), lm.val_fraction)
     if source == "train":
         return train[-chars - 1 :], train[: -chars - 1]
     holmes = apply_preprocessing(read_text(HOLMES), {"clean": "strip"})

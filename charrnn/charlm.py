@@ -29,6 +29,16 @@ class CharLM:
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
+    @property
+    def preprocessing(self) -> dict:
+        """How the training text was cleaned and split (older checkpoints recorded none: the defaults then)."""
+        return self.meta.get("preprocessing") or {"clean": "strip", "val_fraction": 0.1}
+
+    @property
+    def val_fraction(self) -> float:
+        """The held-out fraction at the end of each training file."""
+        return self.preprocessing.get("val_fraction", 0.1)
+
 
 def char_lm_parts(obj: dict, name: str, meta: bool = False) -> tuple[Vocab, CharRNN]:
     """The vocabulary and model of a loaded char-lm checkpoint; CheckpointError when they do not fit together.

@@ -135,20 +135,18 @@ def cmd_evaluate(args) -> None:
     from .textfile import read_text
 
     lm = load_char_lm(args.checkpoint, device=args.device)
-    prep = lm.meta.get("preprocessing") or {"clean": "strip", "val_fraction": 0.1}
-    val_fraction = prep.get("val_fraction", 0.1)
     files = expand_text_files(args.text)
     if args.dynamic:
         if len(files) > 1:
             raise ValueError("--dynamic evaluates one text file at a time")
-        ids = lm.vocab.encode(apply_preprocessing(read_text(files[0]), prep))
-        _, val = split_ids(ids, val_fraction)
-        _evaluate_dynamic(args, lm, ids, ids if args.split == "all" else val, val_fraction)
+        ids = lm.vocab.encode(apply_preprocessing(read_text(files[0]), lm.preprocessing))
+        train, val = split_ids(ids, lm.val_fraction)
+        _evaluate_dynamic(args, lm, train, ids if args.split == "all" else val)
         return
     parts = []
     for f in files:  # each file cleaned and split on its own, as training did
-        ids = lm.vocab.encode(apply_preprocessing(read_text(f), prep), dtype=lm.vocab.dtype)
-        parts.append(ids if args.split == "all" else split_ids(ids, val_fraction)[1])
+        ids = lm.vocab.encode(apply_preprocessing(read_text(f), lm.preprocessing), dtype=lm.vocab.dtype)
+        parts.append(ids if args.split == "all" else split_ids(ids, lm.val_fraction)[1])
     name = files[0].name if len(files) == 1 else f"{len(files)} files"
     print(f"evaluating {args.split} split of {name}: {sum(len(p) for p in parts):,} characters "
           f"({args.streams} streams)", file=sys.stderr)
@@ -156,7 +154,7 @@ def cmd_evaluate(args) -> None:
     print(result.line())
 
 
-def _evaluate_dynamic(args, lm, ids, val, val_fraction: float) -> None:
+def _evaluate_dynamic(args, lm, train, scored) -> None:
     from .dynamic import DynamicConfig, evaluate_dynamic
 
     config = DynamicConfig(method=args.dynamic_method, lr=args.dynamic_lr, decay=args.dynamic_decay,
@@ -164,11 +162,10 @@ def _evaluate_dynamic(args, lm, ids, val, val_fraction: float) -> None:
     if args.split == "all" and config.method == "rms":
         raise ValueError("--dynamic-method rms takes its gradient statistics from the training part, which "
                          "--split all also scores; use --split val or --dynamic-method sgd")
-    train, _ = split_ids(ids, val_fraction)
-    print(f"evaluating {args.split} split of {Path(args.text[0]).name}: {len(val):,} characters, dynamic "
+    print(f"evaluating {args.split} split of {Path(args.text[0]).name}: {len(scored):,} characters, dynamic "
           f"({config.method}, lr {config.lr:g}, decay {config.decay:g}, segments of {config.segment}, one stream)",
           file=sys.stderr)
-    print(evaluate_dynamic(lm.model, val, config, stats_ids=train).line())
+    print(evaluate_dynamic(lm.model, scored, config, stats_ids=train).line())
 
 
 def _add_dynamic(p: argparse.ArgumentParser) -> None:

@@ -119,12 +119,13 @@ def dynamic_logprobs(
     ids = torch.as_tensor(ids, dtype=torch.long).to(params[0].device)
     originals = [p.detach().clone() for p in params]
     steps, decays = _update_factors(params, config, rms)
-    n, state = len(ids) - 1, None
+    n, state, adapt = len(ids) - 1, None, config.lr > 0  # with no step the weights never move: no gradients
     for i, (x, y) in enumerate(_segments(ids, config.segment)):
-        logprobs, state = _segment_logprobs(work, x, y, state)
+        with torch.set_grad_enabled(adapt):
+            logprobs, state = _segment_logprobs(work, x, y, state)
         yield logprobs.detach()
-        if (i + 1) * config.segment >= n:
-            break  # nothing left to predict: skip the last step
+        if not adapt or (i + 1) * config.segment >= n:
+            continue  # nothing to step on (the last segment: nothing left to predict)
         grads = torch.autograd.grad(-logprobs.mean(), params)
         with torch.no_grad():
             for p, g, p0, s, d in zip(params, grads, originals, steps, decays):
