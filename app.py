@@ -2,7 +2,7 @@
 
     python app.py [--host 127.0.0.1] [--port 7860] [--checkpoints checkpoints] [--share] [--no-engine]
 
-The app's actions live in `charrnn.webapp` (plain Python), its tabs in `charrnn.ui` (Gradio).
+The app's actions live in `charrnn.web.webapp` (plain Python), its tabs in `charrnn.web.ui` (Gradio).
 """
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import gradio as gr
 
-from charrnn.ui import build_blocks
-from charrnn.webapp import WebApp
+from charrnn.web.ui import build_blocks
+from charrnn.web.webapp import WebApp
 
 HERE = Path(__file__).resolve().parent
 

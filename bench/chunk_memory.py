@@ -11,7 +11,7 @@ import time
 from common import chapter_text, machine
 
 import reference as ref
-from charrnn.data import CharWindows, Vocab
+from charrnn.lm.data import CharWindows, Vocab
 
 
 def rss_bytes() -> int:

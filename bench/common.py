@@ -11,8 +11,8 @@ BOOK = ROOT.parent / "shared" / "corpora" / "1268-0.txt"
 
 
 def chapter_text(path: Path = BOOK) -> str:
-    from charrnn.gutenberg import chapter_slice
-    from charrnn.textfile import read_text
+    from charrnn.lm.gutenberg import chapter_slice
+    from charrnn.lm.textfile import read_text
 
     if not path.exists():
         sys.exit(f"{path} not found: the benchmarks read The Mysterious Island from ../shared/corpora")

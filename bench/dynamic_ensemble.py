@@ -17,11 +17,11 @@ import torch
 from common import BOOK
 
 from charrnn import load_char_lm
-from charrnn.corpus import apply_preprocessing
-from charrnn.data import split_ids
-from charrnn.dynamic import DynamicConfig, dynamic_logprobs, gradient_rms
-from charrnn.evaluate import EvalResult
-from charrnn.textfile import read_text
+from charrnn.lm.corpus import apply_preprocessing
+from charrnn.lm.data import split_ids
+from charrnn.lm.dynamic import DynamicConfig, dynamic_logprobs, gradient_rms
+from charrnn.lm.evaluate import EvalResult
+from charrnn.lm.textfile import read_text
 
 
 def split(lm, text: str):

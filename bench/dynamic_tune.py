@@ -16,11 +16,11 @@ import torch
 from common import BOOK, ROOT
 
 from charrnn import load_char_lm
-from charrnn.corpus import apply_preprocessing
-from charrnn.data import split_ids
-from charrnn.dynamic import DynamicConfig, dynamic_losses, gradient_rms
-from charrnn.evaluate import evaluate_stream
-from charrnn.textfile import read_text
+from charrnn.lm.corpus import apply_preprocessing
+from charrnn.lm.data import split_ids
+from charrnn.lm.dynamic import DynamicConfig, dynamic_losses, gradient_rms
+from charrnn.lm.evaluate import evaluate_stream
+from charrnn.lm.textfile import read_text
 
 HOLMES = ROOT.parent / "shared" / "corpora" / "pg1661.txt"
 

@@ -14,9 +14,9 @@ import torch
 import torch.nn.functional as F
 from common import chapter_text, machine
 
-from charrnn.data import SEGMENT_CHARS, CharWindows, StreamBatches, Vocab, split_ids
-from charrnn.evaluate import evaluate_stream
-from charrnn.model import CharRNN, ModelConfig
+from charrnn.lm.data import SEGMENT_CHARS, CharWindows, StreamBatches, Vocab, split_ids
+from charrnn.lm.evaluate import evaluate_stream
+from charrnn.lm.model import CharRNN, ModelConfig
 
 
 def main() -> None:

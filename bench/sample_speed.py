@@ -4,7 +4,7 @@ Usage: python bench/sample_speed.py [--length 2000] [--rounds 3]
        python bench/sample_speed.py --checkpoint checkpoints/mysterious-island.pt --device cuda
 Prints both figures per round, the medians, and as its last line ratio=<ours / reference>. With --checkpoint the
 reference is our own stream with the plain per-character step and "ours" the default step (on CUDA: one CUDA graph
-per character, charrnn.model.GraphedStepper), both on --device.
+per character, charrnn.lm.model.GraphedStepper), both on --device.
 """
 import argparse
 import time
@@ -15,7 +15,7 @@ from common import chapter_text, machine, report_rounds
 
 import reference as ref
 from charrnn import CharLM, CharRNN, ModelConfig, Vocab, load_char_lm, stream
-from charrnn.model import make_stepper
+from charrnn.lm.model import make_stepper
 
 
 def main():

@@ -19,8 +19,8 @@ import torch.nn.functional as F
 from common import ROOT
 
 from charrnn import load_char_lm
-from charrnn.evaluate import evaluate_stream
-from charrnn.textfile import read_text
+from charrnn.lm.evaluate import evaluate_stream
+from charrnn.lm.textfile import read_text
 
 TEXT = ROOT.parent / "shared" / "corpora" / "tinyshakespeare.txt"
 NANOGPT_VAL = 1.4697

@@ -3,8 +3,9 @@
 Every checkpoint records its `kind`. For each kind the registry holds how to check a loaded checkpoint (its
 weights against the model its config describes, on the meta device: nothing allocated), how to build it for
 inference, how to describe it in a listing (its score line), and the file the app offers first. Listings,
-uploads, the app and the CLI look kinds up here; adding a kind is one `Kind` in its own module and one line in
-`_builtin`.
+uploads, the app and the CLI look kinds up here. A kind registers itself: its module calls `register(KIND)` when
+it is imported (`charrnn.lm.charlm`, `charrnn.sentiment.kind`); this module imports none of them, and importing
+`charrnn` imports both.
 """
 from __future__ import annotations
 
@@ -38,18 +39,7 @@ class Kind:
 _registry: dict[str, Kind] = {}
 
 
-def _builtin() -> tuple[Kind, ...]:
-    """The kinds charrnn ships (imported here, on first use, so kind modules can import this one)."""
-    from .charlm import KIND as char_lm
-    from .sentiment.kind import KIND as sentiment
-
-    return char_lm, sentiment
-
-
 def _kinds() -> dict[str, Kind]:
-    if not _registry:
-        for kind in _builtin():
-            _registry.setdefault(kind.name, kind)
     return _registry
 
 

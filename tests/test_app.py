@@ -17,7 +17,7 @@ from gradio_client.exceptions import AppError  # noqa: E402
 
 from charrnn import shelf  # noqa: E402
 from charrnn import checkpoint as ckpt  # noqa: E402
-from charrnn.sample import MAX_LENGTH  # noqa: E402
+from charrnn.lm.sample import MAX_LENGTH  # noqa: E402
 
 from .apphelpers import SHIPPED, checkpoint_folder, labelled_csv, launch  # noqa: E402
 from .helpers import REPEAT  # noqa: E402

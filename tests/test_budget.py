@@ -8,7 +8,7 @@ import torch
 
 from charrnn import checkpoint as ckpt
 from charrnn.cli import main
-from charrnn.train import TrainConfig, lr_at_progress
+from charrnn.lm.train import TrainConfig, lr_at_progress
 from tests.helpers import train_tiny
 
 
@@ -63,8 +63,8 @@ def test_cli_minutes(tmp_path, capsys):
 
 
 def test_app_minutes_field_trains_to_a_budget(tmp_path):
-    from charrnn import jobs
-    from charrnn.webapp import WebApp
+    from charrnn.web import jobs
+    from charrnn.web.webapp import WebApp
 
     text = tmp_path / "fox.txt"
     text.write_text("the quick brown fox jumps over the lazy dog. " * 60)

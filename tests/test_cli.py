@@ -6,7 +6,7 @@ import pytest
 
 from charrnn import evaluate_stream, load_char_lm
 from charrnn.cli import main
-from charrnn.data import split_ids
+from charrnn.lm.data import split_ids
 
 from .conftest import ROOT, shared_file
 from .helpers import REPEAT

@@ -8,9 +8,9 @@ import torch
 
 from charrnn import checkpoint as ckpt
 from charrnn.cli import main
-from charrnn.corpus import load_corpus
-from charrnn.data import CharWindows, Vocab
-from charrnn.train import TrainConfig
+from charrnn.lm.corpus import load_corpus
+from charrnn.lm.data import CharWindows, Vocab
+from charrnn.lm.train import TrainConfig
 
 A = "abcab cabba " * 40  # file A uses only a, b, c and space
 B = "xyzzy\nzyx\n" * 50  # file B only x, y, z and newline
@@ -76,7 +76,7 @@ def test_train_and_evaluate_two_files_end_to_end(two_files, tmp_path, capsys):
 
 def test_training_windows_stay_inside_each_files_training_part(two_files):
     corpus = load_corpus(text_file=list(map(str, two_files)), clean="none")
-    from charrnn.train import _prepare_data
+    from charrnn.lm.train import _prepare_data
     from charrnn import distributed
     vocab = Vocab.from_text(A + B)
     windows, val = _prepare_data(corpus, vocab, TrainConfig(seq_len=10, val_fraction=0.1), distributed.context(),

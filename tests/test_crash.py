@@ -44,8 +44,8 @@ sys.exit(main(sys.argv[1:]))
 KILL_AT = 57
 KILL_MID_STEP = f"""
 import os, signal, sys
-import charrnn.train
-t = sys.modules["charrnn.train"]  # the module: the package's `train` attribute is the function
+import charrnn.lm.train
+t = sys.modules["charrnn.lm.train"]  # the module: the package's `train` attribute is the function
 real, calls = t.optimizer_step, [0]
 def step(*args, **kwargs):
     calls[0] += 1

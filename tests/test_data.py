@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from charrnn.data import CharWindows, Vocab, VocabError, split_ids
+from charrnn.lm.data import CharWindows, Vocab, VocabError, split_ids
 
 
 def test_vocab_sorted_and_round_trip():

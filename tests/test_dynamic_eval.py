@@ -9,8 +9,8 @@ import torch.nn.functional as F
 
 from charrnn import CharRNN, ModelConfig, Vocab, evaluate_stream, load_char_lm
 from charrnn.cli import main
-from charrnn.data import split_ids
-from charrnn.dynamic import (
+from charrnn.lm.data import split_ids
+from charrnn.lm.dynamic import (
     DynamicConfig,
     dynamic_logprobs,
     dynamic_losses,

@@ -4,10 +4,10 @@ import threading
 import pytest
 import torch
 
-from charrnn.data import Vocab
-from charrnn.engine import Engine
-from charrnn.model import ROW_MULTIPLE, CharRNN, ModelConfig, pad_rows
-from charrnn.sample import CharLM, generate
+from charrnn.lm.data import Vocab
+from charrnn.serve.engine import Engine
+from charrnn.lm.model import ROW_MULTIPLE, CharRNN, ModelConfig, pad_rows
+from charrnn.lm.sample import CharLM, generate
 
 TEXT = "the quick brown fox jumps over the lazy dog. " * 4
 
@@ -86,7 +86,7 @@ def test_a_closed_stream_leaves_and_the_others_finish():
 def test_a_failing_request_does_not_disturb_the_others(monkeypatch):
     lm = tiny_lm()
     engine = Engine(lm)
-    import charrnn.engine as eng
+    import charrnn.serve.engine as eng
 
     real = eng.draw
     calls = {"n": 0}
@@ -135,7 +135,7 @@ def test_many_threads_at_once_each_get_their_own_text():
 
 def test_shipped_model_batched_equals_alone():
     """At the shipped size (2 x 512) the matrix kernels' blocking depends on the batch: padding keeps rows exact."""
-    from charrnn.charlm import load_char_lm
+    from charrnn.lm.charlm import load_char_lm
     from tests.conftest import ROOT
 
     lm = load_char_lm(ROOT / "checkpoints" / "mysterious-island.pt")
@@ -150,7 +150,7 @@ def test_shipped_model_batched_equals_alone():
 
 def test_stepper_rows_do_not_depend_on_the_batch_size():
     """Each row's logits come out bit for bit the same whatever the number of rows stepped with it."""
-    from charrnn.charlm import load_char_lm
+    from charrnn.lm.charlm import load_char_lm
     from tests.conftest import ROOT
 
     lm = load_char_lm(ROOT / "checkpoints" / "mysterious-island.pt")
@@ -190,7 +190,7 @@ def test_a_failing_step_fails_the_batch_and_the_engine_goes_on(monkeypatch):
 def test_a_failing_shared_draw_is_retried_request_by_request(monkeypatch):
     lm = tiny_lm()
     engine = Engine(lm)
-    import charrnn.engine as eng
+    import charrnn.serve.engine as eng
 
     real = eng.draw
 

@@ -3,7 +3,7 @@ import pickle
 
 import pytest
 
-from charrnn.engine_process import STOPPED, ProcessEngine, _portable
+from charrnn.serve.engine_process import STOPPED, ProcessEngine, _portable
 from tests.test_engine import OPTIONS, alone, collect, tiny_lm
 
 pytestmark = pytest.mark.skipif(__import__("os").name != "posix", reason="the process engine needs POSIX sockets")
@@ -69,7 +69,7 @@ def test_errors_cross_to_the_parent_with_their_type_or_their_message():
 
 
 def test_without_a_child_the_requests_are_stepped_in_this_process(lm, monkeypatch, capfd):
-    import charrnn.engine_process as ep
+    import charrnn.serve.engine_process as ep
 
     monkeypatch.setattr(ep.sys, "executable", "/bin/false")  # the child exits at once, never ready
     engine = ProcessEngine(lm)
@@ -83,8 +83,8 @@ def test_a_request_the_child_cannot_take_fails_alone(lm, engine):
 
     import numpy as np
 
-    from charrnn.engine_process import _numpy
-    from charrnn.sample import prime
+    from charrnn.serve.engine_process import _numpy
+    from charrnn.lm.sample import prime
 
     good = engine.submit(**OPTIONS[0])
     logits, state, _ = prime(lm, "the", 10, 1.0, None, None, 1, 1)

@@ -2,9 +2,9 @@ import socket
 
 import pytest
 
-from charrnn import gutenberg
-from charrnn.gutenberg import GutenbergError, chapter_slice, download, strip_gutenberg
-from charrnn.textfile import decode
+from charrnn.lm import gutenberg
+from charrnn.lm.gutenberg import GutenbergError, chapter_slice, download, strip_gutenberg
+from charrnn.lm.textfile import decode
 
 from .conftest import shared_file
 

@@ -19,11 +19,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from charrnn import CheckpointError, Corpus, load_char_lm, serving, shelf, train
+from charrnn import CheckpointError, Corpus, load_char_lm, shelf
+
+from charrnn.serve import serving
+
+from charrnn import train
 from charrnn import checkpoint as ckpt
 from charrnn.kinds import CHAR_LM, SENTIMENT
 from charrnn.sentiment import load_sentiment
-from charrnn.webapp import WebApp
+from charrnn.web.webapp import WebApp
 
 from .apphelpers import ROOT, launch, tiny_sentiment
 from .helpers import REPEAT, tiny_config, train_tiny
@@ -374,7 +378,7 @@ def test_app_lists_the_folder_and_defaults_to_good_checkpoints(app, client):
 def test_app_refresh_lists_only_usable_checkpoints(app):
     """The checkpoint lists the app rebuilds on page load, tab switch and upload (a private endpoint, so built
     in-process on the same folder): dropdowns offer only usable checkpoints, the table shows every file."""
-    from charrnn.ui import refresh_outputs
+    from charrnn.web.ui import refresh_outputs
 
     listing = WebApp(app.folder, device="cpu").listing("payload-lm.pt", "vocab-sentiment.pt", None)
     lm, sentiment, download, table = refresh_outputs(listing)  # as the dropdowns and table receive them

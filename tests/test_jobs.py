@@ -4,7 +4,8 @@ import time
 import pytest
 
 from charrnn import checkpoint as ckpt
-from charrnn import jobs, load_char_lm, shelf
+from charrnn.web import jobs
+from charrnn import load_char_lm, shelf
 
 from .helpers import REPEAT
 

@@ -6,7 +6,8 @@ import torch
 from torch import nn
 
 from charrnn import checkpoint as ckpt
-from charrnn import kinds, serving, shelf
+from charrnn import kinds, shelf
+from charrnn.serve import serving
 
 TOY = "toy-classifier"
 

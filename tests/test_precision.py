@@ -13,7 +13,7 @@ from charrnn.training import PrecisionError, resolve_precision
 from tests.helpers import train_tiny
 
 CPU = torch.device("cpu")
-train_module = importlib.import_module("charrnn.train")  # charrnn.train is also the function
+train_module = importlib.import_module("charrnn.lm.train")  # charrnn.lm.train is also the function
 
 
 def test_auto_is_fp32_without_native_bf16(monkeypatch):

@@ -17,12 +17,12 @@ import torch
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from charrnn import (Corpus, VocabError, decode, generate, load_char_lm, load_corpus, read_text,
-                     serving, stream, train)
+from charrnn import Corpus, VocabError, decode, generate, load_char_lm, load_corpus, read_text, stream, train
+from charrnn.serve import serving
 from charrnn import checkpoint as ckpt
-from charrnn.data import CharWindows, Vocab, split_ids
-from charrnn.gutenberg import strip_gutenberg
-from charrnn.sample import (MAX_LENGTH, MAX_NUM_SAMPLES, MAX_SEED, MAX_TEMPERATURE, MIN_SEED, check_options,
+from charrnn.lm.data import CharWindows, Vocab, split_ids
+from charrnn.lm.gutenberg import strip_gutenberg
+from charrnn.lm.sample import (MAX_LENGTH, MAX_NUM_SAMPLES, MAX_SEED, MAX_TEMPERATURE, MIN_SEED, check_options,
                             next_char_probs)
 from charrnn.sentiment import SentimentConfig, SentimentLSTM, load_sentiment, predict, tokenize
 from charrnn.sentiment.text import PAD, UNK

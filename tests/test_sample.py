@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from charrnn import VocabError, generate, load_char_lm, stream
-from charrnn.sample import Dice, draw, next_char_probs
-from charrnn.train import best_path
+from charrnn.lm.sample import Dice, draw, next_char_probs
+from charrnn.lm.train import best_path
 
 from .helpers import train_tiny
 
@@ -146,7 +146,7 @@ def test_bad_options_are_refused(lm, kw, match):
 @pytest.mark.parametrize("cell, layers", [("lstm", 1), ("lstm", 3), ("gru", 2), ("rnn", 1)])
 def test_single_step_path_matches_full_sequence_call(cell, layers):
     from charrnn import CharRNN, ModelConfig
-    from charrnn.model import make_stepper
+    from charrnn.lm.model import make_stepper
 
     torch.manual_seed(0)
     model = CharRNN(ModelConfig(vocab_size=11, embed=7, hidden=13, layers=layers, cell=cell)).eval()
@@ -164,7 +164,7 @@ def test_single_step_path_matches_full_sequence_call(cell, layers):
     not torch.cuda.is_available(), reason="no CUDA device: the graph capture itself runs only on a GPU"))])
 def test_graphed_step_matches_the_plain_step_and_owns_its_outputs(capture):
     from charrnn import CharRNN, ModelConfig
-    from charrnn.model import GraphedStepper, LSTMStepper
+    from charrnn.lm.model import GraphedStepper, LSTMStepper
 
     torch.manual_seed(0)
     device = "cuda" if capture else "cpu"
@@ -192,7 +192,7 @@ def test_graphed_step_matches_the_plain_step_and_owns_its_outputs(capture):
 
 def test_sampling_through_the_graphed_step_gives_the_same_text(lm):
     from charrnn import CharLM
-    from charrnn.model import GraphedStepper, make_stepper
+    from charrnn.lm.model import GraphedStepper, make_stepper
 
     graphed = CharLM(lm.model, lm.vocab, lm.meta)
     graphed.stepper = make_stepper(lm.model, graphs=True)
@@ -205,7 +205,7 @@ def test_sampling_through_the_graphed_step_gives_the_same_text(lm):
 def test_threads_sharing_one_graphed_step_each_get_their_own_text(lm):
     """One model's stepper serves every thread sampling from it; its buffers must not mix their steps."""
     from charrnn import CharLM
-    from charrnn.model import make_stepper
+    from charrnn.lm.model import make_stepper
 
     graphed = CharLM(lm.model, lm.vocab, lm.meta)
     graphed.stepper = make_stepper(lm.model, graphs=True)
@@ -226,7 +226,7 @@ def test_threads_sharing_one_graphed_step_each_get_their_own_text(lm):
 
 def test_a_failed_graph_capture_warns_and_samples_without_it(lm):
     """Where capture cannot run (here: no CUDA at all), the step says why once and gives the plain step's numbers."""
-    from charrnn.model import GraphedStepper, LSTMStepper
+    from charrnn.lm.model import GraphedStepper, LSTMStepper
 
     plain = LSTMStepper(lm.model)
     graphed = GraphedStepper(plain, lm.model.config.layers, lm.model.config.hidden, capture=True)

@@ -3,9 +3,11 @@ import shutil
 
 import pytest
 
-from charrnn import VocabError, load_char_lm, serving, shelf
+from charrnn import VocabError, load_char_lm, shelf
+
+from charrnn.serve import serving
 from charrnn import checkpoint as ckpt
-from charrnn.sample import MAX_LENGTH, MAX_TEMPERATURE
+from charrnn.lm.sample import MAX_LENGTH, MAX_TEMPERATURE
 
 from .helpers import train_tiny
 

@@ -4,10 +4,10 @@ import sys
 
 import pytest
 
-from charrnn import serving
-from charrnn.charlm import load_char_lm
-from charrnn.sample import generate
-from charrnn.stops import stop_strings, until_stopped
+from charrnn.serve import serving
+from charrnn.lm.charlm import load_char_lm
+from charrnn.lm.sample import generate
+from charrnn.lm.stops import stop_strings, until_stopped
 from tests.conftest import ROOT
 
 ISLAND = ROOT / "checkpoints" / "mysterious-island.pt"

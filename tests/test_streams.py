@@ -7,9 +7,9 @@ import torch
 
 from charrnn import Corpus, ModelConfig, TrainConfig, train
 from charrnn import checkpoint as ckpt
-from charrnn.data import StreamBatches
-from charrnn.model import CharRNN
-from charrnn.sizing import CHARS_PER_PARAM, MAX_PARAMS_PER_CHAR, Sizing, model_config, params, size_for_budget
+from charrnn.lm.data import StreamBatches
+from charrnn.lm.model import CharRNN
+from charrnn.lm.sizing import CHARS_PER_PARAM, MAX_PARAMS_PER_CHAR, Sizing, model_config, params, size_for_budget
 
 from .helpers import REPEAT
 
@@ -123,7 +123,7 @@ def test_parameter_count_matches_the_model():
 
 def test_sizing_takes_the_largest_model_the_budget_trains_enough(monkeypatch):
     rate = {16: 800.0, 32: 1000.0, 64: 1050.0, 128: 1060.0}  # chars/s of the probe model by batch: flat on a CPU
-    monkeypatch.setattr("charrnn.sizing.throughput",
+    monkeypatch.setattr("charrnn.lm.sizing.throughput",
                         lambda cfg, batch, *a, **k: rate.get(batch, 1060.0) * (256 / cfg.hidden) ** 2)
     sized = size_for_budget(80, 10_000_000, 600, 40, torch.device("cpu"))
     assert sized.batch_size == 16  # the smallest within 70% of the best: more updates for the same characters

@@ -1,7 +1,7 @@
 import pytest
 
 from charrnn import GutenbergError, TextFileError, load_corpus
-from charrnn.textfile import decode, read_text
+from charrnn.lm.textfile import decode, read_text
 
 
 def test_decode_utf8_with_bom_and_crlf():

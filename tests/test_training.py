@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from charrnn import checkpoint as ckpt
-from charrnn.train import TrainConfig
+from charrnn.lm.train import TrainConfig
 from charrnn.training import (
     autocast,
     checkpoint_dict,

@@ -6,12 +6,16 @@ import time
 
 import pytest
 
-from charrnn import jobs, sentiment_jobs, serving, shelf
+from charrnn.web import jobs, sentiment_jobs
+
+from charrnn.serve import serving
+
+from charrnn import shelf
 from charrnn.checkpoint import CheckpointError
 from charrnn.kinds import CHAR_LM, SENTIMENT
-from charrnn.sample import MAX_LENGTH
+from charrnn.lm.sample import MAX_LENGTH
 from charrnn.sentiment import default_sentiment_checkpoint, load_labelled, preset, train_sentiment
-from charrnn.webapp import WebApp
+from charrnn.web.webapp import WebApp
 
 from .apphelpers import SHIPPED, labelled_csv
 from .helpers import train_tiny

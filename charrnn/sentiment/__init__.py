@@ -2,10 +2,11 @@
 training, prediction and CLI."""
 from .data import IMDB_SHA256, IMDB_URL, Imdb, ImdbError, Review, download_imdb, load_imdb, split_train_val
 from .datasets import DatasetError, LabelledData, from_imdb, load_labelled, make_split, repeat_split
-from .model import GloveResult, SentimentConfig, SentimentLSTM, load_glove
+from .model import SentimentConfig, SentimentLSTM
 from .kind import CLASSES, MAX_TOKENS, SentimentModel, default_sentiment_checkpoint, load_sentiment
 from .predict import predict
-from .vectors import WordVectors, detect_format, learn_vectors, load_vectors, save_word2vec_text
+from .vectors import (GloveResult, WordVectors, detect_format, learn_vectors, load_glove, load_vectors,
+                      save_word2vec_text)
 from .explain import Explanation, explain, explanation_table, highlights, running_series
 from .text import PAD_ID, UNK_ID, WordVocab, tokenize
 from .train import PRESETS, SentimentTrainConfig, preset, train_sentiment

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 import torch
 
 from .. import checkpoint as ckpt
+from .. import shelf
 from ..device import pick_device
-from ..kinds import SENTIMENT, Kind, Metrics, fit_model, metric
+from ..kinds import SENTIMENT, Kind, Metrics, fit_model, metric, register
 from .model import SentimentConfig, SentimentEnsemble, SentimentLSTM
 from .text import TOKENIZER, TOKENIZERS, WordVocab
 
@@ -127,7 +128,7 @@ def score(metrics: Metrics) -> str:
 def default_sentiment_checkpoint(folder: str | os.PathLike = "checkpoints") -> Path:
     """The classifier the app offers first in `folder`: the kind's default file (reviews-sentences.pt) when it is
     there and usable, else the newest usable sentiment checkpoint; CheckpointError when there is none."""
-    from .. import shelf
+
 
     preferred = Path(folder) / KIND.default_file
     if preferred.is_file():
@@ -142,4 +143,4 @@ def default_sentiment_checkpoint(folder: str | os.PathLike = "checkpoints") -> P
 
 
 DEFAULT_FILE = "reviews-sentences.pt"  # IMDb reviews + SST-2 phrases: good on long reviews and short sentences
-KIND = Kind(SENTIMENT, DEFAULT_FILE, check=check, load=load_sentiment, score=score)
+KIND = register(Kind(SENTIMENT, DEFAULT_FILE, check=check, load=load_sentiment, score=score))

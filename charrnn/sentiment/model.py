@@ -1,13 +1,12 @@
 """Embedding -> (Bi)LSTM that padding never reaches -> pooling -> FC -> one logit, and GloVe-format vectors."""
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
 
-from .text import PAD_ID, WordVocab
+from .text import PAD_ID
 
 POOLINGS = ("last", "mean", "max", "meanmax")
 
@@ -120,17 +119,3 @@ class SentimentEnsemble(nn.Module):
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         p = torch.stack([torch.sigmoid(m(ids, lengths).float()) for m in self.members]).mean(0)
         return torch.logit(p, eps=1e-7)
-
-
-@dataclass
-class GloveResult:
-    vectors: torch.Tensor  # (len(vocab), dim); words not in the file keep a small random vector, <pad> is zero
-    found: int
-    coverage: float  # fraction of the vocabulary (without <pad>/<unk>) found in the file
-
-
-def load_glove(path: str | os.PathLike, vocab: WordVocab, dim: int | None = None, seed: int = 1) -> GloveResult:
-    """Pretrained vectors for the words of `vocab`: GloVe, word2vec text or word2vec binary (see `vectors`)."""
-    from .vectors import load_vectors
-
-    return load_vectors(path, vocab, dim, seed)

@@ -27,7 +27,8 @@ from .data import VAL_SIZE, Imdb
 from .augment import augment
 from .lexicon import lexicon_sentences, reads_as_sentiment
 from .datasets import DEFAULT_VAL_FRACTION, LabelledData, Split, from_imdb, make_split
-from .model import SentimentConfig, SentimentLSTM, load_glove
+from .model import SentimentConfig, SentimentLSTM
+from .vectors import load_glove
 from .predict import predict_ids
 from .wordlm import PretrainedLM, init_classifier, load_word_lm
 from .text import (

@@ -14,7 +14,6 @@ import torch
 from tqdm.auto import tqdm
 
 from ..files import atomic_write
-from .model import GloveResult
 from .text import PAD_ID, WordVocab
 
 GLOVE, W2V_TEXT, W2V_BINARY = "glove", "word2vec-text", "word2vec-binary"
@@ -41,6 +40,13 @@ def detect_format(path: str | os.PathLike) -> str:
         return W2V_TEXT if len(parts) >= 2 else W2V_BINARY
     except (UnicodeDecodeError, ValueError):
         return W2V_BINARY
+
+
+@dataclass
+class GloveResult:
+    vectors: torch.Tensor  # (len(vocab), dim); words not in the file keep a small random vector, <pad> is zero
+    found: int
+    coverage: float  # fraction of the vocabulary (without <pad>/<unk>) found in the file
 
 
 def load_vectors(path: str | os.PathLike, vocab: WordVocab, dim: int | None = None, seed: int = 1) -> GloveResult:
@@ -285,3 +291,8 @@ def save_word2vec_text(wv: WordVectors, path: str | os.PathLike) -> None:
 def cosine(a: torch.Tensor, b: torch.Tensor) -> float:
     """Cosine similarity of two vectors."""
     return float(a @ b / max(1e-12, math.sqrt(float(a @ a) * float(b @ b))))
+
+
+def load_glove(path: str | os.PathLike, vocab: WordVocab, dim: int | None = None, seed: int = 1) -> GloveResult:
+    """Pretrained vectors for the words of `vocab`: GloVe, word2vec text or word2vec binary (see `vectors`)."""
+    return load_vectors(path, vocab, dim, seed)

@@ -24,6 +24,7 @@ from ..device import pick_device
 from ..kinds import check_shapes
 from ..training import checkpoint_dict, cpu_state_dict, stop_signals
 from .text import PAD_ID, WORDS, WordVocab, tokenizer
+from .vectors import load_glove
 
 KIND = "word-lm"
 
@@ -146,8 +147,6 @@ def pretrain_word_lm(texts: Iterable[str], out: str | os.PathLike, config: Pretr
     if start is not None:
         model.load_state_dict(start.state_dict)
     elif config.glove:
-        from .model import load_glove
-
         glove = load_glove(config.glove, vocab, embed, seed=config.seed)
         model.embedding.weight.data.copy_(glove.vectors)
         metrics.update(glove_coverage=round(glove.coverage, 4))

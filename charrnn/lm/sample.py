@@ -17,6 +17,7 @@ from .charlm import CharLM
 from .stops import stop_strings, until_stopped
 
 MAX_LENGTH = 10_000
+MAX_PROMPT = 5000  # characters of priming text, in the CLI and the app
 MAX_TEMPERATURE = 10.0
 MAX_NUM_SAMPLES = 1024  # continuations sampled side by side in one batch
 TINY_TEMPERATURE = 1e-6  # below it, logits / T may overflow float32 (above it, only logits beyond 3e32 could)

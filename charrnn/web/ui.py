@@ -15,12 +15,13 @@ from dataclasses import asdict
 import gradio as gr
 import pandas as pd
 
-from . import jobs, sentiment_jobs, serving
-from .checkpoint import CheckpointError
-from .kinds import CHAR_LM, SENTIMENT
-from .sample import MAX_LENGTH
-from .sentiment.preview import UPLOAD_FORMATS, Preview
-from .sentiment.train import PRESETS
+from . import jobs, sentiment_jobs
+from ..serve import serving
+from ..checkpoint import CheckpointError
+from ..kinds import CHAR_LM, SENTIMENT
+from ..lm.sample import MAX_LENGTH
+from ..sentiment.preview import UPLOAD_FORMATS, Preview
+from ..sentiment.train import PRESETS
 from .webapp import Explained, Listing, Menu, WebApp
 
 PROMPTS = ["The island", "Captain Nemo", "The engineer said", "At daybreak the settlers",  # the island model's

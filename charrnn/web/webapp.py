@@ -11,12 +11,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import jobs, kinds, sentiment_jobs, serving, shelf
-from .checkpoint import CheckpointError
-from .kinds import CHAR_LM, SENTIMENT
-from .sentiment.explain import NO_KNOWN_WORDS, explain, highlights, running_series
-from .sentiment.kind import CLASSES, default_sentiment_checkpoint
-from .sentiment.preview import Preview
+from . import jobs, sentiment_jobs
+from .. import kinds, shelf
+from ..serve import serving
+from ..checkpoint import CheckpointError
+from ..kinds import CHAR_LM, SENTIMENT
+from ..sentiment.explain import NO_KNOWN_WORDS, explain, highlights, running_series
+from ..sentiment.kind import CLASSES, default_sentiment_checkpoint
+from ..sentiment.preview import Preview
 
 
 @dataclass(frozen=True)

@@ -30,11 +30,11 @@ from pathlib import Path
 
 import torch
 
-from .charlm import CharLM
-from .data import Vocab
+from ..lm.charlm import CharLM
+from ..lm.data import Vocab
 from .engine import END, Engine, EngineStream, Request
-from .model import CharRNN, ModelConfig
-from .sample import Dice, prime
+from ..lm.model import CharRNN, ModelConfig
+from ..lm.sample import Dice, prime
 
 STOPPED = "the sampling engine's process stopped unexpectedly; try again"
 READY = "ready"  # the child's first message, once the model is rebuilt
@@ -101,7 +101,7 @@ def _close(child: _Child, rid: int) -> None:
 
 class _Child:
     """A child process running an Engine, the connection to it, a thread that sends to it and one that hands its
-    output to the streams. A separate interpreter started with `python -m charrnn.engine_process`: it imports only
+    output to the streams. A separate interpreter started with `python -m charrnn.serve.engine_process`: it imports only
     torch and this package (not the web app that started it), and talks over a socket pair as a `multiprocessing`
     Connection."""
 
@@ -112,7 +112,7 @@ class _Child:
         ours, theirs = socket.socketpair()
         root = str(Path(__file__).resolve().parent.parent)  # the package importable whatever the working folder
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
-        self.process = subprocess.Popen([sys.executable, "-m", "charrnn.engine_process", str(theirs.fileno())],
+        self.process = subprocess.Popen([sys.executable, "-m", "charrnn.serve.engine_process", str(theirs.fileno())],
                                         pass_fds=[theirs.fileno()], env=env, stdin=subprocess.DEVNULL)
         theirs.close()
         conn = Connection(os.dup(ours.fileno()))

@@ -22,9 +22,9 @@ from typing import Callable, Iterator
 
 import torch
 
-from .charlm import CharLM
-from .model import ROW_MULTIPLE, map_state, pad_rows
-from .sample import Dice, draw, prime
+from ..lm.charlm import CharLM
+from ..lm.model import ROW_MULTIPLE, map_state, pad_rows
+from ..lm.sample import Dice, draw, prime
 
 DELIVER_EVERY = 16  # steps whose characters go to a consumer at once: fewer thread wake-ups, less GIL hand-over
 

@@ -10,17 +10,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
-from . import checkpoint as ckpt
-from . import kinds, shelf
-from .charlm import CharLM
-from .data import VocabError
+from .. import checkpoint as ckpt
+from .. import kinds, shelf
+from ..lm.charlm import CharLM
+from ..lm.data import VocabError
 from .engine import Engine
 from .engine_process import ProcessEngine
-from .sample import MAX_LENGTH, MAX_SEED, MAX_TEMPERATURE, stream
-from .stops import UNTIL, stop_strings, unescape, until_stopped
+from ..lm.sample import MAX_LENGTH, MAX_PROMPT, MAX_SEED, MAX_TEMPERATURE, stream
+from ..lm.stops import UNTIL, stop_strings, unescape, until_stopped
+from ..sentiment import predict
+from ..sentiment.text import tokenizer, UNK_ID
+from ..sentiment.explain import NO_KNOWN_WORDS
 
 MAX_SAMPLES = 8
-MAX_PROMPT = 5000
 
 
 @dataclass(frozen=True)
@@ -192,7 +194,7 @@ _engine_lock = threading.Lock()
 def engine_for(lm: CharLM) -> Engine | ProcessEngine:
     """The batched sampling engine of a loaded model, made on first use; it lives as long as the model.
 
-    It steps in a process of its own (`charrnn.engine_process`) where child processes can be given a socket
+    It steps in a process of its own (`charrnn.serve.engine_process`) where child processes can be given a socket
     (POSIX), else in a thread of this one.
     """
     with _engine_lock:
@@ -268,15 +270,11 @@ def review_text(text: str | None) -> str:
 
 def positive_probability(model, text: str | None) -> float:
     """P(positive) of one text with a loaded sentiment model; ValueError for an empty text."""
-    from .sentiment import predict
-
     return float(predict(model, [review_text(text)])[0])
 
 
 def known_words(model, text: str) -> int:
     """How many of the tokens a loaded sentiment model reads in `text` are in its vocabulary."""
-    from .sentiment.text import UNK_ID, tokenizer
-
     tokens = tokenizer(model.tokenizer)(text)[: model.max_tokens]
     return sum(i != UNK_ID for i in model.vocab.encode(tokens))
 
@@ -284,8 +282,6 @@ def known_words(model, text: str) -> int:
 def class_probabilities(model, text: str | None) -> dict[str, float]:
     """{class name: probability} of one text for both of the model's classes; ValueError for an empty text or one
     without a word the model knows (its answer would say nothing about the text)."""
-    from .sentiment.explain import NO_KNOWN_WORDS
-
     text = review_text(text)
     if not known_words(model, text):
         raise ValueError(f"{NO_KNOWN_WORDS}: none of the words is in its vocabulary")

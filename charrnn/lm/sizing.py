@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from .model import CharRNN, ModelConfig
-from .training import autocast
+from ..training import autocast
 
 HIDDEN_SIZES = (64, 96, 128, 192, 256, 320, 384, 512, 768, 1024, 1536, 2048)
 BATCH_SIZES = (16, 32, 64, 128, 256, 512, 1024)

@@ -7,8 +7,13 @@ from pathlib import Path
 
 from .. import checkpoint as ckpt
 from ..kinds import SENTIMENT
-from .tools_cli import register_tools
-from .train import PRESETS
+from .sentiment_tools import register_tools
+from ..sentiment.data import download_imdb
+from ..sentiment.datasets import combine, load_labelled, Preferred, repeat_split, same_rows
+from ..sentiment.train import accuracy, preset, PRESETS, train_sentiment
+from ..sentiment.kind import default_sentiment_checkpoint, load_sentiment
+from ..sentiment.text import encode
+from ..sentiment.predict import predict
 
 FORMAT_HELP = ("auto (default: by extension and contents), imdb (archive or folder), glue (SST-2 TSV), sarcasm "
                "(headline/is_sarcastic JSON lines or list), sentiment140 (CSV without header), csv, tsv, jsonl, json")
@@ -18,9 +23,6 @@ def _data(args, classes: tuple[str, str] | None = None, test: str | None = None,
     """The dataset named by --data/--format/--text-column/--label-column (IMDb, downloaded, without --data);
     `test`: a test file read alongside; `classes`: a model's, which the labels must match; `record`: the
     checkpoint's data record, whose columns are the defaults."""
-    from .data import download_imdb
-    from .datasets import combine, load_labelled
-
     record = record or {}
     if args.data:
         sources, fmt = [Path(d) for d in args.data], args.format
@@ -38,16 +40,12 @@ def _data(args, classes: tuple[str, str] | None = None, test: str | None = None,
 
 def _columns(args, record: dict) -> tuple[str | None, str | None]:
     """The columns the user named, else the ones the checkpoint recorded (used where the file has them)."""
-    from .datasets import Preferred
-
     recorded = [Preferred(v) if isinstance(v, str) and v else None
                 for v in (record.get("text_column"), record.get("label_column"))]
     return args.text_column or recorded[0], args.label_column or recorded[1]
 
 
 def cmd_train(args) -> None:
-    from .train import preset, train_sentiment
-
     model, config = preset(
         args.preset,
         dict(embed=args.embed, hidden=args.hidden, layers=args.layers, fc=args.fc, dropout=args.dropout,
@@ -77,8 +75,6 @@ def cmd_train(args) -> None:
 def _evaluation_rows(args, classes: tuple[str, str], record: dict) -> tuple[list[str], list[int], str]:
     """The texts and labels evaluate measures, and what they are: the --test file, the dataset's test split, or
     the held-out rows the checkpoint recorded (the same rows as in training)."""
-    from .datasets import load_labelled, repeat_split, same_rows
-
     if args.test and not args.data:
         text_column, label_column = _columns(args, record)
         print(f"reading {args.test}", file=sys.stderr)
@@ -97,10 +93,6 @@ def _evaluation_rows(args, classes: tuple[str, str], record: dict) -> tuple[list
 
 def cmd_evaluate(args) -> None:
     import time
-
-    from .kind import load_sentiment
-    from .text import encode
-    from .train import accuracy
 
     sm = load_sentiment(args.checkpoint, device=args.device)
     record = ckpt.load(args.checkpoint, kind=SENTIMENT).get("data")
@@ -123,9 +115,6 @@ def cmd_evaluate(args) -> None:
 
 
 def cmd_predict(args) -> None:
-    from .kind import default_sentiment_checkpoint, load_sentiment
-    from .predict import predict
-
     texts = args.texts
     if texts == ["-"]:
         texts = [line.rstrip("\n") for line in sys.stdin]

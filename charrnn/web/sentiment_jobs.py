@@ -13,11 +13,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import shelf
+from .. import shelf
 from .jobs import MAX_TEXT_BYTES, JobManager
-from .sentiment.datasets import DatasetError, LabelledData
-from .sentiment.preview import Preview, preview_dataset
-from .sentiment.train import PRESETS, SentimentTrainConfig, preset, train_sentiment
+from ..sentiment.datasets import DatasetError, LabelledData
+from ..sentiment.preview import Preview, preview_dataset
+from ..sentiment.train import PRESETS, SentimentTrainConfig, preset, train_sentiment
 
 LIMITS = {"epochs": (1, 100), "hidden": (8, 1024), "embed": (4, 1024), "batch_size": (1, 4096)}
 CURVE_COLUMNS = ["epoch", "value", "series"]

@@ -18,13 +18,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
-from . import checkpoint as ckpt
-from . import shelf
-from .corpus import Corpus, load_corpus
-from .gutenberg import CATALOGUE, GutenbergError
-from .model import CELLS
-from .sizing import embed_for
-from .train import BUDGET_LR, BUDGET_SEQ_LEN, TrainConfig, best_path, log_path, train
+from .. import checkpoint as ckpt
+from .. import shelf
+from ..lm.corpus import Corpus, load_corpus
+from ..lm.gutenberg import CATALOGUE, GutenbergError
+from ..lm.model import CELLS
+from ..lm.sizing import embed_for
+from ..lm.train import BUDGET_LR, BUDGET_SEQ_LEN, TrainConfig, best_path, log_path, train
 
 RUNS_DIR = ".train"
 MAX_TEXT_BYTES = 64 << 20

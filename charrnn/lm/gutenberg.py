@@ -11,7 +11,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from .files import atomic_write, default_cache_dir
+from ..files import atomic_write, default_cache_dir
 from .textfile import decode
 
 DEFAULT_BASE_URL = "https://www.gutenberg.org"

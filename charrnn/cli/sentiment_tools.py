@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from ..sentiment.explain import explain, explanation_table
+from ..sentiment.kind import default_sentiment_checkpoint, load_sentiment
+from ..sentiment.data import load_imdb
+from ..sentiment.text import tokenize_words
+from ..sentiment.vectors import learn_vectors, save_word2vec_text
+from ..sentiment.wordlm import pretrain_word_lm, PretrainConfig
+from ..sentiment.ensemble import combine_classifiers
 
 
 def cmd_explain(args) -> None:
-    from .explain import explain, explanation_table
-    from .kind import default_sentiment_checkpoint, load_sentiment
-
     texts = args.text
     if texts == ["-"]:
         text = sys.stdin.read()
@@ -27,8 +31,6 @@ def _texts(args):
         with open(name, encoding="utf-8", errors="replace") as f:
             yield from f
     if args.imdb_unsup:
-        from .data import load_imdb
-
         imdb = load_imdb(args.imdb_unsup, unsup=True)
         for review in imdb.train + imdb.unsup:
             yield review.text
@@ -45,9 +47,6 @@ def _check_sources(args) -> None:
 def cmd_vectors(args) -> None:
     import time
 
-    from .text import tokenize_words
-    from .vectors import learn_vectors, save_word2vec_text
-
     _check_sources(args)
     t0 = time.perf_counter()
     wv = learn_vectors(map(tokenize_words, _texts(args)), args.dim, args.window, args.min_count, args.max_words,
@@ -58,8 +57,6 @@ def cmd_vectors(args) -> None:
 
 
 def cmd_pretrain(args) -> None:
-    from .wordlm import PretrainConfig, pretrain_word_lm
-
     _check_sources(args)
     config = PretrainConfig(minutes=args.minutes, epochs=args.epochs, batch_size=args.batch_size, bptt=args.bptt,
                             lr=args.lr, max_vocab=args.max_vocab, min_freq=args.min_freq, glove=args.glove or "",
@@ -72,8 +69,6 @@ def cmd_pretrain(args) -> None:
 
 
 def cmd_ensemble(args) -> None:
-    from .ensemble import combine_classifiers
-
     precision = "float32" if args.full_precision else "int8" if args.int8 else "float16"
     r = combine_classifiers(args.checkpoints, args.out, args.max_tokens, precision)
     print(f"out={r['out']} members={r['members']} max_tokens={r['max_tokens']} mb={r['bytes'] / 1e6:.1f}")

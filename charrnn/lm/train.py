@@ -24,18 +24,18 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
-from . import checkpoint as ckpt
-from . import distributed
+from .. import checkpoint as ckpt
+from .. import distributed
 from .charlm import char_lm_parts
 from .corpus import Corpus
 from .data import CharWindows, StreamBatches, Vocab, split_ids
-from .device import pick_device
+from ..device import pick_device
 from .evaluate import LN2, EvalResult, evaluate_parts
-from .files import stale_temporaries
-from .kinds import CHAR_LM
+from ..files import stale_temporaries
+from ..kinds import CHAR_LM
 from .model import CharRNN, ModelConfig, map_state
 from .sizing import Sizing, size_for_budget
-from .training import (
+from ..training import (
     autocast,
     checkpoint_dict,
     cpu_state_dict,

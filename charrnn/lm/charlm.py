@@ -6,11 +6,11 @@ from dataclasses import dataclass
 
 import torch
 
-from . import checkpoint as ckpt
+from .. import checkpoint as ckpt
 from .data import Vocab
-from .device import pick_device
+from ..device import pick_device
 from .evaluate import LN2
-from .kinds import CHAR_LM, Kind, Metrics, fit_model, metric
+from ..kinds import CHAR_LM, Kind, Metrics, fit_model, metric, register
 from .model import CharRNN, ModelConfig, make_stepper
 
 
@@ -78,4 +78,4 @@ def score(metrics: Metrics) -> str:
     return "" if loss is None else f"val loss {loss:.3f} nats ({loss / LN2:.3f} bpc)"
 
 
-KIND = Kind(CHAR_LM, "mysterious-island.pt", check=check, load=load_char_lm, score=score)
+KIND = register(Kind(CHAR_LM, "mysterious-island.pt", check=check, load=load_char_lm, score=score))

@@ -5,12 +5,20 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import distributed, gutenberg
-from .checkpoint import CheckpointError
-from .data import VocabError, split_ids
-from .gutenberg import GutenbergError
-from .stops import UNTIL
-from .train import BUDGET_LR
+from .. import distributed
+from ..lm import gutenberg
+from ..checkpoint import CheckpointError
+from ..lm.data import VocabError, split_ids
+from ..lm.gutenberg import GutenbergError
+from ..lm.stops import stop_strings, unescape, UNTIL
+from ..lm.corpus import apply_preprocessing, expand_text_files, load_corpus
+from ..lm.train import BUDGET_LR, train, TrainConfig
+from ..lm.charlm import load_char_lm
+from ..lm.sample import generate, MAX_PROMPT, stream
+from ..lm.textfile import read_text
+from ..lm.evaluate import evaluate_parts
+from ..lm.dynamic import DynamicConfig, evaluate_dynamic, METHODS
+from .sentiment import register
 
 KNOWN_ERRORS = (GutenbergError, CheckpointError, VocabError, ValueError, FileNotFoundError)
 
@@ -47,9 +55,6 @@ def cmd_train(args) -> None:
 
 
 def _train(args, ctx) -> None:
-    from .corpus import load_corpus
-    from .train import TrainConfig, train
-
     clean = "slice" if args.chapter else args.clean
     if not ctx.is_main:
         distributed.barrier()  # rank 0 downloads the book once; the others then read the cache
@@ -87,10 +92,6 @@ def _train(args, ctx) -> None:
 
 
 def cmd_sample(args) -> None:
-    from .charlm import load_char_lm
-    from .sample import generate, stream
-    from .stops import stop_strings, unescape
-
     prompt = _prompt(args)
     stop = stop_strings([unescape(s) for s in args.stop or []], args.until)
     lm = load_char_lm(args.checkpoint, device=args.device)
@@ -118,9 +119,6 @@ def _prompt(args) -> str:
     """The --prompt text, or the text of --prompt-file (decoded like any text file), within the prompt limit."""
     if args.prompt_file is None:
         return args.prompt
-    from .serving import MAX_PROMPT
-    from .textfile import read_text
-
     prompt = read_text(args.prompt_file)
     if len(prompt) > MAX_PROMPT:
         raise ValueError(f"{Path(args.prompt_file).name} has {len(prompt):,} characters; a prompt has at most "
@@ -129,11 +127,6 @@ def _prompt(args) -> str:
 
 
 def cmd_evaluate(args) -> None:
-    from .charlm import load_char_lm
-    from .corpus import apply_preprocessing, expand_text_files
-    from .evaluate import evaluate_parts
-    from .textfile import read_text
-
     lm = load_char_lm(args.checkpoint, device=args.device)
     files = expand_text_files(args.text)
     if args.dynamic:
@@ -155,8 +148,6 @@ def cmd_evaluate(args) -> None:
 
 
 def _evaluate_dynamic(args, lm, train, scored) -> None:
-    from .dynamic import DynamicConfig, evaluate_dynamic
-
     config = DynamicConfig(method=args.dynamic_method, lr=args.dynamic_lr, decay=args.dynamic_decay,
                            segment=args.dynamic_segment, stats_chars=args.dynamic_stats)
     if args.split == "all" and config.method == "rms":
@@ -169,8 +160,6 @@ def _evaluate_dynamic(args, lm, train, scored) -> None:
 
 
 def _add_dynamic(p: argparse.ArgumentParser) -> None:
-    from .dynamic import METHODS, DynamicConfig
-
     d = DynamicConfig()
     g = p.add_argument_group("dynamic evaluation (Krause et al., 2018)")
     g.add_argument("--dynamic", action="store_true",
@@ -274,7 +263,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu")
     _add_dynamic(p)
     p.set_defaults(func=cmd_evaluate)
-    from .sentiment.cli import register
     register(sub)
     return parser
 
