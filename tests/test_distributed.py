@@ -57,13 +57,20 @@ def torchrun(*args, module=("-m", "charrnn"), env=None, check=True):
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """Two ranks with 8 windows each for 20 steps, resumed to 30; and one process with 16 windows for 30 steps."""
+    """Two ranks with 8 windows each for 20 steps, resumed to 30; and one process with 16 windows for 30 steps.
+
+    All in fp32: on a CPU with native bf16 (AVX-512 bf16 or AMX) precision 'auto' means bf16 autocast, whose
+    rounding (8-bit mantissa) depends on the batch's shape. There one batch of 16 and the mean of its two halves of 8
+    already differ by up to 9e-5 in the gradients without any DDP, and Adam's first step (lr * g / (|g| + eps))
+    turns that into a 0.01 weight difference wherever a gradient is near zero. DDP's averaging is compared in fp32,
+    where the two agree to float rounding (1e-8 in the gradients)."""
     d = tmp_path_factory.mktemp("ddp")
     text = d / "t.txt"
     text.write_text(REPEAT)
-    first = torchrun(*train_args(text, d / "ddp" / "m.pt", 8, 20))
-    resumed = torchrun(*train_args(text, d / "ddp" / "m.pt", 8, 30, "--resume"))
-    single = run([sys.executable, "-m", "charrnn", *train_args(text, d / "one" / "m.pt", 16, 30)])
+    fp32 = ("--precision", "fp32")
+    first = torchrun(*train_args(text, d / "ddp" / "m.pt", 8, 20, *fp32))
+    resumed = torchrun(*train_args(text, d / "ddp" / "m.pt", 8, 30, "--resume"))  # keeps the saved fp32
+    single = run([sys.executable, "-m", "charrnn", *train_args(text, d / "one" / "m.pt", 16, 30, *fp32)])
     assert single.returncode == 0, single.stderr
     return d, first, resumed
 
@@ -94,6 +101,7 @@ def test_gradients_are_averaged_like_one_process_with_the_whole_batch(runs):
     resume half-way) follow one process of 16 up to float rounding; summed gradients would double each step."""
     d, _, _ = runs
     ddp, one = ckpt.load(d / "ddp" / "m.pt"), ckpt.load(d / "one" / "m.pt")
+    assert ddp["metrics"]["precision"] == one["metrics"]["precision"] == "fp32"
     for k, v in one["state_dict"].items():
         torch.testing.assert_close(ddp["state_dict"][k], v, atol=1e-4, rtol=1e-4)
     assert ddp["metrics"]["val_loss"] == pytest.approx(one["metrics"]["val_loss"], abs=1e-4)

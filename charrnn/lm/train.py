@@ -4,7 +4,8 @@ validation in nats and bits per character, periodic/best checkpoints, exact resu
 Under `torchrun` (see charrnn.distributed) the same loop runs data-parallel: every rank draws the same
 `batch_size * world_size` window starts from the shared seeded generator and takes every world_size-th one,
 DistributedDataParallel averages the gradients, and rank 0 alone validates, logs and writes checkpoints.
-A run on N ranks therefore follows the single-process run with N times the batch size.
+A run on N ranks therefore follows the single-process run with N times the batch size (to float rounding in
+fp32; under bf16 autocast, rounding depends on the batch's shape, so the two drift apart further).
 
 `train()` reads top to bottom: settings (new, or the saved run's), data, the run's state, then the loop. The
 pieces it calls are below it, in the order it calls them."""
