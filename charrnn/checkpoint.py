@@ -17,11 +17,13 @@ from typing import Any
 
 import torch
 
-from .files import atomic_write
+from .files import NotRegularFileError, atomic_write, regular_file
 
 FORMAT_VERSION = 1  # what checkpoints are written as
 INT8_FORMAT_VERSION = 2  # with int8 matrices and their row scales ("scales"): a charrnn without them refuses the file
 READS_UP_TO = INT8_FORMAT_VERSION
+MAX_PARAMS_ENV = "CHARRNN_MAX_PARAMS"
+DEFAULT_MAX_PARAMS = 100_000_000  # weights a checkpoint may hold; the largest shipped model has 19M
 
 
 class CheckpointError(ValueError):
@@ -56,8 +58,12 @@ def save(obj: dict[str, Any], path: str | os.PathLike) -> Path:
 def load(path: str | os.PathLike, kind: str | None = None, map_location: str | torch.device = "cpu") -> dict:
     """Load a checkpoint safely (weights_only=True) and check its format and, if given, its kind."""
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        regular_file(path, "checkpoint")
+    except FileNotFoundError:
+        raise CheckpointError(f"checkpoint not found: {path}") from None
+    except NotRegularFileError as e:
+        raise CheckpointError(str(e)) from None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -87,7 +93,54 @@ def load(path: str | os.PathLike, kind: str | None = None, map_location: str | t
         raise CheckpointError(f"{path.name} is a {obj['kind']!r} checkpoint, expected {kind!r}")
     if "state_dict" not in obj or "config" not in obj:
         raise CheckpointError(f"{path.name} lacks a state_dict or config")
+    check_tensors(obj, path.name)
     return obj
+
+
+def max_params() -> int:
+    """The most weights a checkpoint may hold: $CHARRNN_MAX_PARAMS, else DEFAULT_MAX_PARAMS."""
+    value = os.environ.get(MAX_PARAMS_ENV, "").strip()
+    if not value:
+        return DEFAULT_MAX_PARAMS
+    try:
+        limit = int(value.replace("_", ""))
+    except ValueError:
+        raise CheckpointError(f"{MAX_PARAMS_ENV}={value!r} is not a whole number") from None
+    if limit < 1:
+        raise CheckpointError(f"{MAX_PARAMS_ENV} must be at least 1, got {limit}")
+    return limit
+
+
+def _tensors(value, depth: int = 0):
+    """Every tensor inside `value` (dicts, lists and tuples of a loaded checkpoint, a few levels deep)."""
+    if isinstance(value, torch.Tensor):
+        yield value
+    elif depth < 6 and isinstance(value, dict):
+        for v in value.values():
+            yield from _tensors(v, depth + 1)
+    elif depth < 6 and isinstance(value, (list, tuple)):
+        for v in value:
+            yield from _tensors(v, depth + 1)
+
+
+def check_tensors(obj: dict, name: str) -> None:
+    """Refuse, before any model is built, a checkpoint whose tensors would take far more memory than the file.
+
+    A tensor whose storage holds fewer elements than its shape needs (a zero-stride or overlapping view: a few
+    bytes on disk that become gigabytes once copied into a model) is refused, and so are weights above the
+    parameter budget (`max_params`).
+    """
+    for tensor in _tensors(obj):
+        if tensor.numel() * tensor.element_size() > tensor.untyped_storage().nbytes():
+            raise CheckpointError(
+                f"{name} was refused: a tensor of shape {tuple(tensor.shape)} is stored in "
+                f"{tensor.untyped_storage().nbytes():,} bytes (a view that repeats its values); "
+                f"checkpoints hold whole tensors")
+    weights = obj.get("state_dict")
+    total = sum(v.numel() for v in weights.values() if isinstance(v, torch.Tensor)) if isinstance(weights, dict) else 0
+    if total > max_params():
+        raise CheckpointError(f"{name} was refused: its model has {total:,} weights, more than the limit of "
+                              f"{max_params():,} (set {MAX_PARAMS_ENV} to allow more)")
 
 
 _SAFE_MODULES = ("torch", "collections", "_codecs", "builtins.set", "builtins.bytearray", "numpy")

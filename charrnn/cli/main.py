@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 from pathlib import Path
 
 from .. import distributed
 from ..lm import gutenberg
 from ..checkpoint import CheckpointError
+from ..files import describe_os_error
 from ..lm.data import VocabError, split_ids
 from ..lm.gutenberg import GutenbergError
 from ..lm.stops import stop_strings, unescape, UNTIL
@@ -97,11 +99,13 @@ def cmd_sample(args) -> None:
     lm = load_char_lm(args.checkpoint, device=args.device)
     top_k = args.top_k or None
     if args.num_samples == 1:
+        steps = stream(lm, prompt, args.length, temperature=args.temperature, top_k=top_k, top_p=args.top_p,
+                       seed=args.seed, stop=stop)
+        first = next(steps, None)  # the options and the prompt are checked here, before anything is printed
         out = sys.stdout
         out.write(prompt)
         text = ""
-        for chars in stream(lm, prompt, args.length, temperature=args.temperature, top_k=top_k,
-                            top_p=args.top_p, seed=args.seed, stop=stop):
+        for chars in itertools.chain([first] if first is not None else [], steps):
             text = text[-100:] + chars[0]
             out.write(chars[0])
             out.flush()
@@ -119,11 +123,7 @@ def _prompt(args) -> str:
     """The --prompt text, or the text of --prompt-file (decoded like any text file), within the prompt limit."""
     if args.prompt_file is None:
         return args.prompt
-    prompt = read_text(args.prompt_file)
-    if len(prompt) > MAX_PROMPT:
-        raise ValueError(f"{Path(args.prompt_file).name} has {len(prompt):,} characters; a prompt has at most "
-                         f"{MAX_PROMPT:,}")
-    return prompt
+    return read_text(args.prompt_file, max_chars=MAX_PROMPT)
 
 
 def cmd_evaluate(args) -> None:
@@ -274,6 +274,9 @@ def main(argv: list[str] | None = None) -> int:
         args.func(args)
     except KNOWN_ERRORS as e:
         print(f"charrnn {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a full disk, a file that cannot be written: one line, the last good files kept
+        print(f"charrnn {args.command}: error: {describe_os_error(e)}", file=sys.stderr)
         return 2
     except BrokenPipeError:
         return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from ..sentiment.explain import explain, explanation_table
+from ..sentiment.explain import NO_KNOWN_WORDS, explain, explanation_table
 from ..sentiment.kind import default_sentiment_checkpoint, load_sentiment
 from ..sentiment.data import load_imdb
 from ..sentiment.text import tokenize_words
@@ -22,7 +22,10 @@ def cmd_explain(args) -> None:
     else:
         raise ValueError("give a text to explain, or - to read it from stdin")
     sm = load_sentiment(args.checkpoint or default_sentiment_checkpoint(args.checkpoints), device=args.device)
-    print(explanation_table(explain(sm, text, args.limit)))
+    exp = explain(sm, text, args.limit)
+    if not exp.known_words:  # no pretend answer: the classifier has nothing to go on
+        raise ValueError(f"{NO_KNOWN_WORDS}: none of the words is in its vocabulary")
+    print(explanation_table(exp))
 
 
 def _texts(args):

@@ -5,9 +5,11 @@ import os
 import warnings
 from pathlib import Path
 
+from ..files import NotRegularFileError, read_bytes
+
 
 class TextFileError(ValueError):
-    """A local text file could not be read (missing, a folder, unreadable)."""
+    """A local text file could not be read (missing, a folder, a FIFO or device, unreadable, too long)."""
 
 
 def decode(raw: bytes) -> str:
@@ -25,15 +27,24 @@ def decode(raw: bytes) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def read_text(path: str | os.PathLike) -> str:
-    """Read and decode a local text file."""
+def read_text(path: str | os.PathLike, max_chars: int | None = None) -> str:
+    """Read and decode a local text file (a regular file: a FIFO or a device would block or never end).
+
+    With `max_chars`, at most enough bytes for max_chars + 1 characters are read, and a longer file is refused.
+    """
     p = Path(path)
+    cap = None if max_chars is None else 4 * (max_chars + 1)  # a character is at most 4 bytes of UTF-8
     try:
-        raw = p.read_bytes()
+        raw = read_bytes(p, cap, what="text file")
     except FileNotFoundError:
         raise TextFileError(f"text file not found: {p}") from None
-    except IsADirectoryError:
-        raise TextFileError(f"expected a text file, got a directory: {p}") from None
+    except NotRegularFileError as e:
+        raise TextFileError(f"expected a text file: {e}") from None
     except OSError as e:
         raise TextFileError(f"cannot read {p}: {e.strerror}") from None
-    return decode(raw)
+    if cap is not None and len(raw) >= cap:
+        raise TextFileError(f"{p.name} has more than {max_chars:,} characters; at most {max_chars:,} are allowed")
+    text = decode(raw)
+    if max_chars is not None and len(text) > max_chars:
+        raise TextFileError(f"{p.name} has {len(text):,} characters; at most {max_chars:,} are allowed")
+    return text

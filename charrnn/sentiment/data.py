@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from ..files import atomic_write, default_cache_dir
+from ..files import NotRegularFileError, atomic_write, default_cache_dir, regular_file
 
 IMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
 IMDB_SHA256 = "c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe"
@@ -130,6 +130,11 @@ def load_imdb(path: str | os.PathLike, unsup: bool = False) -> Imdb:
     path = Path(path)
     if not path.exists():
         raise ImdbError(f"IMDb data not found: {path} (give the aclImdb_v1.tar.gz archive or the aclImdb folder)")
+    if not path.is_dir():
+        try:
+            regular_file(path, "IMDb archive")
+        except NotRegularFileError as e:
+            raise ImdbError(str(e)) from None
     found = _read_folder(path, unsup) if path.is_dir() else _read_tar(path, unsup)
     for key in ("train", "test"):
         if not found[key]:

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..files import atomic_write
+from ..files import atomic_write, regular_file
 from .text import PAD_ID, WordVocab
 
 GLOVE, W2V_TEXT, W2V_BINARY = "glove", "word2vec-text", "word2vec-binary"
@@ -25,6 +25,7 @@ _MAX_WORD = 4096  # bytes: a longer "word" means the file is not word2vec binary
 def detect_format(path: str | os.PathLike) -> str:
     """GLOVE (`word v1 v2 ...` lines), W2V_TEXT (a `count dim` line, then GloVe-like lines) or W2V_BINARY (a
     `count dim` line, then per word `word ` and dim little-endian float32s)."""
+    regular_file(path, "word vectors")  # a FIFO or /dev/zero would block or never end
     try:
         with open(path, "rb") as f:
             header = _HEADER.fullmatch(f.readline(4096))
