@@ -12,6 +12,9 @@ DEFAULT_STEPS = 5000  # a new run's length when TrainConfig.steps is not set
 
 @dataclass
 class TrainConfig:
+    """How a character model trains: length (steps or minutes), batches, schedule, validation, saving, device.
+    Saved in each checkpoint, so a resumed run goes on with the same settings."""
+
     steps: int | None = None  # None: DEFAULT_STEPS for a new run, the saved run's own count on resume
     minutes: float | None = None  # train to this wall-clock budget instead of a step count (schedule over time)
     warmup_fraction: float = 0.03  # with minutes: warm-up over this share of the budget
