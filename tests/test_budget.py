@@ -8,7 +8,8 @@ import torch
 
 from charrnn import checkpoint as ckpt
 from charrnn.cli import main
-from charrnn.lm.train import TrainConfig, lr_at_progress
+from charrnn.lm.budget import lr_at_progress
+from charrnn.lm.train import TrainConfig
 from tests.helpers import train_tiny
 
 

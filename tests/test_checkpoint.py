@@ -6,7 +6,7 @@ import torch
 
 from charrnn import CheckpointError, generate, load_char_lm
 from charrnn import checkpoint as ckpt
-from charrnn.lm.train import best_path
+from charrnn.lm.run import best_path
 
 from .helpers import train_tiny
 

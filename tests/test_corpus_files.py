@@ -1,5 +1,6 @@
 """Several files as one corpus (issue 11): each file cleaned and split on its own, no window across files, the
 split recorded in the checkpoint so `evaluate` repeats it; ids in the smallest integer type."""
+import dataclasses
 import hashlib
 
 import numpy as np
@@ -55,6 +56,16 @@ def test_corpus_of_several_files_and_single_file_hash(two_files, tmp_path):
     assert both.preprocessing["files"] == ["a.txt", "b.txt"]
     folder = load_corpus(text_file=str(tmp_path), clean="none")  # a folder: its *.txt, sorted
     assert folder.texts == (A, B) and folder.sha256 == both.sha256 != single.sha256
+
+
+def test_corpus_hash_is_computed_once_on_a_frozen_corpus(two_files, monkeypatch):
+    """The hash is cached (issue 24: each access re-hashed the whole text); the corpus is frozen, so it stays right."""
+    corpus = load_corpus(text_file=list(two_files), clean="none")
+    first = corpus.sha256
+    monkeypatch.setattr(hashlib, "sha256", lambda *a: pytest.fail("the text was hashed again"))
+    assert corpus.sha256 == first
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        corpus.text = "other"
 
 
 def test_train_and_evaluate_two_files_end_to_end(two_files, tmp_path, capsys):

@@ -7,7 +7,7 @@ import torch
 
 from charrnn import VocabError, generate, load_char_lm, stream
 from charrnn.lm.sample import Dice, draw, next_char_probs
-from charrnn.lm.train import best_path
+from charrnn.lm.run import best_path
 
 from .helpers import train_tiny
 

@@ -9,8 +9,9 @@ import pytest
 from charrnn.cli import main
 from charrnn.sentiment import load_imdb, split_train_val
 from charrnn.sentiment.datasets import (
-    MAX_ROW_BYTES, DatasetError, LabelledData, load_labelled, make_split, repeat_split, rows_sha256,
+    DatasetError, LabelledData, load_labelled, make_split, repeat_split, rows_sha256,
 )
+from charrnn.sentiment.formats import MAX_ROW_BYTES
 
 from .sentiment_fixtures import SHARED, reviews, write_tar
 

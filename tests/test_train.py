@@ -10,7 +10,9 @@ import torch
 
 from charrnn import CharRNN, Corpus, ModelConfig, TrainConfig, TrainResult, load_char_lm
 from charrnn import checkpoint as ckpt
-from charrnn.lm.train import DEFAULT_STEPS, best_path, log_path, lr_at
+from charrnn.lm.config import DEFAULT_STEPS
+from charrnn.lm.run import best_path, log_path
+from charrnn.lm.train import lr_at
 
 from .helpers import REPEAT, TINY_MODEL, tiny_config, train, train_tiny
 

@@ -14,7 +14,8 @@ from ..lm.data import VocabError, split_ids
 from ..lm.gutenberg import GutenbergError
 from ..lm.stops import stop_strings, unescape, UNTIL
 from ..lm.corpus import apply_preprocessing, expand_text_files, load_corpus
-from ..lm.train import BUDGET_LR, train, TrainConfig
+from ..lm.budget import BUDGET_RECIPE
+from ..lm.train import train, TrainConfig
 from ..lm.charlm import load_char_lm
 from ..lm.sample import generate, MAX_PROMPT, stream
 from ..lm.textfile import read_text
@@ -65,22 +66,23 @@ def _train(args, ctx) -> None:
         distributed.barrier()
     model = dict(embed=args.embed, hidden=args.hidden, layers=args.layers, dropout=args.dropout,
                  weight_drop=args.weight_drop, cell=args.cell)
-    config = TrainConfig(
-        steps=args.steps, minutes=args.minutes, seq_len=args.seq_len,
-        batch_size=args.batch_size if args.batch_size is not None else (None if args.minutes else 64),
-        batching=args.batching or ("streams" if args.minutes else "windows"),
-        lr=args.lr if args.lr is not None else (BUDGET_LR if args.minutes else 0.003), lr_decay=args.lr_decay,
-        warmup=args.warmup, grad_clip=args.grad_clip, val_fraction=args.val_fraction, eval_every=args.eval_every,
-        eval_chars=args.eval_chars, save_every=args.save_every, log_every=args.log_every, seed=args.seed,
-        device=args.device, amp=not args.no_amp, precision=args.precision,
+    given = dict(  # None: the default, TrainConfig's or (with --minutes) the time-budget recipe's
+        steps=args.steps, seq_len=args.seq_len, batch_size=args.batch_size, batching=args.batching, lr=args.lr,
+        lr_decay=args.lr_decay, warmup=args.warmup, grad_clip=args.grad_clip, val_fraction=args.val_fraction,
+        eval_every=args.eval_every, eval_chars=args.eval_chars, save_every=args.save_every,
+        log_every=args.log_every, seed=args.seed, device=args.device, amp=not args.no_amp, precision=args.precision,
     )
+    if args.minutes is not None:
+        config = BUDGET_RECIPE.train_config(args.minutes, **given)
+    else:
+        config = TrainConfig(**{k: v for k, v in given.items() if v is not None})
     if ctx.is_main:
         distinct = len(set().union(*(set(t) for t in corpus.texts)))
         files = f" in {len(corpus.texts)} files" if len(corpus.texts) > 1 else ""
         print(f"corpus {corpus.name}: {corpus.chars:,} characters{files}, {distinct} distinct", file=sys.stderr)
-        if ctx.enabled:
-            print(f"data-parallel on {ctx.world_size} process(es): {args.batch_size} windows each, "
-                  f"{args.batch_size * ctx.world_size} per step", file=sys.stderr)
+        if ctx.enabled and config.batch_size is not None:  # None (sized): train() refuses minutes under torchrun
+            print(f"data-parallel on {ctx.world_size} process(es): {config.batch_size} windows each, "
+                  f"{config.batch_size * ctx.world_size} per step", file=sys.stderr)
     result = train(corpus, model, config, out=args.out, resume=args.resume, progress=not args.quiet)
     if not ctx.is_main:
         return
@@ -192,7 +194,9 @@ def _add_train(sub) -> None:
     p.add_argument("--batch-size", type=int, default=None,
                    help="windows per step (per process under torchrun); default 64, with --minutes sized for the "
                         "device")
-    p.add_argument("--seq-len", type=int, default=40)
+    budget_seq = "" if BUDGET_RECIPE.seq_len == TrainConfig.seq_len else f"; with --minutes {BUDGET_RECIPE.seq_len}"
+    p.add_argument("--seq-len", type=int, default=None,
+                   help=f"characters per window or chunk (default {TrainConfig.seq_len}{budget_seq})")
     p.add_argument("--batching", choices=["windows", "streams"], default=None,
                    help="windows: random stride-1 windows (the chapter's; default); streams: contiguous streams "
                         "carrying their state (truncated BPTT; the default with --minutes)")
@@ -205,7 +209,8 @@ def _add_train(sub) -> None:
                    help="AWD-LSTM DropConnect: drop this fraction of the hidden-to-hidden weights, one mask per "
                         "batch (training only; 0.2-0.5 regularises small corpora)")
     p.add_argument("--cell", choices=["lstm", "gru", "rnn"], default="lstm")
-    p.add_argument("--lr", type=float, default=None, help=f"default 0.003 (with --minutes {BUDGET_LR:g})")
+    p.add_argument("--lr", type=float, default=None,
+                   help=f"default {TrainConfig.lr:g} (with --minutes {BUDGET_RECIPE.lr:g})")
     p.add_argument("--lr-decay", choices=["cosine", "none"], default="cosine")
     p.add_argument("--warmup", type=int, default=100)
     p.add_argument("--grad-clip", type=float, default=1.0)

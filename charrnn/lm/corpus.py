@@ -6,6 +6,7 @@ import hashlib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from . import gutenberg
@@ -14,10 +15,11 @@ from .textfile import TextFileError, read_text
 HASH_CHUNK = 1 << 22  # characters hashed at a time: no full UTF-8 copy of a large text
 
 
-@dataclass
+@dataclass(frozen=True)
 class Corpus:
     """One text (`text`), or several (`parts`, with `text` left empty): each file decoded and cleaned on its own,
-    never joined, so no training window spans two files and a large corpus is held once."""
+    never joined, so no training window spans two files and a large corpus is held once. Frozen: the texts never
+    change, so their hash is computed once."""
 
     text: str
     name: str
@@ -33,9 +35,10 @@ class Corpus:
     def chars(self) -> int:
         return sum(len(t) for t in self.texts)
 
-    @property
+    @cached_property
     def sha256(self) -> str:
-        """The text's hash (one file: of its UTF-8 bytes, as before; several: with a separator between them)."""
+        """The text's hash (one file: of its UTF-8 bytes, as before; several: with a separator between them),
+        computed on first use only (a large corpus takes seconds; a run reads it several times)."""
         h = hashlib.sha256()
         for i, text in enumerate(self.texts):
             if i:

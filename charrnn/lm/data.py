@@ -92,6 +92,17 @@ def split_ids(ids: np.ndarray, val_fraction: float = 0.1) -> tuple[np.ndarray, n
     return ids[:cut], ids[cut:]
 
 
+def first_chars(parts: list[np.ndarray], n: int) -> list[np.ndarray]:
+    """The first `n` ids of the parts, in order (a validation split cut to eval_chars, or a probe of it)."""
+    kept = []
+    for p in parts:
+        if n <= 0:
+            break
+        kept.append(p[:n])
+        n -= len(kept[-1])
+    return kept
+
+
 class CharWindows(Dataset):
     """Every stride-1 window of `seq_len + 1` ids: item i is (ids[i:i+seq_len], ids[i+1:i+seq_len+1]).
 

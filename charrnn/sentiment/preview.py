@@ -2,14 +2,13 @@
 classes with their counts, found the way `load_labelled` will read it (and refused for the same reasons)."""
 from __future__ import annotations
 
-import csv
 import os
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 
-from . import datasets
-from .datasets import DatasetError, LabelledData, detect_format, load_labelled
+from .datasets import LabelledData, load_labelled
+from .formats import DELIMITED, DatasetError, delimited_records, detect_format, json_items
 
 UPLOAD_FORMATS = ("auto", "csv", "tsv", "glue", "jsonl", "json", "sarcasm", "sentiment140")  # files, not IMDb folders
 PREVIEW_ROWS = 5
@@ -44,9 +43,8 @@ def _short(value) -> str:
 
 def _first_records(path: Path, fmt: str, n: int) -> tuple[list[str], list[list[str]]]:
     """The column names and first `n` rows of a file (already known to be readable in format `fmt`)."""
-    if fmt in ("csv", "tsv", "glue", "sentiment140"):
-        delimiter, quoting = ("\t", csv.QUOTE_NONE) if fmt in ("tsv", "glue") else (",", csv.QUOTE_MINIMAL)
-        records = datasets._delimited(path, delimiter, quoting, "latin-1" if fmt == "sentiment140" else "utf-8")
+    if fmt in DELIMITED:
+        records = delimited_records(path, fmt)
         try:
             first = [fields for _, fields in islice(records, n + 1)]
         finally:
@@ -54,8 +52,7 @@ def _first_records(path: Path, fmt: str, n: int) -> tuple[list[str], list[list[s
         if fmt == "sentiment140":
             return [str(i) for i in range(6)], [[_short(c) for c in r] for r in first[:n]]
         return [c.strip() for c in first[0]], [[_short(c) for c in r] for r in first[1:]]
-    shape = fmt if fmt != "sarcasm" else ("json" if datasets._first_line(path).lstrip().startswith("[") else "jsonl")
-    objects = datasets._json_list(path) if shape == "json" else datasets._json_lines(path)
+    objects = json_items(path, fmt)
     try:
         items = [obj for _, obj in islice(objects, n)]
     finally:
