@@ -1,4 +1,4 @@
-"""Command line: `charrnn download | train | sample | evaluate`."""
+"""Command line: `charrnn download | train | sample | evaluate | export | push | sentiment ...`."""
 from __future__ import annotations
 
 import argparse
@@ -19,6 +19,7 @@ from ..lm.textfile import read_text
 from ..lm.evaluate import evaluate_parts
 from ..lm.dynamic import DynamicConfig, evaluate_dynamic, METHODS
 from .sentiment import register
+from . import share
 
 KNOWN_ERRORS = (GutenbergError, CheckpointError, VocabError, ValueError, FileNotFoundError)
 
@@ -263,6 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu")
     _add_dynamic(p)
     p.set_defaults(func=cmd_evaluate)
+    share.register(sub)
     register(sub)
     return parser
 
