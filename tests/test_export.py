@@ -381,3 +381,16 @@ def test_evaluate_scores_a_model_on_another_text(tmp_path, capsys):
     out = capsys.readouterr().out.strip().splitlines()
     assert out[0].startswith("unknown_chars=30 distinct=3") and re.fullmatch(r"loss_nats=\S+ bpc=\S+ chars=\d+",
                                                                                  out[-1])
+
+
+def test_export_command_errors_are_one_line(hostile, tmp_path, capsys):
+    (tmp_path / "a-file").write_text("x")
+    assert main(["export", "--checkpoint", str(hostile.lm), "--out", str(tmp_path / "a-file" / "m")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("charrnn export: error: cannot write ") and err.count("\n") == 1
+    assert main(["export", "--checkpoint", str(hostile["truncated-lm.pt"]), "--out", str(tmp_path / "m")]) == 2
+    assert re.fullmatch(r"charrnn export: error: truncated-lm\.pt is not a readable checkpoint.*\n",
+                        capsys.readouterr().err)
+    assert main(["export", "--checkpoint", str(hostile.lm), "--out", str(tmp_path / "m")]) == 0
+    assert capsys.readouterr().out == f"{tmp_path / 'm'}\n" and sorted(p.name for p in tmp_path.iterdir()) == [
+        "a-file", "m"]

@@ -11,7 +11,10 @@ from ..export import export
 
 
 def cmd_export(args) -> None:
-    out = export(args.checkpoint, args.out, force=args.force)
+    try:
+        out = export(args.checkpoint, args.out, force=args.force)
+    except OSError as e:  # a folder that cannot be written (permissions, a full disk): one line, nothing left
+        raise ValueError(f"cannot write {args.out}: {e.strerror or e}") from None
     print(f"exported {ckpt.display_name(args.checkpoint)} to {out}/ ({', '.join(modelfolder.FILES)})",
           file=sys.stderr)
     print(out)
