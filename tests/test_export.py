@@ -23,6 +23,7 @@ from charrnn.cli.main import main
 from charrnn.export import export
 from charrnn.sentiment import load_sentiment, predict
 from charrnn.serve import serving
+from charrnn.web.webapp import WebApp
 
 from .test_hostile import BY_NAME, build_hostile
 
@@ -338,6 +339,12 @@ def test_the_shelf_lists_and_serves_folders(hostile, tiny, tmp_path):
     assert lm is cache.get(path) and lm.vocab == load_char_lm(hostile.lm).vocab
     with pytest.raises(CheckpointError, match="sentiment checkpoint, not char-lm"):
         serving.pick(shelf_dir, "toy-classifier", "char-lm")
+    app = WebApp(shelf_dir, device="cpu")
+    assert "tiny-folder" in str(app.listing())
+    *_, text = app.generate("the ", "tiny-folder", length=20, seed=1)
+    assert text.startswith("the ") and len(text) > 4
+    with pytest.raises(CheckpointError, match="is a model folder, not one file"):
+        app.download("tiny-folder")
 
 
 # ------------------------------------------------------------------------------------- evaluate on any text
