@@ -401,3 +401,9 @@ def test_export_command_errors_are_one_line(hostile, tmp_path, capsys):
     assert main(["export", "--checkpoint", str(hostile.lm), "--out", str(tmp_path / "m")]) == 0
     assert capsys.readouterr().out == f"{tmp_path / 'm'}\n" and sorted(p.name for p in tmp_path.iterdir()) == [
         "a-file", "m"]
+
+
+def test_record_writes_only_into_a_pt(hostile, tmp_path, capsys):
+    folder = export(hostile.sentiment, tmp_path / "toy")
+    assert main(["sentiment", "evaluate", "--checkpoint", str(folder), "--data", str(hostile.text), "--record"]) == 2
+    assert "--record writes the accuracy into a .pt checkpoint" in capsys.readouterr().err
