@@ -9,7 +9,6 @@ import os
 import pickle
 import pickletools
 import re
-import reprlib
 import warnings
 import zipfile
 from pathlib import Path
@@ -17,34 +16,15 @@ from typing import Any
 
 import torch
 
+from .errors import CheckpointError, short  # defined there, used here and as ckpt.CheckpointError / ckpt.short
 from .files import NotRegularFileError, atomic_write, regular_file
+from . import hub, modelfolder
 
 FORMAT_VERSION = 1  # what checkpoints are written as
 INT8_FORMAT_VERSION = 2  # with int8 matrices and their row scales ("scales"): a charrnn without them refuses the file
 READS_UP_TO = INT8_FORMAT_VERSION
 MAX_PARAMS_ENV = "CHARRNN_MAX_PARAMS"
 DEFAULT_MAX_PARAMS = 100_000_000  # weights a checkpoint may hold; the largest shipped model has 19M
-
-
-class CheckpointError(ValueError):
-    """A checkpoint file is missing, damaged, unsafe, or of the wrong kind."""
-
-
-_REPR = reprlib.Repr()
-_REPR.maxlevel, _REPR.maxstring, _REPR.maxother = 3, 80, 80
-
-
-def short(value, limit: int = 200) -> str:
-    """`value` (an exception's message, a value's repr) on one line of at most `limit` characters.
-
-    Values come from untrusted files: their repr is depth-limited, so deep nesting cannot recurse without end.
-    """
-    try:
-        text = str(value) if isinstance(value, BaseException) else _REPR.repr(value)
-    except (RecursionError, ValueError, TypeError):
-        text = f"<{type(value).__name__}>"
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def save(obj: dict[str, Any], path: str | os.PathLike) -> Path:
@@ -56,18 +36,42 @@ def save(obj: dict[str, Any], path: str | os.PathLike) -> Path:
 
 
 def load(path: str | os.PathLike, kind: str | None = None, map_location: str | torch.device = "cpu") -> dict:
-    """Load a checkpoint safely (weights_only=True) and check its format and, if given, its kind."""
-    path = Path(path)
-    try:
-        regular_file(path, "checkpoint")
-    except FileNotFoundError:
-        raise CheckpointError(f"checkpoint not found: {path}") from None
-    except NotRegularFileError as e:
-        raise CheckpointError(str(e)) from None
+    """Load a checkpoint safely and check its format and, if given, its kind.
+
+    `path` is a .pt file (read with weights_only=True), a model folder (config.json + model.safetensors, see
+    `charrnn.modelfolder`) or a Hub name, hf://user/name[@revision] (downloaded into the Hugging Face cache). All
+    three give the same dict and go through the same checks.
+    """
+    name = display_name(path)
+    path = hub.resolve(str(path)) if hub.is_hub_name(path) else Path(path)
+    if path.is_dir():
+        obj = modelfolder.read(path, name)
+        if torch.device(map_location).type != "cpu":
+            for group in ("state_dict", "scales"):
+                if group in obj:
+                    obj[group] = {k: v.to(map_location) for k, v in obj[group].items()}
+    else:
+        try:
+            regular_file(path, "checkpoint")  # a FIFO or a device would block or never end
+        except FileNotFoundError:
+            raise CheckpointError(f"checkpoint not found: {path}") from None
+        except NotRegularFileError as err:
+            raise CheckpointError(str(err)) from None
+        obj = _load_pt(path, map_location)
+    return _checked(obj, name, kind)
+
+
+def display_name(path: str | os.PathLike) -> str:
+    """How messages name a checkpoint: its file or folder name, or the whole hf:// name."""
+    return str(path) if hub.is_hub_name(path) else Path(path).name
+
+
+def _load_pt(path: Path, map_location: str | torch.device) -> Any:
+    """torch.load(weights_only=True) of a .pt file; CheckpointError naming the code it references, if any."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            obj = torch.load(path, map_location=map_location, weights_only=True)
+            return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
         unsafe = re.search(r"Unsupported global: (?:GLOBAL )?([\w.]+)|(?:GLOBAL|global) ([\w.]+) was not an allowed",
                            str(e))
@@ -81,19 +85,23 @@ def load(path: str | os.PathLike, kind: str | None = None, map_location: str | t
     except Exception as e:  # torch.load fails on arbitrary bytes with many types (IndexError, KeyError, ...)
         detail = f": {short(e)}" if str(e).strip() else ""
         raise CheckpointError(f"{path.name} is not a readable checkpoint (truncated or corrupt?){detail}") from None
+
+
+def _checked(obj: Any, name: str, kind: str | None) -> dict:
+    """`obj` when it is a charrnn checkpoint this version reads, of `kind` when given; CheckpointError if not."""
     if not isinstance(obj, dict) or "format_version" not in obj or not isinstance(obj.get("kind"), str):
-        raise CheckpointError(f"{path.name} is not a charrnn checkpoint (no format_version/kind)")
+        raise CheckpointError(f"{name} is not a charrnn checkpoint (no format_version/kind)")
     version = obj["format_version"]
-    if not isinstance(version, int) or version > READS_UP_TO:
+    if not isinstance(version, int) or isinstance(version, bool) or version > READS_UP_TO:
         raise CheckpointError(
-            f"{path.name} has format_version {short(version, 40)}; this charrnn reads up to {READS_UP_TO}: "
+            f"{name} has format_version {short(version, 40)}; this charrnn reads up to {READS_UP_TO}: "
             f"upgrade charrnn"
         )
     if kind is not None and obj["kind"] != kind:
-        raise CheckpointError(f"{path.name} is a {obj['kind']!r} checkpoint, expected {kind!r}")
+        raise CheckpointError(f"{name} is a {obj['kind']!r} checkpoint, expected {kind!r}")
     if "state_dict" not in obj or "config" not in obj:
-        raise CheckpointError(f"{path.name} lacks a state_dict or config")
-    check_tensors(obj, path.name)
+        raise CheckpointError(f"{name} lacks a state_dict or config")
+    check_tensors(obj, name)
     return obj
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import checkpoint as ckpt
-from . import kinds
+from . import kinds, modelfolder
 
 SUFFIX = ".pt"
 MAX_UPLOAD_BYTES = 1 << 30
@@ -61,22 +61,22 @@ _cache: dict[tuple[str, int, int], CheckpointInfo] = {}
 
 
 def describe(path: str | os.PathLike) -> CheckpointInfo:
-    """Read a checkpoint's kind and metrics (weights_only load, cached by size and mtime)."""
+    """Read a checkpoint's (a .pt file's or a model folder's) kind and metrics, cached by size and mtime."""
     path = Path(path)
-    st = path.stat()
-    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    size, mtime_ns = modelfolder.stamp(path)
+    key = (str(path.resolve()), size, mtime_ns)
     if key in _cache:
         return _cache[key]
-    modified = dt.datetime.fromtimestamp(st.st_mtime, dt.timezone.utc)
+    modified = dt.datetime.fromtimestamp(mtime_ns / 1e9, dt.timezone.utc)
     try:
         obj = ckpt.load(path)
     except ckpt.CheckpointError as e:
-        info = CheckpointInfo(path.name, path, "unreadable", st.st_size, modified, error=str(e))
+        info = CheckpointInfo(path.name, path, "unreadable", size, modified, error=str(e))
     else:
         m = obj.get("metrics")
         m = m if isinstance(m, dict) else {}
         plain = {k: v for k, v in m.items() if isinstance(k, str) and _plain(v)}
-        info = CheckpointInfo(path.name, path, str(obj["kind"]), st.st_size, modified, plain,
+        info = CheckpointInfo(path.name, path, str(obj["kind"]), size, modified, plain,
                               error=check_fits(obj, path.name), classes=_names(obj.get("classes")))
     _cache[key] = info
     return info
@@ -113,13 +113,14 @@ def check_fits(obj: dict, name: str) -> str | None:
 
 
 def list_checkpoints(folder: str | os.PathLike, kind: str | None = None) -> list[CheckpointInfo]:
-    """The `*.pt` files directly inside `folder`, newest first; with `kind`, only usable ones of that kind."""
+    """The `*.pt` files and model folders (config.json + model.safetensors, from `charrnn export`) directly
+    inside `folder`, newest first; with `kind`, only usable ones of that kind."""
     folder = Path(folder)
     if not folder.is_dir():
         return []
     infos = []
-    for p in folder.glob(f"*{SUFFIX}"):
-        if p.is_file() and not p.name.startswith("."):
+    for p in folder.iterdir():
+        if not p.name.startswith(".") and (p.name.endswith(SUFFIX) and p.is_file() or modelfolder.is_model_folder(p)):
             try:
                 infos.append(describe(p))
             except OSError:  # removed or replaced while listing
@@ -130,18 +131,19 @@ def list_checkpoints(folder: str | os.PathLike, kind: str | None = None) -> list
 
 
 def resolve(folder: str | os.PathLike, name: str) -> Path:
-    """The path of checkpoint `name` inside `folder`; other folders, links leading out and other files are refused."""
+    """The path of checkpoint `name` (a .pt file or a model folder) inside `folder`; other folders, links leading
+    out and other files are refused."""
     folder = Path(folder).resolve()
     if not isinstance(name, str) or not name or Path(name).name != name or name.startswith("."):
         raise ckpt.CheckpointError(f"not a checkpoint name: {name!r}")
-    if not name.endswith(SUFFIX):
-        raise ckpt.CheckpointError(f"not a checkpoint name (must end in {SUFFIX}): {name!r}")
     path = (folder / name).resolve()
     if path.parent != folder:
         raise ckpt.CheckpointError(f"{name!r} is outside the checkpoints folder")
-    if not path.is_file():
-        raise ckpt.CheckpointError(f"no checkpoint named {name!r}")
-    return path
+    if name.endswith(SUFFIX) and path.is_file() or modelfolder.is_model_folder(path):
+        return path
+    if not name.endswith(SUFFIX) and not path.is_dir():
+        raise ckpt.CheckpointError(f"not a checkpoint name (a {SUFFIX} file or a model folder): {name!r}")
+    raise ckpt.CheckpointError(f"no checkpoint named {name!r}")
 
 
 def safe_stem(text: str, default: str = "model") -> str:

@@ -1,10 +1,13 @@
-"""Command line: `charrnn download | train | sample | evaluate`."""
+"""Command line: `charrnn download | train | sample | evaluate | export | push | sentiment ...`."""
 from __future__ import annotations
 
 import argparse
 import itertools
 import sys
+from collections import Counter
 from pathlib import Path
+
+import numpy as np
 
 from .. import distributed
 from ..lm import gutenberg
@@ -22,6 +25,7 @@ from ..lm.textfile import read_text
 from ..lm.evaluate import evaluate_parts
 from ..lm.dynamic import DynamicConfig, evaluate_dynamic, METHODS
 from .sentiment import register
+from . import share
 
 KNOWN_ERRORS = (GutenbergError, CheckpointError, VocabError, ValueError, FileNotFoundError)
 
@@ -131,22 +135,66 @@ def _prompt(args) -> str:
 def cmd_evaluate(args) -> None:
     lm = load_char_lm(args.checkpoint, device=args.device)
     files = expand_text_files(args.text)
+    prep, val_fraction = _evaluation_preprocessing(args, lm)
+    split = args.split = "all" if args.all else args.split
     if args.dynamic:
         if len(files) > 1:
             raise ValueError("--dynamic evaluates one text file at a time")
-        ids = lm.vocab.encode(apply_preprocessing(read_text(files[0]), lm.preprocessing))
-        train, val = split_ids(ids, lm.val_fraction)
-        _evaluate_dynamic(args, lm, train, ids if args.split == "all" else val)
+        ids = lm.vocab.encode(apply_preprocessing(read_text(files[0]), prep))
+        train, val = split_ids(ids, val_fraction)
+        _evaluate_dynamic(args, lm, train, ids if split == "all" else val)
         return
-    parts = []
+    parts, masks, unknown = [], [], Counter()
     for f in files:  # each file cleaned and split on its own, as training did
-        ids = lm.vocab.encode(apply_preprocessing(read_text(f), lm.preprocessing), dtype=lm.vocab.dtype)
-        parts.append(ids if args.split == "all" else split_ids(ids, lm.val_fraction)[1])
+        text = _clean(read_text(f), prep, args.clean is None)
+        ids, known = lm.vocab.encode_known(text, dtype=lm.vocab.dtype)
+        start = 0 if split == "all" else len(split_ids(ids, val_fraction)[0])
+        parts.append(ids[start:])
+        masks.append(None if known is None else known[start:])
+        if known is not None:
+            unknown.update(text[start + i] for i in np.flatnonzero(~known[start:]))
     name = files[0].name if len(files) == 1 else f"{len(files)} files"
-    print(f"evaluating {args.split} split of {name}: {sum(len(p) for p in parts):,} characters "
+    how = f"clean {prep.get('clean', 'strip')}" + ("" if split == "all" else f", last {val_fraction:g} held out")
+    print(f"evaluating {split} split of {name} ({how}): {sum(len(p) for p in parts):,} characters "
           f"({args.streams} streams)", file=sys.stderr)
-    result = evaluate_parts(lm.model, parts, streams=args.streams)
+    result = evaluate_parts(lm.model, parts, streams=args.streams, scored=masks)
+    if unknown:
+        print(_unknown_line(unknown, lm.vocab.stand_in))
     print(result.line())
+
+
+def _evaluation_preprocessing(args, lm) -> tuple[dict, float]:
+    """The checkpoint's recorded cleaning and held-out fraction, with what --clean/--start/--end and
+    --val-fraction override (to score a model on a text it was not trained on)."""
+    prep = dict(lm.preprocessing)
+    if args.clean is not None:
+        prep = {"clean": args.clean}
+        if args.clean == "slice":
+            prep.update(start=args.start or gutenberg.CHAPTER_START,
+                        end=args.end if args.end is not None else gutenberg.CHAPTER_END)
+    elif args.start is not None or args.end is not None:
+        raise ValueError("--start and --end go with --clean slice")
+    return prep, (lm.val_fraction if args.val_fraction is None else args.val_fraction)
+
+
+def _clean(raw: str, prep: dict, recorded: bool) -> str:
+    """`raw` cleaned as `prep` says; when that is the checkpoint's recorded cleaning and it does not fit this text
+    (another book has no 'THE MYSTERIOUS ISLAND'), the error says how to score it anyway."""
+    try:
+        return apply_preprocessing(raw, prep)
+    except (ValueError, GutenbergError) as e:
+        if not recorded:
+            raise
+        raise ValueError(f"{e} (the checkpoint's own preprocessing, clean {prep.get('clean')}; to score another "
+                         f"text, give --clean strip or --clean none)") from None
+
+
+def _unknown_line(unknown: Counter, stand_in: str) -> str:
+    """The report of characters outside the model's vocabulary: how many, which, and how they were scored."""
+    shown = ", ".join(f"{c!r} x{n}" for c, n in unknown.most_common(10))
+    more = f", and {len(unknown) - 10} more" if len(unknown) > 10 else ""
+    return (f"unknown_chars={sum(unknown.values())} distinct={len(unknown)} ({shown}{more}): not in the model's "
+            f"vocabulary, read as {stand_in!r} and left out of the loss and chars")
 
 
 def _evaluate_dynamic(args, lm, train, scored) -> None:
@@ -263,11 +311,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--text", required=True, action="append",
                    help="the text file (or folder of *.txt); repeat for a corpus of several files")
-    p.add_argument("--split", choices=["val", "all"], default="val")
+    p.add_argument("--split", choices=["val", "all"], default="val",
+                   help="val: the last --val-fraction of each file (default); all: the whole text")
+    p.add_argument("--all", action="store_true", help="score the whole text (same as --split all)")
+    p.add_argument("--clean", choices=["strip", "slice", "none"], default=None,
+                   help="how to clean the text (default: as the checkpoint's training text was); strip: remove "
+                        "Gutenberg license text; slice: keep --start..--end; none: as it is")
+    p.add_argument("--start", help="with --clean slice: first string kept (default 'THE MYSTERIOUS ISLAND')")
+    p.add_argument("--end", help="with --clean slice: string the text stops before")
+    p.add_argument("--val-fraction", type=float, default=None,
+                   help="held-out fraction at the end of each file (default: the checkpoint's, usually 0.1)")
     p.add_argument("--streams", type=int, default=8)
     p.add_argument("--device", default="cpu")
     _add_dynamic(p)
     p.set_defaults(func=cmd_evaluate)
+    share.register(sub)
     register(sub)
     return parser
 

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from .. import checkpoint as ckpt
+from .. import hub
 from ..kinds import SENTIMENT
 from .sentiment_tools import register_tools
 from ..sentiment.data import download_imdb
@@ -94,6 +95,9 @@ def _evaluation_rows(args, classes: tuple[str, str], record: dict) -> tuple[list
 def cmd_evaluate(args) -> None:
     import time
 
+    if args.record and (hub.is_hub_name(args.checkpoint) or not Path(args.checkpoint).is_file()):
+        raise ValueError(f"--record writes the accuracy into a .pt checkpoint; {args.checkpoint} is not one (export "
+                         f"again from the .pt once it is recorded)")
     sm = load_sentiment(args.checkpoint, device=args.device)
     record = ckpt.load(args.checkpoint, kind=SENTIMENT).get("data")
     texts, labels, what = _evaluation_rows(args, sm.classes, record if isinstance(record, dict) else {})

@@ -61,7 +61,7 @@ def char_lm_parts(obj: dict, name: str, meta: bool = False) -> tuple[Vocab, Char
 def load_char_lm(path: str | os.PathLike, device: str = "cpu") -> CharLM:
     """Load a `char-lm` checkpoint onto `device` ('auto' picks the GPU when present)."""
     obj = ckpt.load(path, kind=CHAR_LM)
-    vocab, model = char_lm_parts(obj, os.path.basename(path))
+    vocab, model = char_lm_parts(obj, ckpt.display_name(path))
     model.to(pick_device(device)).eval()
     meta = {k: obj.get(k) for k in ("config", "preprocessing", "metrics")}
     return CharLM(model, vocab, meta)

@@ -60,6 +60,22 @@ class Vocab:
         index = self._index
         return np.fromiter((index[c] for c in text), dtype=dtype, count=len(text))
 
+    def encode_known(self, text: str, dtype=np.int64) -> tuple[np.ndarray, np.ndarray | None]:
+        """Text to ids with characters outside the vocabulary read as `stand_in` (never raises), and a bool mask
+        of the positions holding a known character (None when all do): scoring leaves the others out."""
+        fast = _encode_chunks(text, self.chars, np.dtype(dtype))
+        if fast is not None:
+            return fast, None
+        index, stand_id = self._index, self._index.get(self.stand_in, 0)
+        known = np.fromiter((c in index for c in text), dtype=bool, count=len(text))
+        ids = np.fromiter((index.get(c, stand_id) for c in text), dtype=dtype, count=len(text))
+        return ids, (None if known.all() else known)
+
+    @property
+    def stand_in(self) -> str:
+        """What an unknown character is read as by `encode_known`: a space when the vocabulary has one."""
+        return " " if " " in self._index else self.chars[0]
+
     def decode(self, ids) -> str:
         chars = self.chars
         return "".join(chars[int(i)] for i in ids)

@@ -31,7 +31,7 @@ class EnsembleConfig:
 def _member(path: str | os.PathLike) -> tuple[dict, list[dict], dict[str, torch.Tensor]]:
     """A checked sentiment checkpoint, its member configs and its weights keyed from member 0."""
     state = ckpt.load(path, kind=SENTIMENT)
-    check(state, os.path.basename(path))
+    check(state, ckpt.display_name(path))
     model_cfg, weights = state["config"]["model"], stored_weights(state)
     if "members" in model_cfg:  # an ensemble: its members join one by one
         return state, list(model_cfg["members"]), weights
@@ -82,7 +82,7 @@ def combine_classifiers(paths: list[str | os.PathLike], out: str | os.PathLike, 
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     if len(paths) < 2:
         raise ValueError(f"give at least 2 classifiers to combine, got {len(paths)}")
-    names = [os.path.basename(p) for p in paths]
+    names = [ckpt.display_name(p) for p in paths]
     loaded = [_member(p) for p in paths]
     states = [s for s, _, _ in loaded]
     _same(states, names, "vocabulary", lambda s: list(s["vocab"]))

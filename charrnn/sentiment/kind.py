@@ -101,8 +101,8 @@ def sentiment_classes(state: dict, name: str) -> tuple[str, str]:
 def load_sentiment(path: str | os.PathLike, device: str = "cpu") -> SentimentModel:
     """Load a `sentiment` checkpoint safely (weights_only=True); CheckpointError if it is not one."""
     state = ckpt.load(path, kind=SENTIMENT)
-    vocab, model, max_tokens = sentiment_parts(state, os.path.basename(path))
-    classes = sentiment_classes(state, os.path.basename(path))
+    vocab, model, max_tokens = sentiment_parts(state, ckpt.display_name(path))
+    classes = sentiment_classes(state, ckpt.display_name(path))
     dev = pick_device(device)
     model.to(dev).eval()
     metrics = state.get("metrics")

@@ -217,7 +217,7 @@ def load_word_lm(path: str | os.PathLike) -> PretrainedLM:
         vocab = WordVocab(list(obj["vocab"]))
         check_shapes(lambda: WordLM(cfg), obj["state_dict"])  # on the meta device: nothing allocated
     except (KeyError, TypeError, ValueError) as e:
-        raise ckpt.CheckpointError(f"{os.path.basename(path)} is not a usable word LM: {ckpt.short(e)}") from None
+        raise ckpt.CheckpointError(f"{ckpt.display_name(path)} is not a usable word LM: {ckpt.short(e)}") from None
     return PretrainedLM(vocab, cfg, obj.get("tokenizer", {}).get("name", WORDS), obj["state_dict"],
                         dict(obj.get("metrics", {})))
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from .. import checkpoint as ckpt
-from .. import kinds, shelf
+from .. import kinds, modelfolder, shelf
 from ..lm.charlm import CharLM
 from ..lm.data import VocabError
 from .engine import Engine
@@ -222,8 +222,7 @@ class ModelCache:
 
     def get(self, path: str | os.PathLike):
         path = Path(path)
-        st = path.stat()
-        key = (str(path), st.st_size, st.st_mtime_ns)
+        key = (str(path), *modelfolder.stamp(path))  # a model folder: its files' sizes and newest mtime
         with self._lock:
             if key in self._items:
                 self._items.move_to_end(key)

@@ -236,8 +236,15 @@ class WebApp:
     # ------------------------------------------------------------ sharing
 
     def download(self, name: str | None) -> str | None:
-        """The path of checkpoint `name` for download (None when no name is given)."""
-        return str(shelf.resolve(self.folder, name)) if name else None
+        """The path of checkpoint `name` for download (None when no name is given); .pt files only, a model
+        folder is several files (shared with `charrnn push`, or copied as it is)."""
+        if not name:
+            return None
+        path = shelf.resolve(self.folder, name)
+        if path.is_dir():
+            raise CheckpointError(f"{name} is a model folder, not one file: copy the folder, or share it with "
+                                  f"`charrnn push {name} --repo user/name`")
+        return str(path)
 
     def upload(self, file: str | os.PathLike | None) -> str:
         """Check an uploaded checkpoint and add it to the folder; the message says under which name."""
