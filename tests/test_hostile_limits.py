@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import subprocess
 import sys
 import time
@@ -11,15 +12,18 @@ from pathlib import Path
 import pytest
 import torch
 
+from charrnn import Corpus, train
 from charrnn import checkpoint as ckpt
 from charrnn.files import (NotRegularFileError, OutputLockedError, WriteError, atomic_write, output_lock, read_bytes,
                            regular_file)
+from charrnn.lm import run as lm_run
 from charrnn.lm.model import CharRNN, ModelConfig
+from charrnn.lm.run import DivergedError
 from charrnn.lm.textfile import TextFileError, read_text
 from charrnn.sentiment import WordVocab, load_glove
 
 from .conftest import ROOT
-from .helpers import REPEAT
+from .helpers import REPEAT, TINY_MODEL, tiny_config, train_tiny
 
 ISLAND = ROOT / "checkpoints" / "mysterious-island.pt"
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -278,3 +282,130 @@ def test_a_binary_prompt_file_is_refused_without_echoing_it(tmp_path):
 def test_explain_gives_no_pretend_answer_when_no_word_is_known():
     out = run("sentiment", "explain", "--checkpoint", str(ROOT / "checkpoints" / "sarcasm.pt"), "zzqx", "qqzx")
     assert out.returncode == 2 and "P(" not in out.stdout and "no known words" in out.stderr
+
+
+# ----------------------------------------------------------------------------------------- damaged training state
+
+
+@pytest.fixture(scope="module")
+def saved_run(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("run") / "m.pt"
+    train_tiny(out, steps=20, eval_every=20, save_every=20)
+    return out
+
+
+def _tampered(saved_run: Path, tmp_path: Path, change) -> Path:
+    state = torch.load(saved_run, weights_only=True)
+    change(state)
+    out = tmp_path / "m.pt"
+    torch.save(state, out)
+    return out
+
+
+def _exp_avg(state: dict) -> torch.Tensor:
+    return next(s["exp_avg"] for s in state["optimizer"]["state"].values())
+
+
+@pytest.mark.parametrize("change, expected", [
+    (lambda s: next(iter(s["optimizer"]["state"].values())).update(exp_avg=torch.zeros(3, 3)),
+     "optimizer state 'exp_avg' has shape (3, 3)"),
+    (lambda s: _exp_avg(s).fill_(float("nan")), "optimizer state 'exp_avg' holds NaN or infinite values"),
+    (lambda s: s["trainer"].update(step=-5), "step is -5; a saved run's step is a whole number from 0"),
+    (lambda s: s["trainer"].update(step=10**9), "step is 1000000000; a saved run's step is a whole number from 0 to"),
+    (lambda s: s["trainer"].update(step=2.5), "step is 2.5"),
+    (lambda s: s["trainer"].update(seconds=float("nan")), "seconds nan"),
+])
+def test_a_damaged_resumable_state_is_refused_before_training(saved_run, tmp_path, change, expected):
+    out = _tampered(saved_run, tmp_path, change)
+    with pytest.raises(ckpt.CheckpointError, match="cannot resume from m.pt: its optimizer or trainer state is "
+                                                   "damaged: " + re.escape(expected)):
+        train(Corpus(REPEAT, "repeat.txt", {"clean": "none"}), TINY_MODEL, tiny_config(steps=40), out=out,
+              resume=True, progress=False)
+
+
+def test_the_cli_refuses_a_damaged_state_in_one_line(saved_run, tmp_path):
+    out = _tampered(saved_run, tmp_path, lambda s: _exp_avg(s).fill_(float("inf")))
+    (tmp_path / "t.txt").write_text(REPEAT)
+    done = run("train", "--text", str(tmp_path / "t.txt"), "--clean", "none", "--out", str(out), "--resume",
+               "--device", "cpu", "--quiet")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1].endswith("holds NaN or infinite values")
+
+
+def test_a_diverged_run_stops_with_a_message_and_keeps_its_finite_files(tmp_path):
+    out = tmp_path / "m.pt"
+
+    def poison(record: dict) -> None:
+        if record.get("step") == 30 and "train_loss" in record:  # after the step-20 saves, the weights turn NaN
+            with torch.no_grad():
+                for p in model_params:
+                    p.fill_(float("nan"))
+
+    model_params: list = []
+    original = lm_run.RunState.create
+
+    def create(*args, **kwargs):
+        state = original(*args, **kwargs)
+        model_params.extend(state.net.parameters())
+        return state
+
+    try:
+        lm_run.RunState.create = create
+        with pytest.raises(DivergedError, match=r"the training loss became nan at step 40: the run diverged"):
+            train(Corpus(REPEAT, "repeat.txt", {"clean": "none"}), TINY_MODEL,
+                  tiny_config(steps=60, eval_every=20, save_every=20, log_every=10), out=out, progress=False,
+                  on_log=poison)
+    finally:
+        lm_run.RunState.create = original
+    latest, best = ckpt.load(out), ckpt.load(out.with_suffix(".best.pt"))  # both saved at step 20, kept
+    assert latest["trainer"]["step"] == 20 and best["metrics"]["steps"] == 20
+    assert all(bool(torch.isfinite(v).all()) for s in (latest, best) for v in s["state_dict"].values())
+
+
+def test_weights_broken_by_a_step_are_never_saved(tmp_path, monkeypatch):
+    """The step that breaks the weights reports the finite loss it started from: the save checks the weights."""
+    from charrnn.lm import train as lm_train
+
+    real = lm_train.optimizer_step
+
+    def breaking(loss, opt, *args, **kwargs):
+        real(loss, opt, *args, **kwargs)
+        if breaking.calls == 9:
+            with torch.no_grad():
+                opt.param_groups[0]["params"][0].fill_(float("inf"))
+        breaking.calls += 1
+
+    breaking.calls = 0
+    monkeypatch.setattr(lm_train, "optimizer_step", breaking)
+    with pytest.raises(DivergedError, match="the weights became NaN or infinite by step 10"):
+        train(Corpus(REPEAT, "repeat.txt", {"clean": "none"}), TINY_MODEL,
+              tiny_config(steps=40, eval_every=100, save_every=10, log_every=100), out=tmp_path / "m.pt",
+              progress=False)
+    assert not (tmp_path / "m.pt").exists()
+
+
+def test_two_runs_cannot_write_one_output(tmp_path):
+    out = tmp_path / "m.pt"
+    with output_lock(out), pytest.raises(OutputLockedError, match="another run is writing"):
+        train_tiny(out, steps=5)
+    assert not out.exists()
+    (tmp_path / "t.txt").write_text(REPEAT)
+    args = ["train", "--text", str(tmp_path / "t.txt"), "--clean", "none", "--out", str(out), "--device", "cpu",
+            "--embed", "8", "--hidden", "16", "--seq-len", "10", "--batch-size", "4", "--eval-every", "100000",
+            "--save-every", "100000", "--steps", "100000", "--quiet"]
+    first = subprocess.Popen([sys.executable, "-m", "charrnn", *args], env=ENV, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 60
+        while not (tmp_path / "m.log.jsonl").exists() and time.time() < deadline:  # it holds the lock by then
+            time.sleep(0.2)
+        second = run(*args, timeout=60)
+        assert second.returncode == 2
+        assert second.stderr.strip().splitlines()[-1] == (
+            f"charrnn train: error: another run is writing {out} (it holds m.pt.lock); wait for it to end or "
+            f"choose another output")
+    finally:
+        first.kill()
+        first.communicate()
+    with output_lock(out):  # the killed run left no stale lock
+        pass

@@ -12,7 +12,7 @@ import numpy as np
 from .. import distributed
 from ..lm import gutenberg
 from ..checkpoint import CheckpointError
-from ..files import describe_os_error
+from ..files import OutputLockedError, describe_os_error
 from ..lm.data import VocabError, split_ids
 from ..lm.gutenberg import GutenbergError
 from ..lm.stops import stop_strings, unescape, UNTIL
@@ -27,7 +27,7 @@ from ..lm.dynamic import DynamicConfig, evaluate_dynamic, METHODS
 from .sentiment import register
 from . import share
 
-KNOWN_ERRORS = (GutenbergError, CheckpointError, VocabError, ValueError, FileNotFoundError)
+KNOWN_ERRORS = (GutenbergError, CheckpointError, VocabError, ValueError, FileNotFoundError, OutputLockedError)
 
 
 def _add_source(p: argparse.ArgumentParser, required: bool = True) -> None:

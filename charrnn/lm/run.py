@@ -60,6 +60,10 @@ def model_given(model_config: dict | None) -> dict:
     return {k: v for k, v in (model_config or {}).items() if v is not None}
 
 
+class DivergedError(ValueError):
+    """The training loss became NaN or infinite: the run stops and keeps its last good files."""
+
+
 def resumable(out: Path, corpus: Corpus) -> dict:
     """The checkpoint at `out`, checked to hold a resumable run trained on this very text."""
     if not out.is_file():
@@ -159,12 +163,19 @@ class RunState:
                    opt, grad_scaler(device, precision), gen, device, precision)
 
     def load_checkpoint(self, state: dict, dctx: distributed.Context) -> None:
-        """Put a saved run's weights, optimizer, counters, metrics, RNG streams and scaler state back."""
+        """Put a saved run's weights, optimizer, counters, metrics, RNG streams and scaler state back, each checked
+        (ValueError naming what does not fit)."""
         self.net.load_state_dict(state["state_dict"])
         self.opt.load_state_dict(state["optimizer"])
+        check_optimizer(self.opt)
         t = state["trainer"]
-        self.step, self.chars_seen = int(t["step"]), int(t["chars_seen"])
+        self.chars_seen = _count(t, "chars_seen")
+        saved_steps = (state["config"].get("train") or {}).get("steps")
+        self.step = _count(t, "step", min(self.chars_seen, saved_steps if isinstance(saved_steps, int) else
+                                          self.chars_seen))  # a step reads at least one character
         self.seconds, self.best_val = float(t["seconds"]), float(t["best_val"])
+        if not (math.isfinite(self.seconds) and self.seconds >= 0) or math.isnan(self.best_val):
+            raise ValueError(f"seconds {self.seconds} or best_val {self.best_val} is not a number it can be")
         self.gen.set_state(t["gen_state"])
         _restore_rng(t, dctx, self.device, self.config.seed + dctx.rank + self.step)
         if t.get("scaler") and self.scaler.is_enabled():
@@ -220,6 +231,30 @@ def _restore_rng(trainer: dict, dctx: distributed.Context, device: torch.device,
             torch.cuda.set_rng_state_all(trainer["cuda_rng_state"])
     else:
         torch.manual_seed(fallback_seed)
+
+
+def check_optimizer(opt: torch.optim.Optimizer) -> None:
+    """ValueError unless every optimizer state tensor is finite and shaped like its parameter (a damaged or
+    tampered file would otherwise fail at the first step, or train NaN weights)."""
+    for group in opt.param_groups:
+        for p in group["params"]:
+            for key, value in opt.state.get(p, {}).items():
+                if not isinstance(value, torch.Tensor):
+                    raise ValueError(f"optimizer state {key!r} is a {type(value).__name__}, not a tensor")
+                if value.dim() and value.shape != p.shape:
+                    raise ValueError(f"optimizer state {key!r} has shape {tuple(value.shape)}, its weight "
+                                     f"{tuple(p.shape)}")
+                if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+                    raise ValueError(f"optimizer state {key!r} holds NaN or infinite values")
+
+
+def _count(trainer: dict, key: str, most: int | None = None) -> int:
+    """A saved counter (step, chars_seen): a whole number from 0 to `most` (the run's steps, when it has them)."""
+    value = trainer[key]
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0 or (most is not None and value > most):
+        bound = f" to {most:,}" if most is not None else " or more"
+        raise ValueError(f"{key} is {ckpt.short(value, 40)}; a saved run's {key} is a whole number from 0{bound}")
+    return value
 
 
 def start_run(corpus: Corpus, given: Settings, device: torch.device, dctx: distributed.Context,

@@ -16,6 +16,7 @@ import math
 import threading
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,7 @@ from tqdm.auto import tqdm
 
 from .. import checkpoint as ckpt
 from .. import distributed
+from ..files import output_lock
 from ..training import autocast, optimizer_step, stop_signals
 from .budget import BUDGET_RECIPE, Budget, lr_at_progress, note_sizing, size_run, start_budget
 from .config import TrainConfig, TrainResult
@@ -33,8 +35,8 @@ from .corpus import Corpus
 from .data import CharWindows, StreamBatches, Vocab, first_chars, split_ids
 from .evaluate import LN2, evaluate_parts
 from .model import map_state
-from .run import (RunLog, RunState, best_path, join_torchrun, log_path, prepare_files, resumable, run_device,
-                  save_latest, settings, slim, start_run)
+from .run import (DivergedError, RunLog, RunState, best_path, join_torchrun, log_path, prepare_files, resumable,
+                  run_device, save_latest, settings, slim, start_run)
 
 BUDGET_LR, BUDGET_SEQ_LEN = BUDGET_RECIPE.lr, BUDGET_RECIPE.seq_len  # web/jobs.py's names, until it reads the recipe
 
@@ -90,7 +92,7 @@ def train(
     status, postfix, since = "finished", {}, (run.chars_seen, run.seconds)
     bar = tqdm(total=config.steps if budget is None else None, initial=run.step, desc="train", unit="step",
                disable=not (progress and dctx.is_main), dynamic_ncols=True)
-    with stop_signals() as caught, bar:
+    with output_lock(out) if dctx.is_main else nullcontext(), stop_signals() as caught, bar:
         prepare_files(out, resume, run.step, dctx.is_main)
         note_sizing(run, log, sizing)
         model.train()
@@ -105,7 +107,7 @@ def train(
             if budget is not None:
                 run.metrics["budget_seconds"] = budget.used()
             if dctx.is_main and (run.step % config.log_every == 0 or last):
-                loss_v = _read_loss(run, loss)
+                loss_v = _finite_loss(run, loss, out)
                 log.write({"step": run.step, "train_loss": loss_v, "lr": run.opt.param_groups[0]["lr"],
                            "chars_seen": run.chars_seen, "seconds": round(run.seconds, 1),
                            "precision": run.precision})
@@ -121,6 +123,7 @@ def train(
                     budget.measured_validation(time.perf_counter() - t_val)
                 bar.set_postfix(postfix, refresh=False)
             if run.step % config.save_every == 0 or last:
+                _finite_weights(run, out)  # never save weights that have diverged over the last good ones
                 save_latest(run, dctx, out)
         if status == "stopped":
             save_latest(run, dctx, out)
@@ -217,6 +220,27 @@ def _read_loss(run: RunState, loss: torch.Tensor) -> float:
     value = loss.item()
     run.seconds += time.perf_counter() - t0
     return value
+
+
+def _finite_loss(run: RunState, loss: torch.Tensor, out: Path) -> float:
+    """The loss as a number; DivergedError when it is NaN or infinite (the weights are then lost: nothing more is
+    saved, so `out` keeps the last good state and its .best.pt the best finite validation)."""
+    value = _read_loss(run, loss)
+    if not math.isfinite(value):
+        raise _diverged(f"the training loss became {value} at step {run.step}", out)
+    return value
+
+
+def _finite_weights(run: RunState, out: Path) -> None:
+    """DivergedError when a weight has become NaN or infinite (checked before each save: the step that breaks the
+    weights still reports the finite loss it started from)."""
+    if not all(bool(torch.isfinite(p).all()) for p in run.net.parameters()):
+        raise _diverged(f"the weights became NaN or infinite by step {run.step}", out)
+
+
+def _diverged(what: str, out: Path) -> DivergedError:
+    return DivergedError(f"{what}: the run diverged (try a lower --lr); {out.name} keeps the last saved state and "
+                         f"{best_path(out).name} the best validation")
 
 
 def _validate(run: RunState, eval_ids: list[np.ndarray], log: RunLog, out: Path) -> float:
