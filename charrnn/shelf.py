@@ -67,19 +67,25 @@ def describe(path: str | os.PathLike) -> CheckpointInfo:
     key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
     if key in _cache:
         return _cache[key]
-    modified = dt.datetime.fromtimestamp(st.st_mtime, dt.timezone.utc)
     try:
         obj = ckpt.load(path)
     except ckpt.CheckpointError as e:
+        modified = dt.datetime.fromtimestamp(st.st_mtime, dt.timezone.utc)
         info = CheckpointInfo(path.name, path, "unreadable", st.st_size, modified, error=str(e))
     else:
-        m = obj.get("metrics")
-        m = m if isinstance(m, dict) else {}
-        plain = {k: v for k, v in m.items() if isinstance(k, str) and _plain(v)}
-        info = CheckpointInfo(path.name, path, str(obj["kind"]), st.st_size, modified, plain,
-                              error=check_fits(obj, path.name), classes=_names(obj.get("classes")))
+        info = _loaded_info(path, obj, st)
     _cache[key] = info
     return info
+
+
+def _loaded_info(path: Path, obj: dict, st: os.stat_result) -> CheckpointInfo:
+    """What a listing shows of the checkpoint `obj` read from `path` (whose stat is `st`)."""
+    modified = dt.datetime.fromtimestamp(st.st_mtime, dt.timezone.utc)
+    m = obj.get("metrics")
+    m = m if isinstance(m, dict) else {}
+    plain = {k: v for k, v in m.items() if isinstance(k, str) and _plain(v)}
+    return CheckpointInfo(path.name, path, str(obj["kind"]), st.st_size, modified, plain,
+                          error=check_fits(obj, path.name), classes=_names(obj.get("classes")))
 
 
 def _plain(value) -> bool:
@@ -127,6 +133,20 @@ def list_checkpoints(folder: str | os.PathLike, kind: str | None = None) -> list
     if kind is not None:
         infos = [i for i in infos if i.kind == kind and i.error is None]
     return sorted(infos, key=lambda i: (-i.modified.timestamp(), i.name))
+
+
+def default_checkpoint(folder: str | os.PathLike, kind: str, hint: str = "train or upload one first") -> Path:
+    """The checkpoint of `kind` offered first in `folder`: the kind's default file (`kinds.Kind.default_file`) when it
+    is there and usable, else the newest usable one; CheckpointError (ending with `hint`) when there is none."""
+    preferred = Path(folder) / kinds.get(kind).default_file
+    if preferred.is_file():
+        info = describe(preferred)
+        if info.kind == kind and info.error is None:
+            return preferred
+    available = list_checkpoints(folder, kind)
+    if not available:
+        raise ckpt.CheckpointError(f"no {kind} checkpoint in {Path(folder).name}/: {hint}")
+    return available[0].path
 
 
 def resolve(folder: str | os.PathLike, name: str) -> Path:
@@ -251,13 +271,14 @@ def accept_upload(src: str | os.PathLike, folder: str | os.PathLike, filename: s
     kind = obj["kind"]
     if kinds.find(kind) is None:
         raise ckpt.CheckpointError(f"{filename} is of kind {kind!r}; accepted kinds: {', '.join(kinds.names())}")
-    check_loads(src, kind)
+    check_loads(src, kind, obj)
     for existing in list_checkpoints(folder):
         if existing.size == size and filecmp.cmp(src, existing.path, shallow=False):
             return UploadResult(existing, f"{filename} is already here as {existing.name}")
     stem = safe_stem(Path(filename).stem)
     dest = place(src, folder, stem)
-    info = describe(dest)
+    st = dest.stat()
+    info = _cache[(str(dest.resolve()), st.st_size, st.st_mtime_ns)] = _loaded_info(dest, obj, st)  # read once
     renamed = ""
     if dest.name != f"{stem}{SUFFIX}":
         renamed = f" (saved as {dest.name}: the name was taken)"
@@ -266,10 +287,15 @@ def accept_upload(src: str | os.PathLike, folder: str | os.PathLike, filename: s
     return UploadResult(info, f"accepted {kind} checkpoint {dest.name}{renamed}")
 
 
-def check_loads(path: str | os.PathLike, kind: str) -> None:
-    """Build the model a checkpoint describes and load its weights; CheckpointError if they do not fit."""
+def check_loads(path: str | os.PathLike, kind: str, obj: dict | None = None) -> None:
+    """Build the model a checkpoint describes and load its weights; CheckpointError if they do not fit. `obj`: the
+    checkpoint already read from `path`, built from without reading the file again where the kind can."""
+    build = kinds.get(kind).build
     try:
-        kinds.load(path, kind)
+        if obj is not None and build is not None:
+            build(obj, Path(path).name)
+        else:
+            kinds.load(path, kind)
     except (ckpt.CheckpointError, ImportError):
         raise
     except Exception as e:  # an upload is refused with a reason, whatever the file holds
