@@ -165,3 +165,60 @@ def test_unreachable_book_fails_with_the_reason(tmp_path, http_dir, monkeypatch)
     wait(job)
     assert job.state == "failed" and job.error.startswith("could not download Gutenberg book 999999: http")
     assert job.error.endswith("HTTP 404 (and 2 more failed attempts)")
+
+
+def test_one_job_type_runs_any_kind_of_request(tmp_path, text):
+    """The manager runs a request of any kind the same way: it trains itself and describes its job."""
+    from dataclasses import dataclass, replace
+
+    @dataclass
+    class Toy:
+        name: str
+        kind = "toy"
+        unit = "round"
+
+        def renamed(self, name):
+            return replace(self, name=name)
+
+        def run(self, job, manager):
+            job.state = "training"
+            job.records += [{"round": 1, "score": 0.5}, {"round": 2, "score": 0.25}]
+            job.state = "finished"
+
+        def where(self, job):
+            return f"toy {self.name}, round {job.progress}"
+
+        def points(self, records):
+            return [(r["round"], r["score"], "score") for r in records]
+
+        def summary(self, job):
+            return f"{job.state} {self.where(job)}"
+
+    manager = jobs.JobManager(tmp_path / "checkpoints")
+    toy = manager.start(Toy("toy"))
+    wait(toy)
+    assert type(toy) is jobs.Job and toy.kind == "toy" and toy.progress == 2
+    assert toy.curve() == [(1, 0.5, "score"), (2, 0.25, "score")] and toy.summary() == "finished toy toy, round 2"
+    lm = manager.start(tiny(text, name="fox", steps=4))
+    wait(lm)
+    assert type(lm) is jobs.Job and lm.kind == "char-lm" and lm.state == "finished" and lm.progress == lm.step == 4
+    assert manager.stop("char-lm") is False  # nothing runs
+
+
+def test_a_failing_request_of_any_kind_fails_its_job(tmp_path):
+    class Broken:
+        name, kind, unit = "broken", "toy", "round"
+
+        def renamed(self, name):
+            return self
+
+        def run(self, job, manager):
+            raise ZeroDivisionError("a bug")
+
+        def summary(self, job):
+            return job.error
+
+    manager = jobs.JobManager(tmp_path / "checkpoints")
+    job = manager.start(Broken())
+    wait(job)
+    assert job.state == "failed" and job.summary() == "ZeroDivisionError: a bug"

@@ -272,7 +272,7 @@ def test_huge_prompts(lm):
     assert isinstance(err, VocabError) and "'é'" in str(err) and len(str(err)) < 200
     _, err = outcome(lambda: options.sample_options("the " * 25_000))
     assert_names(err, "limit")
-    opts, _ = options.sample_options("t" * options.MAX_PROMPT, 3)
+    opts, _ = options.sample_options("t" * options.MAX_PROMPT, length=3)
     texts = list(streaming.stream_text(lm, opts))[-1]
     assert_sample(texts[0], opts.prompt, 3)
 

@@ -306,3 +306,57 @@ def test_shipped_character_models_are_offered_together_island_first():
     assert {"mysterious-island.pt", "tiny-shakespeare.pt"} <= set(names) and menu.value == "mysterious-island.pt"
     label = dict((name, label) for label, name in menu.choices)["tiny-shakespeare.pt"]
     assert "tinyshakespeare" in label and "1.42" in label, label
+
+
+# ---------------------------------------------------------------- read once
+
+
+def test_a_classifier_job_is_the_same_job_type(classifier_app):
+    job = classifier_app.jobs.current
+    assert type(job) is jobs.Job and job.kind == SENTIMENT and job.progress == job.epoch > 0
+
+
+def test_a_text_is_checked_and_tokenised_once(classifier_app, monkeypatch):
+    from charrnn.serve import scoring
+
+    calls = {"review_text": 0, "encode": 0}
+
+    def counted(name, real):
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return real(*args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(scoring, "review_text", counted("review_text", scoring.review_text))
+    monkeypatch.setattr(scoring, "encode", counted("encode", scoring.encode))
+    fun = classifier_app.sentiment("a great wonderful film", "films.pt")
+    assert calls == {"review_text": 1, "encode": 1} and set(fun) == {"dull", "fun"}
+
+
+def test_an_uploaded_data_file_is_read_once_for_preview_and_training(films, tmp_path, monkeypatch):
+    data = tmp_path / "films-copy.csv"
+    data.write_bytes(films.read_bytes())
+    reads = []
+    real = sentiment_jobs.preview_dataset
+    monkeypatch.setattr(sentiment_jobs, "preview_dataset", lambda *a, **k: reads.append(a) or real(*a, **k))
+    p = WebApp.preview_dataset(data)  # the upload event: format and columns found
+    again = WebApp.preview_dataset(data, p.format, p.text_column, p.label_column)  # a column menu's event
+    form = ClassifierForm.parse(file=data, format=p.format, text_column=p.text_column, label_column=p.label_column,
+                                preset="book", epochs=1)
+    request = sentiment_jobs.make_classifier_request(form, device="cpu")
+    assert len(reads) == 1 and again is p and request.data is p.data
+    data.write_text(data.read_text() + "9,a good film,fun\n")  # a changed file is read again
+    assert WebApp.preview_dataset(data).counts == (100, 101) and len(reads) == 2
+
+
+def test_an_uploaded_checkpoint_is_loaded_once(app, tmp_path, monkeypatch):
+    from charrnn import checkpoint as ckpt
+
+    other = WebApp(tmp_path / "other", device="cpu")
+    shutil.copyfile(app.folder / "tiny.pt", tmp_path / "mine.pt")
+    loads = []
+    real = ckpt.load
+    monkeypatch.setattr(ckpt, "load", lambda *a, **k: loads.append(a) or real(*a, **k))
+    assert other.upload(tmp_path / "mine.pt") == "accepted char-lm checkpoint mine.pt"
+    assert len(loads) == 1
+    assert [n for _, n in other.menu(CHAR_LM).choices] == ["mine.pt"] and len(loads) == 1  # listed from that read

@@ -75,7 +75,7 @@ class TrainForm:
     steps: int = 0  # 0: train for `minutes` instead
     batch_size: int = 0
     seq_len: int = 0
-    lr: float = 0.0
+    lr: float = 0  # (an int: the /train endpoint's default as it always was)
     minutes: float = 3.0  # 0: train for `steps` instead
     embed: int = 0  # not on the app's form (API callers only); 0: automatic
 

@@ -39,6 +39,21 @@ DATA_TYPES = [".csv", ".tsv", ".json", ".jsonl", ".ndjson"]
 LEXICON_SHARE_SHOWN = LEXICON_SHARES[0] if CLASSIFIER.lexicon is None else str(CLASSIFIER.lexicon)
 
 
+def whole_number(value=None, **kwargs) -> gr.Number:
+    """A number field for a whole number: an integer in the API (precision=0), but its value reaches the form
+    unrounded, so that a fraction is refused by the form's rules (charrnn.numbers) rather than rounded. (Not a
+    subclass: Gradio writes a .pyi file beside the module of every component class.)"""
+    field = gr.Number(value, precision=0, **kwargs)
+
+    def unrounded(payload: float | None) -> float | None:
+        if payload is not None:
+            field.raise_if_out_of_bounds(payload, field.minimum, field.maximum)
+        return payload
+
+    field.preprocess = unrounded  # this field's own, in place of gr.Number's rounding one
+    return field
+
+
 @contextmanager
 def shown_as_message(*errors: type[BaseException], prefix: str = ""):
     """Re-raise `errors` as gr.Error: a short message for the user, no traceback."""
@@ -77,7 +92,7 @@ def generate_tab(app: WebApp) -> tuple[gr.Tab, gr.Dropdown]:
                     stop = gr.Button("Stop", elem_id="generate-stop")
                 output = gr.Textbox(label="Generated text", lines=14, buttons=["copy"], elem_id="generated")
             with gr.Column(scale=1):
-                length = gr.Number(value=GEN.length, label="Length (characters)",
+                length = whole_number(value=GEN.length, label="Length (characters)",
                                    info=f"at most {MAX_LENGTH:,}; more is clamped")
                 temperature = gr.Slider(0, 2.0, value=GEN.temperature, step=0.05, label="Temperature",
                                         info="Lower is safer and more repetitive, higher more surprising; "
@@ -86,7 +101,7 @@ def generate_tab(app: WebApp) -> tuple[gr.Tab, gr.Dropdown]:
                                   info="sample among the k likeliest (0 = off)")
                 top_p = gr.Slider(0.05, 1.0, value=GEN.top_p, step=0.05, label="Top-p",
                                   info="sample from the smallest set holding this probability (1 = off)")
-                seed = gr.Number(value=GEN.seed, label="Seed", info="same seed, same text; -1 = random")
+                seed = whole_number(value=GEN.seed, label="Seed", info="same seed, same text; -1 = random")
                 num_samples = gr.Slider(1, MAX_SAMPLES, value=GEN.num_samples, step=1,
                                         label="Number of samples")
                 with gr.Row():
@@ -205,15 +220,15 @@ def train_tab(app: WebApp) -> gr.events.Dependency:
             with gr.Column():
                 with gr.Row():
                     cell = gr.Dropdown(["lstm", "gru", "rnn"], value=TRAIN.cell, label="Cell")
-                    hidden = gr.Number(TRAIN.hidden, label="Hidden units",
+                    hidden = whole_number(TRAIN.hidden, label="Hidden units",
                                        info=f"0: sized for the minutes ({jobs.STEP_RUN.hidden} with steps)")
-                    layers = gr.Number(TRAIN.layers, label="Layers")
+                    layers = whole_number(TRAIN.layers, label="Layers")
                 with gr.Row():
                     minutes = gr.Number(TRAIN.minutes, label="Minutes", elem_id="train-minutes",
                                         info="how long to train (loading and validation included)")
-                    steps = gr.Number(TRAIN.steps, label="Steps", info="instead of minutes, if not 0")
-                    batch_size = gr.Number(TRAIN.batch_size, label="Batch size", info="0: automatic")
-                    seq_len = gr.Number(TRAIN.seq_len, label="Sequence length", info="0: automatic")
+                    steps = whole_number(TRAIN.steps, label="Steps", info="instead of minutes, if not 0")
+                    batch_size = whole_number(TRAIN.batch_size, label="Batch size", info="0: automatic")
+                    seq_len = whole_number(TRAIN.seq_len, label="Sequence length", info="0: automatic")
                     lr = gr.Number(TRAIN.lr, label="Learning rate", info="0: automatic")
                 with gr.Row():
                     start = gr.Button("Start", variant="primary", elem_id="train-start")
@@ -253,13 +268,13 @@ def classifier_settings() -> list[gr.components.Component]:
     with gr.Row():
         preset = gr.Dropdown(list(PRESETS), value=CLASSIFIER.preset, label="Preset",
                              info="best: a BiLSTM with max pooling; book: the chapter's LSTM")
-        epochs = gr.Number(CLASSIFIER.epochs, label="Epochs")
+        epochs = whole_number(CLASSIFIER.epochs, label="Epochs")
         name = gr.Textbox(label="Classifier name", placeholder="automatic")
     with gr.Accordion("Model and optimiser (0: the preset's)", open=False):
         with gr.Row():
-            hidden = gr.Number(CLASSIFIER.hidden, label="Hidden units")
-            embed = gr.Number(CLASSIFIER.embed, label="Embedding size")
-            batch_size = gr.Number(CLASSIFIER.batch_size, label="Batch size")
+            hidden = whole_number(CLASSIFIER.hidden, label="Hidden units")
+            embed = whole_number(CLASSIFIER.embed, label="Embedding size")
+            batch_size = whole_number(CLASSIFIER.batch_size, label="Batch size")
             lr = gr.Number(CLASSIFIER.lr, label="Learning rate")
         lexicon = gr.Dropdown(LEXICON_SHARES, value=LEXICON_SHARE_SHOWN, label="Lexicon sentences",
                               allow_custom_value=True,
