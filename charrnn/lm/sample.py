@@ -5,6 +5,7 @@ alpha multiplies the logits instead, so alpha = 1 / T: alpha 2.0 is T 0.5, alpha
 """
 from __future__ import annotations
 
+import inspect
 import math
 import operator
 from bisect import bisect_left
@@ -202,3 +203,17 @@ def generate(lm: CharLM, prompt: str = "", length: int = 300, **options) -> list
     n = Sampling.of("generate", options).num_samples
     steps = list(stream(lm, prompt, length, **options))
     return [prompt + "".join(chars[i] for chars in steps) for i in range(n)]
+
+
+def _keyword_signature(fn) -> inspect.Signature:
+    """`fn`'s signature as callers see it: its `**options` shown as Sampling's keyword-only parameters, so that
+    help(), IDEs and inspect list the options `Sampling.of` accepts."""
+    sig = inspect.signature(fn)
+    params = [p for p in sig.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    params += [inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default, annotation=f.type)
+               for f in fields(Sampling)]
+    return sig.replace(parameters=params)
+
+
+stream.__signature__ = _keyword_signature(stream)
+generate.__signature__ = _keyword_signature(generate)
