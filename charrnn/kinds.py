@@ -34,6 +34,9 @@ class Kind:
     check: Callable[[dict, str], None]  # (loaded checkpoint, file name): CheckpointError unless its model fits
     load: Callable[..., Any]  # (path, device="cpu"): the model ready for inference; CheckpointError if refused
     score: Callable[[Metrics], str]  # (the checkpoint's metrics): one line for listings, "" when it has none
+    # (loaded checkpoint, file name): the model ready for inference on the CPU, from a checkpoint already read (an
+    # upload is read once); None: only `load` from the file
+    build: Callable[[dict, str], Any] | None = None
 
 
 _registry: dict[str, Kind] = {}

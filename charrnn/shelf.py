@@ -73,13 +73,18 @@ def describe(path: str | os.PathLike) -> CheckpointInfo:
     except ckpt.CheckpointError as e:
         info = CheckpointInfo(path.name, path, "unreadable", size, modified, error=str(e))
     else:
-        m = obj.get("metrics")
-        m = m if isinstance(m, dict) else {}
-        plain = {k: v for k, v in m.items() if isinstance(k, str) and _plain(v)}
-        info = CheckpointInfo(path.name, path, str(obj["kind"]), size, modified, plain,
-                              error=check_fits(obj, path.name), classes=_names(obj.get("classes")))
+        info = _loaded_info(path, obj, size, modified)
     _cache[key] = info
     return info
+
+
+def _loaded_info(path: Path, obj: dict, size: int, modified: dt.datetime) -> CheckpointInfo:
+    """What a listing shows of the checkpoint `obj` read from `path` (`size` bytes, modified at `modified`)."""
+    m = obj.get("metrics")
+    m = m if isinstance(m, dict) else {}
+    plain = {k: v for k, v in m.items() if isinstance(k, str) and _plain(v)}
+    return CheckpointInfo(path.name, path, str(obj["kind"]), size, modified, plain,
+                          error=check_fits(obj, path.name), classes=_names(obj.get("classes")))
 
 
 def _plain(value) -> bool:
@@ -128,6 +133,20 @@ def list_checkpoints(folder: str | os.PathLike, kind: str | None = None) -> list
     if kind is not None:
         infos = [i for i in infos if i.kind == kind and i.error is None]
     return sorted(infos, key=lambda i: (-i.modified.timestamp(), i.name))
+
+
+def default_checkpoint(folder: str | os.PathLike, kind: str, hint: str = "train or upload one first") -> Path:
+    """The checkpoint of `kind` offered first in `folder`: the kind's default file (`kinds.Kind.default_file`) when it
+    is there and usable, else the newest usable one; CheckpointError (ending with `hint`) when there is none."""
+    preferred = Path(folder) / kinds.get(kind).default_file
+    if preferred.is_file():
+        info = describe(preferred)
+        if info.kind == kind and info.error is None:
+            return preferred
+    available = list_checkpoints(folder, kind)
+    if not available:
+        raise ckpt.CheckpointError(f"no {kind} checkpoint in {Path(folder).name}/: {hint}")
+    return available[0].path
 
 
 def resolve(folder: str | os.PathLike, name: str) -> Path:
@@ -253,13 +272,15 @@ def accept_upload(src: str | os.PathLike, folder: str | os.PathLike, filename: s
     kind = obj["kind"]
     if kinds.find(kind) is None:
         raise ckpt.CheckpointError(f"{filename} is of kind {kind!r}; accepted kinds: {', '.join(kinds.names())}")
-    check_loads(src, kind)
+    check_loads(src, kind, obj)
     for existing in list_checkpoints(folder):
         if existing.size == size and filecmp.cmp(src, existing.path, shallow=False):
             return UploadResult(existing, f"{filename} is already here as {existing.name}")
     stem = safe_stem(Path(filename).stem)
     dest = place(src, folder, stem)
-    info = describe(dest)
+    size, mtime_ns = modelfolder.stamp(dest)
+    modified = dt.datetime.fromtimestamp(mtime_ns / 1e9, dt.timezone.utc)
+    info = _cache[(str(dest.resolve()), size, mtime_ns)] = _loaded_info(dest, obj, size, modified)  # read once
     renamed = ""
     if dest.name != f"{stem}{SUFFIX}":
         renamed = f" (saved as {dest.name}: the name was taken)"
@@ -268,10 +289,15 @@ def accept_upload(src: str | os.PathLike, folder: str | os.PathLike, filename: s
     return UploadResult(info, f"accepted {kind} checkpoint {dest.name}{renamed}")
 
 
-def check_loads(path: str | os.PathLike, kind: str) -> None:
-    """Build the model a checkpoint describes and load its weights; CheckpointError if they do not fit."""
+def check_loads(path: str | os.PathLike, kind: str, obj: dict | None = None) -> None:
+    """Build the model a checkpoint describes and load its weights; CheckpointError if they do not fit. `obj`: the
+    checkpoint already read from `path`, built from without reading the file again where the kind can."""
+    build = kinds.get(kind).build
     try:
-        kinds.load(path, kind)
+        if obj is not None and build is not None:
+            build(obj, Path(path).name)
+        else:
+            kinds.load(path, kind)
     except (ckpt.CheckpointError, ImportError):
         raise
     except Exception as e:  # an upload is refused with a reason, whatever the file holds

@@ -105,6 +105,9 @@ def test_generate_defaults_to_a_checkpoint_and_joins_samples(client):
     (("", "tiny.pt"), "prompt is empty"),
     (("the", "tiny.pt", 40, -1.0), "less than minimum value 0"),
     (("the", "tiny.pt", 40, 0.8, 0, 0.0), "less than minimum"),
+    (("the", "tiny.pt", 2.5), "length must be a whole number"),
+    (("the", "tiny.pt", 40, 0.8, 0, 1.0, 1.5), "seed must be a whole number"),
+    (("the", "tiny.pt", 40, 0.8, 2.5), "top-k must be a whole number"),
     (("the", "../tiny.pt"), "not a checkpoint name"),
     (("the", "missing.pt"), "no checkpoint named 'missing.pt'"),
 ])

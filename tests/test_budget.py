@@ -65,24 +65,25 @@ def test_cli_minutes(tmp_path, capsys):
 
 def test_app_minutes_field_trains_to_a_budget(tmp_path):
     from charrnn.web import jobs
+    from charrnn.web.forms import TrainForm
     from charrnn.web.webapp import WebApp
 
     text = tmp_path / "fox.txt"
     text.write_text("the quick brown fox jumps over the lazy dog. " * 60)
     app = WebApp(tmp_path / "ckpts", device="cpu")
     # the form's way: Steps left empty, Minutes given (the order of the /train endpoint's inputs)
-    job = app.start_training(None, str(text), "fox", "lstm", 16, 1, None, 8, 16, 0.01, 0.1)
+    job = app.start_training(TrainForm.from_widgets(None, str(text), "fox", "lstm", 16, 1, None, 8, 16, 0.01, 0.1))
     assert job.request.config.minutes == 0.1 and job.request.config.steps is None
     job.thread.join(60)
     assert job.state == "finished" and (tmp_path / "ckpts" / "fox.pt").exists(), job.summary()
     # sizes left at 0 (as the form sends them): sized for the machine, and the status says what was chosen
-    job = app.start_training(None, str(text), "auto", "lstm", 0, 1, 0, 0, 0, 0, 0.1)
+    job = app.start_training(TrainForm.from_widgets(None, str(text), "auto", "lstm", 0, 1, 0, 0, 0, 0, 0.1))
     assert job.request.model["hidden"] is None and job.request.config.batching == "streams"
     job.thread.join(60)
     assert job.state == "finished" and "sized: hidden " in job.summary(), job.summary()
     assert ckpt.load(tmp_path / "ckpts" / "auto.pt")["metrics"]["sizing"]["hidden"] >= 64
     # a step count, as existing API callers give it, still wins over the Minutes field's default
-    req = jobs.make_request(text_file=text, steps=7, minutes=jobs.FORM.minutes)
+    req = jobs.make_request(TrainForm.parse(text_file=text, steps=7, minutes=TrainForm.minutes))
     assert req.config.steps == 7 and req.config.minutes is None
     with pytest.raises(ValueError, match="minutes must be"):
-        jobs.make_request(text_file=text, steps=None, minutes=-1)
+        jobs.make_request(TrainForm.parse(text_file=text, steps=None, minutes=-1))

@@ -22,7 +22,7 @@ from charrnn import modelfolder
 from charrnn.cli.main import main
 from charrnn.export import export
 from charrnn.sentiment import load_sentiment, predict
-from charrnn.serve import serving
+from charrnn.serve import models
 from charrnn.web.webapp import WebApp
 
 from .test_hostile import BY_NAME, build_hostile
@@ -333,12 +333,12 @@ def test_the_shelf_lists_and_serves_folders(hostile, tiny, tmp_path):
     for bad in ("plain-dir", "missing", "../checkpoints"):
         with pytest.raises(CheckpointError):
             shelf.resolve(shelf_dir, bad)
-    path = serving.pick(shelf_dir, "tiny-folder", "char-lm")
-    cache = serving.model_cache("char-lm", device="cpu")
+    path = models.pick(shelf_dir, "tiny-folder", "char-lm")
+    cache = models.model_cache("char-lm", device="cpu")
     lm = cache.get(path)
     assert lm is cache.get(path) and lm.vocab == load_char_lm(hostile.lm).vocab
     with pytest.raises(CheckpointError, match="sentiment checkpoint, not char-lm"):
-        serving.pick(shelf_dir, "toy-classifier", "char-lm")
+        models.pick(shelf_dir, "toy-classifier", "char-lm")
     app = WebApp(shelf_dir, device="cpu")
     assert "tiny-folder" in str(app.listing())
     *_, text = app.generate("the ", "tiny-folder", length=20, seed=1)

@@ -21,7 +21,7 @@ import torch
 
 from charrnn import CheckpointError, Corpus, load_char_lm, shelf
 
-from charrnn.serve import serving
+from charrnn.serve import models
 
 from charrnn import train
 from charrnn import checkpoint as ckpt
@@ -240,10 +240,10 @@ def test_shelf_lists_describes_and_picks(files):
     assert [i.name for i in shelf.list_checkpoints(files.folder, LM)] == [VALID[LM]]
     assert [i.name for i in shelf.list_checkpoints(files.folder, SENT)] == [VALID[SENT]]
     for kind in (LM, SENT):
-        assert serving.pick(files.folder, None, kind).name == VALID[kind]
+        assert models.pick(files.folder, None, kind).name == VALID[kind]
         for name in names(kind):
             with pytest.raises(CheckpointError, match=BY_NAME[name].expect(kind)):
-                serving.pick(files.folder, name, kind)
+                models.pick(files.folder, name, kind)
 
 
 @pytest.mark.parametrize("name", [h.name for h in HOSTILE if h.name not in VALID.values()])

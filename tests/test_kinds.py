@@ -7,7 +7,7 @@ from torch import nn
 
 from charrnn import checkpoint as ckpt
 from charrnn import kinds, shelf
-from charrnn.serve import serving
+from charrnn.serve import models
 
 TOY = "toy-classifier"
 
@@ -63,8 +63,8 @@ def test_a_third_kind_is_one_registration(toy, tmp_path):
     assert "does not match a toy-classifier model" in infos["bad.pt"].error
     assert [i.name for i in shelf.list_checkpoints(folder, TOY)] == ["toy.pt"]
 
-    path = serving.pick(folder, None, TOY, toy.default_file)
-    model = serving.model_cache(TOY, "cpu").get(path)
+    path = models.pick(folder, None, TOY, toy.default_file)
+    model = models.model_cache(TOY, "cpu").get(path)
     assert model(torch.zeros(1, 3)).shape == (1, 2)
 
     result = shelf.accept_upload(toy_checkpoint(tmp_path / "mine.pt", inputs=4), folder)
@@ -80,4 +80,4 @@ def test_unknown_kinds_are_listed_but_not_accepted(tmp_path):
     with pytest.raises(ckpt.CheckpointError, match="is of kind 'toy-classifier'; accepted kinds: char-lm, sentiment"):
         shelf.accept_upload(toy_checkpoint(tmp_path / "up.pt"), tmp_path / "other")
     with pytest.raises(ckpt.CheckpointError, match="unknown checkpoint kind"):
-        serving.model_cache(TOY)
+        models.model_cache(TOY)

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from charrnn import Corpus, VocabError, decode, generate, load_char_lm, load_corpus, read_text, stream, train
-from charrnn.serve import serving
+from charrnn.serve import options, scoring, streaming
 from charrnn import checkpoint as ckpt
 from charrnn.lm.data import CharWindows, Vocab, split_ids
 from charrnn.lm.gutenberg import strip_gutenberg
@@ -172,7 +172,7 @@ FORM_GOOD = dict(
 )
 FORM_ANY = {name: form_values for name in FORM_GOOD} | dict(
     prompt=st.one_of(st.text(max_size=40), st.none(), st.just(" \n\t"), st.integers(),
-                     st.just("x" * (serving.MAX_PROMPT + 1))),
+                     st.just("x" * (options.MAX_PROMPT + 1))),
     temperature=st.one_of(form_values, ANY["temperature"]),
     seed=st.one_of(form_values, st.sampled_from([MAX_SEED + 1, 1e30, 10**30])),
 )
@@ -270,10 +270,10 @@ def test_huge_prompts(lm):
     assert_sample(outs[0], prompt, 5)
     _, err = outcome(lambda: generate(lm, "é" * 100_000, 5))
     assert isinstance(err, VocabError) and "'é'" in str(err) and len(str(err)) < 200
-    _, err = outcome(lambda: serving.sample_options("the " * 25_000))
+    _, err = outcome(lambda: options.sample_options("the " * 25_000))
     assert_names(err, "limit")
-    opts, _ = serving.sample_options("t" * serving.MAX_PROMPT, 3)
-    texts = list(serving.stream_text(lm, opts))[-1]
+    opts, _ = options.sample_options("t" * options.MAX_PROMPT, length=3)
+    texts = list(streaming.stream_text(lm, opts))[-1]
     assert_sample(texts[0], opts.prompt, 3)
 
 
@@ -295,22 +295,22 @@ def test_longest_length_is_generated_and_longer_refused(lm):
 @example(case=dict(prompt="the", length=10**400, temperature=1.0, top_k=0, top_p=1.0, seed=1e30, num_samples=1))
 def test_form_values_give_options_and_samples_or_a_short_message(lm, case):
     prompt = case["prompt"]
-    result, err = outcome(lambda: serving.sample_options(**case))
+    result, err = outcome(lambda: options.sample_options(**case))
     if err is not None:
         assert_names(err, *OPTION_WORDS)
         assert len(str(err)) < 200
         return
     opts, notices = result
-    assert opts.prompt == str(prompt) and opts.prompt.strip() and len(opts.prompt) <= serving.MAX_PROMPT
+    assert opts.prompt == str(prompt) and opts.prompt.strip() and len(opts.prompt) <= options.MAX_PROMPT
     assert isinstance(opts.length, int) and 1 <= opts.length <= MAX_LENGTH
     assert math.isfinite(opts.temperature) and 0 <= opts.temperature <= MAX_TEMPERATURE
     assert opts.top_k is None or (isinstance(opts.top_k, int) and opts.top_k >= 1)
     assert opts.top_p is None or 0 < opts.top_p < 1
     assert opts.seed is None or (isinstance(opts.seed, int) and 0 <= opts.seed <= MAX_SEED)
-    assert isinstance(opts.num_samples, int) and 1 <= opts.num_samples <= serving.MAX_SAMPLES
+    assert isinstance(opts.num_samples, int) and 1 <= opts.num_samples <= options.MAX_SAMPLES
     assert all(isinstance(n, str) for n in notices)
     opts = dataclasses.replace(opts, length=min(opts.length, 20))
-    frames, err = outcome(lambda: list(serving.stream_text(lm, opts)))
+    frames, err = outcome(lambda: list(streaming.stream_text(lm, opts)))
     if err is not None:
         assert isinstance(err, VocabError) and set(opts.prompt) - set(VOCAB)
         assert_names(err, "know")
@@ -464,7 +464,7 @@ def test_predict_scores_every_text(clf, texts):
 @fast(80)
 @given(text=st.one_of(reviews, st.none(), st.integers()))
 def test_positive_probability_or_says_the_text_is_empty(clf, text):
-    p, err = outcome(lambda: serving.positive_probability(clf, text))
+    p, err = outcome(lambda: scoring.positive_probability(clf, text))
     if text is None or not str(text).strip():
         assert_names(err, "empty")
     else:
@@ -476,7 +476,7 @@ def test_positive_probability_or_says_the_text_is_empty(clf, text):
     "good " * 200_000, "<" * 1_000_000, "<a" * 500_000, "<" * 500_000 + ">", "x" * 1_000_000, "🙂" * 100_000,
 ])
 def test_huge_reviews_are_scored_quickly(clf, text):
-    p, err = outcome(lambda: serving.positive_probability(clf, text))
+    p, err = outcome(lambda: scoring.positive_probability(clf, text))
     assert err is None
     assert_probability(p)
     assert tokenize("x <b> y <" + "<" * 1000) == ["x", "y"]

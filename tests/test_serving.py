@@ -5,7 +5,7 @@ import pytest
 
 from charrnn import VocabError, load_char_lm, shelf
 
-from charrnn.serve import serving
+from charrnn.serve import models, options, scoring, streaming
 from charrnn import checkpoint as ckpt
 from charrnn.lm.sample import MAX_LENGTH, MAX_TEMPERATURE
 
@@ -22,22 +22,23 @@ def folder(tmp_path_factory):
 
 
 def test_options_are_normalised():
-    opts, notices = serving.sample_options("The", 100, 0.5, 0, 1.0, -1, 2)
-    assert opts == serving.SampleOptions("The", 100, 0.5, None, None, None, 2) and notices == []
-    opts, _ = serving.sample_options("The", 100.0, 0, 5, 0.9, 7, 1)
+    opts, notices = options.sample_options("The", length=100, temperature=0.5, top_k=0, top_p=1.0, seed=-1,
+                                            num_samples=2)
+    assert opts == options.SampleOptions("The", 100, 0.5, None, None, None, 2) and notices == []
+    opts, _ = options.sample_options("The", length=100.0, temperature=0, top_k=5, top_p=0.9, seed=7, num_samples=1)
     assert (opts.length, opts.temperature, opts.top_k, opts.top_p, opts.seed) == (100, 0.0, 5, 0.9, 7)
 
 
 def test_too_long_or_too_many_are_clamped_with_a_notice():
-    opts, notices = serving.sample_options("The", MAX_LENGTH + 1, num_samples=50)
-    assert (opts.length, opts.num_samples) == (MAX_LENGTH, serving.MAX_SAMPLES)
-    assert len(notices) == 2 and f"{MAX_LENGTH:,}" in notices[0] and str(serving.MAX_SAMPLES) in notices[1]
+    opts, notices = options.sample_options("The", length=MAX_LENGTH + 1, num_samples=50)
+    assert (opts.length, opts.num_samples) == (MAX_LENGTH, options.MAX_SAMPLES)
+    assert len(notices) == 2 and f"{MAX_LENGTH:,}" in notices[0] and str(options.MAX_SAMPLES) in notices[1]
 
 
 @pytest.mark.parametrize("kwargs, message", [
     (dict(prompt=""), "prompt is empty"),
     (dict(prompt="   \n"), "prompt is empty"),
-    (dict(prompt="x" * (serving.MAX_PROMPT + 1)), "limit"),
+    (dict(prompt="x" * (options.MAX_PROMPT + 1)), "limit"),
     (dict(length=0), "length must be at least 1"),
     (dict(length=2.5), "length must be a whole number"),
     (dict(length="many"), "length must be a whole number"),
@@ -52,44 +53,44 @@ def test_too_long_or_too_many_are_clamped_with_a_notice():
 def test_unusable_options_get_a_short_message(kwargs, message):
     args = dict(prompt="The", length=10, temperature=1.0, top_k=0, top_p=1.0, seed=1, num_samples=1) | kwargs
     with pytest.raises(ValueError, match=message) as e:
-        serving.sample_options(**args)
+        options.sample_options(**args)
     assert len(str(e.value)) < 120
 
 
 def test_stream_text_grows_from_the_prompt_and_is_seeded(folder):
     lm = load_char_lm(folder / "tiny.pt")
-    opts, _ = serving.sample_options("the qu", 30, 1.0, 0, 1.0, 5, 2)
-    steps = list(serving.stream_text(lm, opts, every=8))
+    opts, _ = options.sample_options("the qu", length=30, temperature=1.0, top_k=0, top_p=1.0, seed=5, num_samples=2)
+    steps = list(streaming.stream_text(lm, opts, every=8))
     assert [len(s[0]) for s in steps] == [14, 22, 30, 36]
     final = steps[-1]
     assert all(s.startswith("the qu") for s in final) and final[0] != final[1]
-    assert list(serving.stream_text(lm, opts))[-1] == final
-    joined = serving.join_samples(final)
+    assert list(streaming.stream_text(lm, opts))[-1] == final
+    joined = streaming.join_samples(final)
     assert joined.startswith("── sample 1 ──\nthe qu") and "\n\n── sample 2 ──\nthe qu" in joined
-    assert serving.join_samples(["only"]) == "only"
+    assert streaming.join_samples(["only"]) == "only"
 
 
 def test_unknown_prompt_characters_are_named(folder):
     lm = load_char_lm(folder / "tiny.pt")
-    opts, _ = serving.sample_options("the €uro Z", 5)
+    opts, _ = options.sample_options("the €uro Z", length=5)
     with pytest.raises(VocabError, match="does not know: '€' 'Z'"):
-        next(serving.stream_text(lm, opts))
+        next(streaming.stream_text(lm, opts))
 
 
 def test_pick_checks_name_kind_and_defaults(folder, tmp_path):
-    assert serving.pick(folder, "tiny.pt", "char-lm") == (folder / "tiny.pt").resolve()
-    assert serving.pick(folder, None, "char-lm", preferred="absent.pt") == folder / "tiny.pt"
+    assert models.pick(folder, "tiny.pt", "char-lm") == (folder / "tiny.pt").resolve()
+    assert models.pick(folder, None, "char-lm", preferred="absent.pt") == folder / "tiny.pt"
     with pytest.raises(ckpt.CheckpointError, match="not sentiment"):
-        serving.pick(folder, "tiny.pt", "sentiment")
+        models.pick(folder, "tiny.pt", "sentiment")
     with pytest.raises(ckpt.CheckpointError, match="no sentiment checkpoint"):
-        serving.pick(folder, "", "sentiment")
+        models.pick(folder, "", "sentiment")
     with pytest.raises(ckpt.CheckpointError):
-        serving.pick(folder, "../tiny.pt", "char-lm")
+        models.pick(folder, "../tiny.pt", "char-lm")
 
 
 def test_model_cache_reloads_changed_files_and_drops_the_oldest(tmp_path):
     loads = []
-    cache = serving.ModelCache(lambda p: loads.append(p.name) or p.read_text(), size=2)
+    cache = models.ModelCache(lambda p: loads.append(p.name) or p.read_text(), size=2)
     for name in "abc":
         (tmp_path / name).write_text(name)
     assert [cache.get(tmp_path / n) for n in "aab"] == ["a", "a", "b"] and loads == ["a", "b"]
@@ -103,7 +104,7 @@ def test_model_cache_reloads_changed_files_and_drops_the_oldest(tmp_path):
 
 def test_empty_review_is_refused():
     with pytest.raises(ValueError, match="text is empty"):
-        serving.positive_probability(object(), "  ")
+        scoring.positive_probability(object(), "  ")
 
 
 def test_labels_of_listing_are_what_the_dropdown_shows(folder):

@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from charrnn.serve import serving
+from charrnn.serve import options, streaming
 from charrnn.lm.charlm import load_char_lm
 from charrnn.lm.sample import generate
 from charrnn.lm.stops import stop_strings, until_stopped
@@ -53,19 +53,21 @@ def test_generate_with_stops_is_the_unstopped_text_cut_at_the_first_stop(stops):
 def test_the_engine_stops_like_single_sampling():
     lm = load_char_lm(ISLAND)
     for batched in (True, False):
-        opts, _ = serving.sample_options("The island", 400, 0.9, 0, 1.0, 5, 3, "sentence", "")
-        stopped = list(serving.stream_text(lm, opts, batched=batched))[-1]
-        opts, _ = serving.sample_options("The island", 400, 0.9, 0, 1.0, 5, 3, "length", "")
-        full = list(serving.stream_text(lm, opts, batched=batched))[-1]
+        opts, _ = options.sample_options("The island", length=400, temperature=0.9, top_k=0, top_p=1.0, seed=5,
+                                              num_samples=3, until="sentence", stop="")
+        stopped = list(streaming.stream_text(lm, opts, batched=batched))[-1]
+        opts, _ = options.sample_options("The island", length=400, temperature=0.9, top_k=0, top_p=1.0, seed=5,
+                                              num_samples=3, until="length", stop="")
+        full = list(streaming.stream_text(lm, opts, batched=batched))[-1]
         assert stopped == [cut(t, "The island", ".!?") for t in full]
 
 
 def test_form_stop_values():
-    assert serving.form_stops("paragraph", "") == ("\n\n",)
-    assert serving.form_stops("length", "\\n") == ("\n",)
-    assert serving.form_stops(None, None) == ()
+    assert options.form_stops("paragraph", "") == ("\n\n",)
+    assert options.form_stops("length", "\\n") == ("\n",)
+    assert options.form_stops(None, None) == ()
     with pytest.raises(ValueError, match="stop at must be one of"):
-        serving.form_stops("chapter", "")
+        options.form_stops("chapter", "")
 
 
 def charrnn(*args: str) -> subprocess.CompletedProcess:

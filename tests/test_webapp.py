@@ -8,17 +8,29 @@ import pytest
 
 from charrnn.web import jobs, sentiment_jobs
 
-from charrnn.serve import serving
+from charrnn.serve.options import GenerateForm, sample_options
 
 from charrnn import shelf
 from charrnn.checkpoint import CheckpointError
 from charrnn.kinds import CHAR_LM, SENTIMENT
 from charrnn.lm.sample import MAX_LENGTH
 from charrnn.sentiment import default_sentiment_checkpoint, load_labelled, preset, train_sentiment
+from charrnn.web.forms import ClassifierForm, TrainForm
 from charrnn.web.webapp import WebApp
 
 from .apphelpers import SHIPPED, labelled_csv
 from .helpers import train_tiny
+
+
+def generate(app, prompt, checkpoint=None, warn=None, **raw):
+    """The app's generate action on the generation form's raw values, parsed as the Gradio wrapper does."""
+    form = GenerateForm.parse(prompt=prompt, **raw)
+    return app.generate(form, checkpoint, **({"warn": warn} if warn else {}))
+
+
+def classifier(app, file, **raw):
+    """The app's start_classifier action on the classifier form's raw values."""
+    return app.start_classifier(ClassifierForm.parse(file=file, **raw))
 
 
 @pytest.fixture(scope="module")
@@ -43,24 +55,24 @@ def test_listing_offers_usable_checkpoints_by_kind(app):
 
 
 def test_generate_streams_the_text_and_reports_clamped_options(app):
-    texts = list(app.generate("the qu", "tiny.pt", length=40, seed=3))
+    texts = list(generate(app, "the qu", "tiny.pt", length=40, seed=3))
     assert texts[-1].startswith("the qu") and len(texts[-1]) == 46
     assert all(texts[-1].startswith(t) for t in texts)
-    assert list(app.generate("the qu", None, length=40, seed=3))[-1] == texts[-1]
+    assert list(generate(app, "the qu", None, length=40, seed=3))[-1] == texts[-1]
     notices = []
-    long = list(app.generate("the", length=MAX_LENGTH + 1, temperature=0, warn=notices.append))[-1]
+    long = list(generate(app, "the", length=MAX_LENGTH + 1, temperature=0, warn=notices.append))[-1]
     assert len(long) == 3 + MAX_LENGTH and len(notices) == 1 and f"{MAX_LENGTH:,}" in notices[0]
-    default = list(app.generate("the"))[-1]
-    assert len(default) == 3 + serving.FORM.length
+    default = list(generate(app, "the"))[-1]
+    assert len(default) == 3 + GenerateForm.length
 
 
 def test_partial_texts_come_less_often_when_many_users_generate(app, monkeypatch):
     monkeypatch.setattr(app, "STREAM_INTERVAL", 0.0)  # alone: a partial text at every chance (each 8 characters)
     monkeypatch.setattr(app, "UPDATES_PER_SECOND", 1e9)
-    alone = list(app.generate("the qu", "tiny.pt", length=200, seed=3))
+    alone = list(generate(app, "the qu", "tiny.pt", length=200, seed=3))
     monkeypatch.setattr(app, "UPDATES_PER_SECOND", 1.0)
     monkeypatch.setattr(app, "_streams", 29)  # with this one, 30 users: 30 s between one user's updates
-    crowded = list(app.generate("the qu", "tiny.pt", length=200, seed=3))
+    crowded = list(generate(app, "the qu", "tiny.pt", length=200, seed=3))
     assert len(alone) >= 25 and crowded == [alone[-1]]  # only the final text, and the same text
     assert app._streams == 29  # the count is back where it was
 
@@ -73,7 +85,7 @@ def test_partial_texts_come_less_often_when_many_users_generate(app, monkeypatch
 ])
 def test_generate_raises_plain_errors(app, args, error, message):
     with pytest.raises(error, match=message):
-        list(app.generate(*args))
+        list(generate(app, *args))
 
 
 def test_sentiment_needs_a_classifier_and_text(app):
@@ -102,19 +114,24 @@ def test_download_and_upload(app, tmp_path):
 def test_training_settings_are_checked_and_nothing_runs_by_default(app):
     assert app.training_status() == "" and app.stop_training() is False
     with pytest.raises(ValueError, match="hidden must be a whole number from 8"):
-        app.start_training("1268", hidden=4)
+        app.start_training(TrainForm.parse(book="1268", hidden=4))
     with pytest.raises(ValueError, match="choose a book"):
-        app.start_training("")
+        app.start_training(TrainForm.parse(book=""))
     assert app.jobs.current is None
 
 
 def test_form_defaults_are_written_once():
-    opts, _ = serving.sample_options("x")
-    assert (opts.length, opts.temperature, opts.num_samples) == (serving.FORM.length, serving.FORM.temperature,
-                                                                 serving.FORM.num_samples)
-    request = jobs.make_request(jobs.FORM.book)
-    assert request.model["hidden"] == jobs.FORM.hidden and request.config.steps == jobs.FORM.steps
-    assert request.name == f"gutenberg-{jobs.FORM.book}-h{jobs.FORM.hidden}"
+    opts, _ = sample_options("x")
+    assert (opts.length, opts.temperature, opts.num_samples) == (GenerateForm.length, GenerateForm.temperature,
+                                                                 GenerateForm.num_samples)
+    assert TrainForm.parse() == TrainForm() and ClassifierForm.parse() == ClassifierForm()
+    book = TrainForm.book[0]
+    request = jobs.make_request(TrainForm.parse(book=book, steps=1000))
+    assert request.model["hidden"] == jobs.STEP_RUN.hidden and request.config.steps == 1000
+    assert request.name == f"gutenberg-{book}-h{jobs.STEP_RUN.hidden}"
+    budget = jobs.make_request(TrainForm.parse())  # the form left alone: the default book for the default minutes
+    assert budget.books == TrainForm.book and budget.config.minutes == TrainForm.minutes
+    assert budget.model["hidden"] is None and budget.config.steps is None
 
 
 # ---------------------------------------------------------------- classifiers: list, classify, explain, train
@@ -131,7 +148,7 @@ def films(tmp_path_factory):
 def classifier_app(tmp_path_factory, films):
     """An app whose folder holds one classifier, trained through the app on the toy CSV (classes dull / fun)."""
     app = WebApp(tmp_path_factory.mktemp("classifiers") / "checkpoints", device="cpu")
-    job = app.start_classifier(films, name="films", **TINY)
+    job = classifier(app, films, name="films", **TINY)
     for _ in app.watch(job, every=0.1):
         pass
     assert job.state == "finished", job.summary()
@@ -168,22 +185,22 @@ def test_hostile_data_files_get_a_clear_message_and_nothing_is_written(app, tmp_
     with pytest.raises(ValueError, match=message):
         app.preview_dataset(path)
     with pytest.raises(ValueError, match=message):
-        app.start_classifier(path, **TINY)
+        classifier(app, path, **TINY)
     assert app.jobs.current is None and sorted(p.name for p in app.folder.iterdir()) == before
 
 
 def test_classifier_form_is_checked(app, films, monkeypatch):
     with pytest.raises(ValueError, match="upload a CSV"):
-        app.start_classifier(None)
+        classifier(app, None)
     with pytest.raises(ValueError, match="preset must be one of book, best"):
-        app.start_classifier(films, preset="huge")
+        classifier(app, films, preset="huge")
     with pytest.raises(ValueError, match="epochs must be a whole number from 1 to 100"):
-        app.start_classifier(films, epochs=0)
+        classifier(app, films, epochs=0)
     with pytest.raises(ValueError, match="learning rate must be in"):
-        app.start_classifier(films, lr=-1)
+        classifier(app, films, lr=-1)
     for bad in ("lots", 5, -0.5, "nan"):
         with pytest.raises(ValueError, match="lexicon sentences must be a share of the training rows from 0 to 3"):
-            app.start_classifier(films, lexicon=bad)
+            classifier(app, films, lexicon=bad)
     monkeypatch.setattr(sentiment_jobs, "MAX_TEXT_BYTES", 1000)
     with pytest.raises(ValueError, match="the limit is 0 MiB"):
         app.preview_dataset(films)
@@ -224,8 +241,8 @@ def test_explain_gives_each_word_a_score_and_the_running_probability(classifier_
     ("mixed", "0", 0.0), ("sentence", 1, 1.0),
 ])
 def test_classifier_form_sets_the_lexicon_share(films, preset_name, lexicon, expected):
-    request = sentiment_jobs.make_classifier_request(films, preset_name=preset_name, lexicon=lexicon,
-                                                     device="cpu")
+    request = sentiment_jobs.make_classifier_request(ClassifierForm.parse(file=films, preset=preset_name,
+                                                                          lexicon=lexicon), device="cpu")
     assert request.config.lexicon == expected
 
 
@@ -242,16 +259,16 @@ def test_default_classifier_is_the_kinds_default_file(classifier_app, tmp_path):
 
 def test_one_job_at_a_time_and_stop_keeps_the_best_epoch(classifier_app, films):
     app = classifier_app
-    job = app.start_classifier(films, name="films", **{**TINY, "epochs": 100})
+    job = classifier(app, films, name="films", **{**TINY, "epochs": 100})
     assert job.request.name == "films-2"  # films.pt is taken
     deadline = time.monotonic() + 120
     while not job.records:
         assert time.monotonic() < deadline and not job.done, job.summary()
         time.sleep(0.05)
     with pytest.raises(jobs.JobBusy, match=r"already running \(classifier films-2, epoch \d+/100\)"):
-        app.start_classifier(films, **TINY)
+        classifier(app, films, **TINY)
     with pytest.raises(jobs.JobBusy, match="already running"):
-        app.start_training("1268")
+        app.start_training(TrainForm.parse(book="1268"))
     assert app.stop_training() is False and app.stop_classifier() is True
     job.thread.join(60)
     assert job.state == "stopped" and job.published == app.folder / "films-2.pt", job.summary()
@@ -289,3 +306,57 @@ def test_shipped_character_models_are_offered_together_island_first():
     assert {"mysterious-island.pt", "tiny-shakespeare.pt"} <= set(names) and menu.value == "mysterious-island.pt"
     label = dict((name, label) for label, name in menu.choices)["tiny-shakespeare.pt"]
     assert "tinyshakespeare" in label and "1.42" in label, label
+
+
+# ---------------------------------------------------------------- read once
+
+
+def test_a_classifier_job_is_the_same_job_type(classifier_app):
+    job = classifier_app.jobs.current
+    assert type(job) is jobs.Job and job.kind == SENTIMENT and job.progress == job.epoch > 0
+
+
+def test_a_text_is_checked_and_tokenised_once(classifier_app, monkeypatch):
+    from charrnn.serve import scoring
+
+    calls = {"review_text": 0, "encode": 0}
+
+    def counted(name, real):
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return real(*args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(scoring, "review_text", counted("review_text", scoring.review_text))
+    monkeypatch.setattr(scoring, "encode", counted("encode", scoring.encode))
+    fun = classifier_app.sentiment("a great wonderful film", "films.pt")
+    assert calls == {"review_text": 1, "encode": 1} and set(fun) == {"dull", "fun"}
+
+
+def test_an_uploaded_data_file_is_read_once_for_preview_and_training(films, tmp_path, monkeypatch):
+    data = tmp_path / "films-copy.csv"
+    data.write_bytes(films.read_bytes())
+    reads = []
+    real = sentiment_jobs.preview_dataset
+    monkeypatch.setattr(sentiment_jobs, "preview_dataset", lambda *a, **k: reads.append(a) or real(*a, **k))
+    p = WebApp.preview_dataset(data)  # the upload event: format and columns found
+    again = WebApp.preview_dataset(data, p.format, p.text_column, p.label_column)  # a column menu's event
+    form = ClassifierForm.parse(file=data, format=p.format, text_column=p.text_column, label_column=p.label_column,
+                                preset="book", epochs=1)
+    request = sentiment_jobs.make_classifier_request(form, device="cpu")
+    assert len(reads) == 1 and again is p and request.data is p.data
+    data.write_text(data.read_text() + "9,a good film,fun\n")  # a changed file is read again
+    assert WebApp.preview_dataset(data).counts == (100, 101) and len(reads) == 2
+
+
+def test_an_uploaded_checkpoint_is_loaded_once(app, tmp_path, monkeypatch):
+    from charrnn import checkpoint as ckpt
+
+    other = WebApp(tmp_path / "other", device="cpu")
+    shutil.copyfile(app.folder / "tiny.pt", tmp_path / "mine.pt")
+    loads = []
+    real = ckpt.load
+    monkeypatch.setattr(ckpt, "load", lambda *a, **k: loads.append(a) or real(*a, **k))
+    assert other.upload(tmp_path / "mine.pt") == "accepted char-lm checkpoint mine.pt"
+    assert len(loads) == 1
+    assert [n for _, n in other.menu(CHAR_LM).choices] == ["mine.pt"] and len(loads) == 1  # listed from that read

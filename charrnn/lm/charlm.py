@@ -60,8 +60,12 @@ def char_lm_parts(obj: dict, name: str, meta: bool = False) -> tuple[Vocab, Char
 
 def load_char_lm(path: str | os.PathLike, device: str = "cpu") -> CharLM:
     """Load a `char-lm` checkpoint onto `device` ('auto' picks the GPU when present)."""
-    obj = ckpt.load(path, kind=CHAR_LM)
-    vocab, model = char_lm_parts(obj, ckpt.display_name(path))
+    return build_char_lm(ckpt.load(path, kind=CHAR_LM), ckpt.display_name(path), device)
+
+
+def build_char_lm(obj: dict, name: str, device: str = "cpu") -> CharLM:
+    """The character model of a checkpoint already loaded (`checkpoint.load`), on `device`."""
+    vocab, model = char_lm_parts(obj, name)
     model.to(pick_device(device)).eval()
     meta = {k: obj.get(k) for k in ("config", "preprocessing", "metrics")}
     return CharLM(model, vocab, meta)
@@ -78,4 +82,5 @@ def score(metrics: Metrics) -> str:
     return "" if loss is None else f"val loss {loss:.3f} nats ({loss / LN2:.3f} bpc)"
 
 
-KIND = register(Kind(CHAR_LM, "mysterious-island.pt", check=check, load=load_char_lm, score=score))
+KIND = register(Kind(CHAR_LM, "mysterious-island.pt", check=check, load=load_char_lm, score=score,
+                     build=build_char_lm))

@@ -5,9 +5,11 @@ alpha multiplies the logits instead, so alpha = 1 / T: alpha 2.0 is T 0.5, alpha
 """
 from __future__ import annotations
 
+import inspect
 import math
 import operator
 from bisect import bisect_left
+from dataclasses import dataclass, fields
 from itertools import accumulate
 from typing import Iterator
 
@@ -163,41 +165,55 @@ def _steps(lm: CharLM, prompt: str, length: int, temperature: float, top_k: int 
             logits, state = lm.stepper(torch.tensor(nxt, device=lm.device), state)
 
 
-def stream(
-    lm: CharLM,
-    prompt: str = "",
-    length: int = 300,
-    *,
-    temperature: float = 1.0,
-    top_k: int | None = None,
-    top_p: float | None = None,
-    seed: int | None = None,
-    num_samples: int = 1,
-    stop: tuple[str, ...] = (),
-) -> Iterator[list[str]]:
+@dataclass(frozen=True)
+class Sampling:
+    """The sampling options `stream` and `generate` take as keywords (checked when sampling starts)."""
+
+    temperature: float = 1.0
+    top_k: int | None = None
+    top_p: float | None = None
+    seed: int | None = None
+    num_samples: int = 1
+    stop: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, caller: str, options: dict) -> Sampling:
+        """The options given to `caller` as keywords; TypeError naming any it does not take, as Python would."""
+        unknown = sorted(set(options) - {f.name for f in fields(cls)})
+        if unknown:
+            raise TypeError(f"{caller}() got an unexpected keyword argument {unknown[0]!r}")
+        return cls(**options)
+
+
+def stream(lm: CharLM, prompt: str = "", length: int = 300, **options) -> Iterator[list[str]]:
     """Yield the next character of each of `num_samples` continuations, at most `length` times.
 
-    `generate` takes the same parameters; the sampling options are keyword-only in both, so no call can mix
-    their order up. Same seed, same output. With `stop` strings (see `charrnn.stops`) each sample ends after the
-    first stop string in its generated text (kept); a sample that has ended yields '' until all have.
+    Options, keyword-only (`Sampling`): temperature=1.0, top_k=None, top_p=None, seed=None, num_samples=1,
+    stop=(); `generate` takes the same. Same seed, same output. With `stop` strings (see `charrnn.stops`) each
+    sample ends after the first stop string in its generated text (kept); a sample that has ended yields '' until
+    all have.
     """
-    steps = _steps(lm, prompt, length, temperature, top_k, top_p, seed, num_samples)  # options checked lazily
-    return until_stopped(steps, stop_strings(stop), num_samples)
+    o = Sampling.of("stream", options)
+    steps = _steps(lm, prompt, length, o.temperature, o.top_k, o.top_p, o.seed, o.num_samples)  # checked lazily
+    return until_stopped(steps, stop_strings(o.stop), o.num_samples)
 
 
-def generate(
-    lm: CharLM,
-    prompt: str = "",
-    length: int = 300,
-    *,
-    temperature: float = 1.0,
-    top_k: int | None = None,
-    top_p: float | None = None,
-    seed: int | None = None,
-    num_samples: int = 1,
-    stop: tuple[str, ...] = (),
-) -> list[str]:
+def generate(lm: CharLM, prompt: str = "", length: int = 300, **options) -> list[str]:
     """Whole continuations, each starting with the prompt (the same parameters as `stream`)."""
-    steps = list(stream(lm, prompt, length, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed,
-                        num_samples=num_samples, stop=stop))
-    return [prompt + "".join(chars[i] for chars in steps) for i in range(num_samples)]
+    n = Sampling.of("generate", options).num_samples
+    steps = list(stream(lm, prompt, length, **options))
+    return [prompt + "".join(chars[i] for chars in steps) for i in range(n)]
+
+
+def _keyword_signature(fn) -> inspect.Signature:
+    """`fn`'s signature as callers see it: its `**options` shown as Sampling's keyword-only parameters, so that
+    help(), IDEs and inspect list the options `Sampling.of` accepts."""
+    sig = inspect.signature(fn)
+    params = [p for p in sig.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    params += [inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default, annotation=f.type)
+               for f in fields(Sampling)]
+    return sig.replace(parameters=params)
+
+
+stream.__signature__ = _keyword_signature(stream)
+generate.__signature__ = _keyword_signature(generate)

@@ -105,10 +105,15 @@ def choose_batch(vocab_size: int, seq_len: int, device: torch.device, precision:
 
 
 def size_for_budget(vocab_size: int, train_chars: int, seconds: float, seq_len: int, device: torch.device,
-                    precision: str = "fp32", cell: str = "lstm", layers: int = 1, batch: int | None = None,
-                    hidden: int | None = None) -> Sizing:
-    """The model and batch for `seconds` of training on `train_chars` characters (see the module docstring); a
-    `batch` or `hidden` given is kept (and the other sized around it)."""
+                    precision: str = "fp32", cell: str = "lstm", layers: int = 1, **given: int | None) -> Sizing:
+    """The model and batch for `seconds` of training on `train_chars` characters (see the module docstring).
+
+    `given` may hold `batch` and `hidden`: one given (not None) is kept, and the other sized around it.
+    """
+    unknown = set(given) - {"batch", "hidden"}
+    if unknown:
+        raise TypeError(f"size_for_budget() got unexpected keyword arguments: {', '.join(sorted(unknown))}")
+    batch, hidden = given.get("batch"), given.get("hidden")
     trials: list[dict] = []
     t0 = time.perf_counter()
     if batch is None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .kind import SentimentModel
+from .kind import CLASSES, SentimentModel
 from .predict import predict_ids
 from .text import UNK_ID, tokenizer
 
@@ -28,7 +28,7 @@ class Explanation:
     probability: float
     contributions: list[float]
     running: list[float]
-    classes: tuple[str, str] = ("negative", "positive")
+    classes: tuple[str, str] = CLASSES
     cut: int = 0  # tokens after the explained ones, which the explanation ignores
     notice: str = ""
     known_words: int = field(init=False)
@@ -39,7 +39,7 @@ class Explanation:
 
 def _classes(sm: SentimentModel) -> tuple[str, str]:
     classes = getattr(sm, "classes", None)
-    return tuple(classes) if classes and len(classes) == 2 else ("negative", "positive")
+    return tuple(classes) if classes and len(classes) == 2 else CLASSES
 
 
 def explain(sm: SentimentModel, text: str, limit: int = EXPLAIN_LIMIT) -> Explanation:

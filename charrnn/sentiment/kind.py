@@ -11,11 +11,12 @@ from .. import checkpoint as ckpt
 from .. import shelf
 from ..device import pick_device
 from ..kinds import SENTIMENT, Kind, Metrics, fit_model, metric, register
+from .datasets import SENTIMENT_CLASSES
 from .model import SentimentConfig, SentimentEnsemble, SentimentLSTM
 from .text import TOKENIZER, TOKENIZERS, WordVocab
 
 MAX_TOKENS = 500  # texts are cut to their first MAX_TOKENS tokens (the checkpoint's own setting when it has one)
-CLASSES = ("negative", "positive")  # class names of checkpoints that record none (the shipped IMDb model)
+CLASSES = SENTIMENT_CLASSES  # class names of checkpoints that record none (the shipped IMDb model)
 
 
 @dataclass
@@ -100,9 +101,13 @@ def sentiment_classes(state: dict, name: str) -> tuple[str, str]:
 
 def load_sentiment(path: str | os.PathLike, device: str = "cpu") -> SentimentModel:
     """Load a `sentiment` checkpoint safely (weights_only=True); CheckpointError if it is not one."""
-    state = ckpt.load(path, kind=SENTIMENT)
-    vocab, model, max_tokens = sentiment_parts(state, ckpt.display_name(path))
-    classes = sentiment_classes(state, ckpt.display_name(path))
+    return build_sentiment(ckpt.load(path, kind=SENTIMENT), ckpt.display_name(path), device)
+
+
+def build_sentiment(state: dict, name: str, device: str = "cpu") -> SentimentModel:
+    """The classifier of a `sentiment` checkpoint already loaded (`checkpoint.load`), on `device`."""
+    vocab, model, max_tokens = sentiment_parts(state, name)
+    classes = sentiment_classes(state, name)
     dev = pick_device(device)
     model.to(dev).eval()
     metrics = state.get("metrics")
@@ -126,21 +131,15 @@ def score(metrics: Metrics) -> str:
 
 
 def default_sentiment_checkpoint(folder: str | os.PathLike = "checkpoints") -> Path:
-    """The classifier the app offers first in `folder`: the kind's default file (reviews-sentences.pt) when it is
-    there and usable, else the newest usable sentiment checkpoint; CheckpointError when there is none."""
-
-
-    preferred = Path(folder) / KIND.default_file
-    if preferred.is_file():
-        info = shelf.describe(preferred)
-        if info.kind == SENTIMENT and info.error is None:
-            return preferred
-    available = shelf.list_checkpoints(folder, SENTIMENT)
-    if not available:
+    """The classifier the app offers first in `folder` (`shelf.default_checkpoint`): the kind's default file
+    (reviews-sentences.pt) when it is there and usable, else the newest usable sentiment checkpoint; CheckpointError
+    when there is none."""
+    try:
+        return shelf.default_checkpoint(folder, SENTIMENT)
+    except ckpt.CheckpointError:  # none: the command line's advice, with the folder as it was given
         raise ckpt.CheckpointError(f"no sentiment checkpoint in {folder}/: give --checkpoint, or train one with "
-                                   f"`charrnn sentiment train`")
-    return available[0].path
+                                   f"`charrnn sentiment train`") from None
 
 
 DEFAULT_FILE = "reviews-sentences.pt"  # IMDb reviews + SST-2 phrases: good on long reviews and short sentences
-KIND = register(Kind(SENTIMENT, DEFAULT_FILE, check=check, load=load_sentiment, score=score))
+KIND = register(Kind(SENTIMENT, DEFAULT_FILE, check=check, load=load_sentiment, score=score, build=build_sentiment))

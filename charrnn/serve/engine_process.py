@@ -110,7 +110,7 @@ class _Child:
         self.dead = threading.Event()  # set (with the lock held) once the child's output has ended
         self._outbox: queue.SimpleQueue = queue.SimpleQueue()  # messages to the child, sent by one thread in order
         ours, theirs = socket.socketpair()
-        root = str(Path(__file__).resolve().parent.parent)  # the package importable whatever the working folder
+        root = str(Path(__file__).resolve().parents[2])  # the folder holding charrnn/: importable from anywhere
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
         self.process = subprocess.Popen([sys.executable, "-m", "charrnn.serve.engine_process", str(theirs.fileno())],
                                         pass_fds=[theirs.fileno()], env=env, stdin=subprocess.DEVNULL)

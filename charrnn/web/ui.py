@@ -16,12 +16,13 @@ import gradio as gr
 import pandas as pd
 
 from . import jobs, sentiment_jobs
-from ..serve import serving
 from ..checkpoint import CheckpointError
 from ..kinds import CHAR_LM, SENTIMENT
-from ..lm.sample import MAX_LENGTH
+from ..lm.sample import MAX_LENGTH, MAX_PROMPT
 from ..sentiment.preview import UPLOAD_FORMATS, Preview
 from ..sentiment.train import PRESETS
+from ..serve.options import MAX_SAMPLES, UNTIL_CHOICES
+from .forms import LEXICON_SHARES, ClassifierForm, GenerateForm, TrainForm, book_choices
 from .webapp import Explained, Listing, Menu, WebApp
 
 PROMPTS = ["The island", "Captain Nemo", "The engineer said", "At daybreak the settlers",  # the island model's
@@ -33,8 +34,24 @@ REVIEWS = [
 ]
 TABLE_HEADERS = ["name", "kind", "corpus", "size", "steps", "validation", "modified (UTC)"]
 CURVE_COLUMNS = ["step", "loss", "split"]
-GEN, TRAIN, CLASSIFIER = serving.FORM, jobs.FORM, sentiment_jobs.FORM
+GEN, TRAIN, CLASSIFIER = GenerateForm(), TrainForm(), ClassifierForm()  # the forms' defaults: the controls' values
 DATA_TYPES = [".csv", ".tsv", ".json", ".jsonl", ".ndjson"]
+LEXICON_SHARE_SHOWN = LEXICON_SHARES[0] if CLASSIFIER.lexicon is None else str(CLASSIFIER.lexicon)
+
+
+def whole_number(value=None, **kwargs) -> gr.Number:
+    """A number field for a whole number: an integer in the API (precision=0), but its value reaches the form
+    unrounded, so that a fraction is refused by the form's rules (charrnn.numbers) rather than rounded. (Not a
+    subclass: Gradio writes a .pyi file beside the module of every component class.)"""
+    field = gr.Number(value, precision=0, **kwargs)
+
+    def unrounded(payload: float | None) -> float | None:
+        if payload is not None:
+            field.raise_if_out_of_bounds(payload, field.minimum, field.maximum)
+        return payload
+
+    field.preprocess = unrounded  # this field's own, in place of gr.Number's rounding one
+    return field
 
 
 @contextmanager
@@ -60,21 +77,22 @@ def generate_tab(app: WebApp) -> tuple[gr.Tab, gr.Dropdown]:
                  top_p=GEN.top_p, seed=GEN.seed, num_samples=GEN.num_samples, until=GEN.until, stop=GEN.stop):
         """Continue the prompt with a character model; the text streams in as it is sampled."""
         with shown_as_message(ValueError, CheckpointError):  # VocabError is a ValueError
-            yield from app.generate(prompt, checkpoint, length, temperature, top_k, top_p, seed, num_samples,
-                                    until, stop, warn=gr.Warning)
+            form = GenerateForm.parse(prompt=prompt, length=length, temperature=temperature, top_k=top_k,
+                                      top_p=top_p, seed=seed, num_samples=num_samples, until=until, stop=stop)
+            yield from app.generate(form, checkpoint, warn=gr.Warning)
 
     with gr.Tab("Generate") as tab:
         with gr.Row():
             with gr.Column(scale=2):
                 choice = dropdown(app.menu(CHAR_LM), label="Checkpoint", allow_custom_value=True,
                                   info=f"{CHAR_LM} checkpoints: corpus and validation loss")
-                prompt = gr.Textbox(label="Prompt", value=PROMPTS[0], lines=2, max_length=serving.MAX_PROMPT)
+                prompt = gr.Textbox(label="Prompt", value=PROMPTS[0], lines=2, max_length=MAX_PROMPT)
                 with gr.Row():
                     start = gr.Button("Generate", variant="primary", elem_id="generate")
                     stop = gr.Button("Stop", elem_id="generate-stop")
                 output = gr.Textbox(label="Generated text", lines=14, buttons=["copy"], elem_id="generated")
             with gr.Column(scale=1):
-                length = gr.Number(value=GEN.length, label="Length (characters)", precision=0,
+                length = whole_number(value=GEN.length, label="Length (characters)",
                                    info=f"at most {MAX_LENGTH:,}; more is clamped")
                 temperature = gr.Slider(0, 2.0, value=GEN.temperature, step=0.05, label="Temperature",
                                         info="Lower is safer and more repetitive, higher more surprising; "
@@ -83,11 +101,11 @@ def generate_tab(app: WebApp) -> tuple[gr.Tab, gr.Dropdown]:
                                   info="sample among the k likeliest (0 = off)")
                 top_p = gr.Slider(0.05, 1.0, value=GEN.top_p, step=0.05, label="Top-p",
                                   info="sample from the smallest set holding this probability (1 = off)")
-                seed = gr.Number(value=GEN.seed, label="Seed", precision=0, info="same seed, same text; -1 = random")
-                num_samples = gr.Slider(1, serving.MAX_SAMPLES, value=GEN.num_samples, step=1,
+                seed = whole_number(value=GEN.seed, label="Seed", info="same seed, same text; -1 = random")
+                num_samples = gr.Slider(1, MAX_SAMPLES, value=GEN.num_samples, step=1,
                                         label="Number of samples")
                 with gr.Row():
-                    until = gr.Dropdown(list(serving.UNTIL_CHOICES), value=GEN.until, label="Stop at",
+                    until = gr.Dropdown(list(UNTIL_CHOICES), value=GEN.until, label="Stop at",
                                         info="end of the length, or the first sentence/paragraph end")
                     stop_text = gr.Textbox(value=GEN.stop, label="Stop string", max_length=100,
                                            info="ends at its first appearance (kept); \\n is a newline")
@@ -164,12 +182,14 @@ def train_tab(app: WebApp) -> gr.events.Dependency:
     """Train a character model on Gutenberg books or uploaded texts (several: one corpus); one job at a time.
     Returns the training event (the lists refresh when it ends)."""
 
-    def train(book, text_file=None, name="", cell=TRAIN.cell, hidden=0, layers=TRAIN.layers, steps=TRAIN.steps,
-              batch_size=0, seq_len=0, lr=0, minutes=TRAIN.minutes, progress=gr.Progress(track_tqdm=True)):
+    def train(book, text_file=None, name="", cell=TRAIN.cell, hidden=TRAIN.hidden, layers=TRAIN.layers,
+              steps=TRAIN.steps, batch_size=TRAIN.batch_size, seq_len=TRAIN.seq_len, lr=TRAIN.lr,
+              minutes=TRAIN.minutes, progress=gr.Progress(track_tqdm=True)):
         """Train a character model on Gutenberg books or uploaded texts; yields status and loss curve."""
         with shown_as_message(ValueError, jobs.JobBusy):
-            job = app.start_training(book, text_file, name, cell, hidden, layers, steps, batch_size, seq_len, lr,
-                                     minutes)
+            form = TrainForm.from_widgets(book, text_file, name, cell, hidden, layers, steps, batch_size, seq_len,
+                                          lr, minutes)
+            job = app.start_training(form)
         progress(0, desc=f"loading {job.request.source}")
         for _ in app.watch(job):
             yield job.summary(), loss_curve(job)
@@ -191,7 +211,7 @@ def train_tab(app: WebApp) -> gr.events.Dependency:
                     "appears under Generate when training ends or is stopped; one job runs at a time.")
         with gr.Row():
             with gr.Column():
-                book = gr.Dropdown(jobs.book_choices(), value=[TRAIN.book], label="Gutenberg books",
+                book = gr.Dropdown(book_choices(), value=list(TRAIN.book), label="Gutenberg books",
                                    info="choose one or several (one corpus), or type an ID or title",
                                    allow_custom_value=True, multiselect=True, elem_id="train-books")
                 text_file = gr.File(label="…or upload .txt files (used instead of the books)", file_types=[".txt"],
@@ -200,16 +220,16 @@ def train_tab(app: WebApp) -> gr.events.Dependency:
             with gr.Column():
                 with gr.Row():
                     cell = gr.Dropdown(["lstm", "gru", "rnn"], value=TRAIN.cell, label="Cell")
-                    hidden = gr.Number(0, label="Hidden units", precision=0,
-                                       info=f"0: sized for the minutes ({TRAIN.hidden} with steps)")
-                    layers = gr.Number(TRAIN.layers, label="Layers", precision=0)
+                    hidden = whole_number(TRAIN.hidden, label="Hidden units",
+                                       info=f"0: sized for the minutes ({jobs.STEP_RUN.hidden} with steps)")
+                    layers = whole_number(TRAIN.layers, label="Layers")
                 with gr.Row():
                     minutes = gr.Number(TRAIN.minutes, label="Minutes", elem_id="train-minutes",
                                         info="how long to train (loading and validation included)")
-                    steps = gr.Number(0, label="Steps", precision=0, info="instead of minutes, if not 0")
-                    batch_size = gr.Number(0, label="Batch size", precision=0, info="0: automatic")
-                    seq_len = gr.Number(0, label="Sequence length", precision=0, info="0: automatic")
-                    lr = gr.Number(0, label="Learning rate", info="0: automatic")
+                    steps = whole_number(TRAIN.steps, label="Steps", info="instead of minutes, if not 0")
+                    batch_size = whole_number(TRAIN.batch_size, label="Batch size", info="0: automatic")
+                    seq_len = whole_number(TRAIN.seq_len, label="Sequence length", info="0: automatic")
+                    lr = gr.Number(TRAIN.lr, label="Learning rate", info="0: automatic")
                 with gr.Row():
                     start = gr.Button("Start", variant="primary", elem_id="train-start")
                     stop = gr.Button("Stop", elem_id="train-stop")
@@ -229,34 +249,34 @@ def preview_outputs(preview: Preview | None) -> tuple:
     """A preview as updates of the table, the format and column dropdowns and the summary line (None: cleared)."""
     if preview is None:
         empty = gr.Dropdown(choices=[], value=None)
-        return None, gr.Dropdown(value="auto"), empty, empty, ""
+        return None, gr.Dropdown(value=CLASSIFIER.format), empty, empty, ""
     columns = [(c, c) for c in preview.columns]
     table = pd.DataFrame(preview.rows, columns=preview.columns)
     return (table, gr.Dropdown(value=preview.format), gr.Dropdown(choices=columns, value=preview.text_column),
             gr.Dropdown(choices=columns, value=preview.label_column), preview.summary)
 
 
-def classifier_curve(job: sentiment_jobs.ClassifierJob) -> gr.LinePlot:
+def classifier_curve(job: jobs.Job) -> gr.LinePlot:
     frame = pd.DataFrame(job.curve(), columns=sentiment_jobs.CURVE_COLUMNS).astype({"epoch": "int64",
                                                                                     "value": "float64"})
     return gr.LinePlot(frame, colors_in_legend=sorted(set(frame["series"])))
 
 
 def classifier_settings() -> list[gr.components.Component]:
-    """The classifier form's settings, in `WebApp.start_classifier`'s order: name, preset, epochs, hidden, embed,
+    """The classifier form's settings, in `ClassifierForm.WIDGETS`' order: name, preset, epochs, hidden, embed,
     batch size, learning rate, lexicon share."""
     with gr.Row():
         preset = gr.Dropdown(list(PRESETS), value=CLASSIFIER.preset, label="Preset",
                              info="best: a BiLSTM with max pooling; book: the chapter's LSTM")
-        epochs = gr.Number(CLASSIFIER.epochs, label="Epochs", precision=0)
+        epochs = whole_number(CLASSIFIER.epochs, label="Epochs")
         name = gr.Textbox(label="Classifier name", placeholder="automatic")
     with gr.Accordion("Model and optimiser (0: the preset's)", open=False):
         with gr.Row():
-            hidden = gr.Number(CLASSIFIER.hidden, label="Hidden units", precision=0)
-            embed = gr.Number(CLASSIFIER.embed, label="Embedding size", precision=0)
-            batch_size = gr.Number(CLASSIFIER.batch_size, label="Batch size", precision=0)
+            hidden = whole_number(CLASSIFIER.hidden, label="Hidden units")
+            embed = whole_number(CLASSIFIER.embed, label="Embedding size")
+            batch_size = whole_number(CLASSIFIER.batch_size, label="Batch size")
             lr = gr.Number(CLASSIFIER.lr, label="Learning rate")
-        lexicon = gr.Dropdown(sentiment_jobs.LEXICON_SHARES, value=CLASSIFIER.lexicon, label="Lexicon sentences",
+        lexicon = gr.Dropdown(LEXICON_SHARES, value=LEXICON_SHARE_SHOWN, label="Lexicon sentences",
                               allow_custom_value=True,
                               info="negation and contrast sentences from the built-in English polarity lexicon "
                                    "(\"i did n't hate it\"), as a share of the training rows; only for "
@@ -275,15 +295,16 @@ def classifier_tab(app: WebApp, classifiers: gr.Dropdown) -> gr.events.Dependenc
         with shown_as_message(ValueError):
             return preview_outputs(app.preview_dataset(file, format, text_column, label_column))
 
-    def train_classifier(file, format="auto", text_column=None, label_column=None, name="",
+    def train_classifier(file, format=CLASSIFIER.format, text_column=None, label_column=None, name="",
                          preset=CLASSIFIER.preset, epochs=CLASSIFIER.epochs, hidden=CLASSIFIER.hidden,
                          embed=CLASSIFIER.embed, batch_size=CLASSIFIER.batch_size, lr=CLASSIFIER.lr,
-                         lexicon=CLASSIFIER.lexicon, progress=gr.Progress(track_tqdm=True)):
+                         lexicon=LEXICON_SHARE_SHOWN, progress=gr.Progress(track_tqdm=True)):
         """Train a classifier on an uploaded file; yields status, loss/accuracy curve, and at the end the new
         classifier's name."""
         with shown_as_message(ValueError, jobs.JobBusy):
-            job = app.start_classifier(file, format, text_column, label_column, name, preset, epochs, hidden,
-                                       embed, batch_size, lr, lexicon)
+            form = ClassifierForm.from_widgets(file, format, text_column, label_column, name, preset, epochs,
+                                               hidden, embed, batch_size, lr, lexicon)
+            job = app.start_classifier(form)
         progress(0, desc=f"training on {job.request.source}")
         for _ in app.watch(job):
             yield job.summary(), classifier_curve(job), gr.skip()
@@ -309,7 +330,7 @@ def classifier_tab(app: WebApp, classifiers: gr.Dropdown) -> gr.events.Dependenc
                 data_file = gr.File(label="Labelled texts (.csv, .tsv, .json, .jsonl)", file_types=DATA_TYPES,
                                     type="filepath", elem_id="classifier-data")
                 with gr.Row():
-                    fmt = gr.Dropdown(list(UPLOAD_FORMATS), value="auto", label="Format")
+                    fmt = gr.Dropdown(list(UPLOAD_FORMATS), value=CLASSIFIER.format, label="Format")
                     text_column = gr.Dropdown([], label="Text column", allow_custom_value=True)
                     label_column = gr.Dropdown([], label="Label column", allow_custom_value=True)
                 summary = gr.Markdown(elem_id="classifier-preview-summary")

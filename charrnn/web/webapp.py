@@ -12,13 +12,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import jobs, sentiment_jobs
-from .. import kinds, shelf
-from ..serve import serving
+from .. import shelf
 from ..checkpoint import CheckpointError
 from ..kinds import CHAR_LM, SENTIMENT
 from ..sentiment.explain import NO_KNOWN_WORDS, explain, highlights, running_series
-from ..sentiment.kind import CLASSES, default_sentiment_checkpoint
+from ..sentiment.kind import CLASSES
 from ..sentiment.preview import Preview
+from ..serve import models, scoring
+from ..serve.options import GenerateForm
+from ..serve.streaming import join_samples, stream_text
+from .forms import ClassifierForm, TrainForm
 
 
 @dataclass(frozen=True)
@@ -74,7 +77,7 @@ class WebApp:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.device = device
-        self.models = {name: serving.model_cache(name, device) for name in (CHAR_LM, SENTIMENT)}
+        self.models = {name: models.model_cache(name, device) for name in (CHAR_LM, SENTIMENT)}
         self.jobs = jobs.JobManager(self.folder)
         self._streams = 0  # generate requests streaming now
         self._streams_lock = threading.Lock()
@@ -92,11 +95,9 @@ class WebApp:
         return Menu([(_label(i) if kind else i.name, i.name) for i in infos], value)
 
     def _default(self, kind: str) -> str | None:
-        """The file the app selects for `kind` when none is chosen (classifiers: `default_sentiment_checkpoint`)."""
-        if kind != SENTIMENT:
-            return kinds.get(kind).default_file
+        """The file the app selects for `kind` when none is chosen (`shelf.default_checkpoint`); None if none."""
         try:
-            return default_sentiment_checkpoint(self.folder).name
+            return shelf.default_checkpoint(self.folder, kind).name
         except CheckpointError:
             return None
 
@@ -112,7 +113,7 @@ class WebApp:
                        self.table())
 
     def _pick(self, kind: str, name: str | None) -> Path:
-        return serving.pick(self.folder, name, kind, self._default(kind))
+        return models.pick(self.folder, name, kind)
 
     # ------------------------------------------------------------ generate and classify
 
@@ -123,36 +124,33 @@ class WebApp:
             lm = self.models[CHAR_LM].get(self._pick(CHAR_LM, None))
         except (CheckpointError, OSError, ValueError):
             return
-        engine = serving.engine_for(lm) if self.batched else None
+        engine = models.engine_for(lm) if self.batched else None
         if hasattr(engine, "start"):
             engine.start()
 
-    def generate(self, prompt: str | None, checkpoint: str | None = None, length=serving.FORM.length,
-                 temperature=serving.FORM.temperature, top_k=serving.FORM.top_k, top_p=serving.FORM.top_p,
-                 seed=serving.FORM.seed, num_samples=serving.FORM.num_samples, until=serving.FORM.until,
-                 stop=serving.FORM.stop, warn: Callable[[str], None] = _ignore) -> Iterator[str]:
+    def generate(self, form: GenerateForm, checkpoint: str | None = None,
+                 warn: Callable[[str], None] = _ignore) -> Iterator[str]:
         """The text so far (the prompt, then what is sampled) from time to time, and at the end.
 
-        A partial text goes out every STREAM_INTERVAL seconds while few users generate; with many, each gets them
-        less often, so that all together receive about UPDATES_PER_SECOND: every update costs the server the same
-        work whoever gets it, and sampling keeps the CPU. Options that were clamped are reported through `warn`
-        before the first text.
+        `form`: a parsed generation form (`GenerateForm.parse`). A partial text goes out every STREAM_INTERVAL
+        seconds while few users generate; with many, each gets them less often, so that all together receive about
+        UPDATES_PER_SECOND: every update costs the server the same work whoever gets it, and sampling keeps the
+        CPU. The form's notices (values that were clamped) are reported through `warn` before the first text.
         """
-        opts, notices = serving.sample_options(prompt, length, temperature, top_k, top_p, seed, num_samples, until,
-                                               stop)
+        opts = form.options()
         lm = self.models[CHAR_LM].get(self._pick(CHAR_LM, checkpoint))
-        for notice in notices:
+        for notice in form.notices:
             warn(notice)
         with self._streams_lock:
             self._streams += 1
         try:
             last = time.monotonic()
             samples = [opts.prompt]
-            for samples in serving.stream_text(lm, opts, batched=self.batched):
+            for samples in stream_text(lm, opts, batched=self.batched):
                 if time.monotonic() - last > max(self.STREAM_INTERVAL, self._streams / self.UPDATES_PER_SECOND):
                     last = time.monotonic()
-                    yield serving.join_samples(samples)
-            yield serving.join_samples(samples)
+                    yield join_samples(samples)
+            yield join_samples(samples)
         finally:
             with self._streams_lock:
                 self._streams -= 1
@@ -162,9 +160,9 @@ class WebApp:
 
         ValueError for empty text, and for text without a word the classifier knows: no number is given then.
         """
-        text = serving.review_text(text)
+        text = scoring.review_text(text)  # checked once, before a classifier is looked for
         model = self.models[SENTIMENT].get(self._pick(SENTIMENT, checkpoint))
-        return serving.class_probabilities(model, text)
+        return scoring.class_probabilities(model, text)
 
     def explain(self, text: str | None, checkpoint: str | None = None,
                 warn: Callable[[str], None] = _ignore) -> Explained:
@@ -172,7 +170,7 @@ class WebApp:
 
         ValueError as for `sentiment`; a caveat (the text was cut) goes to `warn`.
         """
-        text = serving.review_text(text)
+        text = scoring.review_text(text)
         model = self.models[SENTIMENT].get(self._pick(SENTIMENT, checkpoint))
         exp = explain(model, text)
         if not exp.known_words:
@@ -183,15 +181,11 @@ class WebApp:
 
     # ------------------------------------------------------------ training
 
-    def start_training(self, book, text_file=None, name="", cell=jobs.FORM.cell, hidden=None,
-                       layers=jobs.FORM.layers, steps=jobs.FORM.steps, batch_size=None, seq_len=None, lr=None,
-                       minutes=None) -> jobs.Job:
-        """Start training a character model in the background; ValueError for bad settings, JobBusy if one runs.
-        With `minutes` and no `steps` (empty or 0) the run trains to that time budget. Sizes left None or 0 are
-        automatic (see jobs.make_request)."""
-        request = jobs.make_request(book, text_file, name, cell, hidden, layers, steps, batch_size, seq_len, lr,
-                                    device=self.device, minutes=minutes)
-        return self.jobs.start(request)
+    def start_training(self, form: TrainForm) -> jobs.Job:
+        """Start training a character model from a parsed form (`TrainForm.parse`) in the background; ValueError for
+        missing or too large uploads, JobBusy if a job runs. With no steps the run trains to the form's minutes;
+        sizes left at 0 are automatic (see jobs.make_request)."""
+        return self.jobs.start(jobs.make_request(form, device=self.device))
 
     @staticmethod
     def watch(job: jobs.Job, every: float = 1.0) -> Iterator[jobs.Job]:
@@ -202,7 +196,7 @@ class WebApp:
 
     def stop_training(self) -> bool:
         """Ask the running character-model job to save and stop; False when none runs."""
-        return isinstance(self.jobs.current, jobs.Job) and self.jobs.stop()
+        return self.jobs.stop(CHAR_LM)
 
     # ------------------------------------------------------------ training a classifier
 
@@ -212,22 +206,16 @@ class WebApp:
         """What an uploaded labelled file holds (format, columns, first rows, classes); ValueError if unusable."""
         return sentiment_jobs.preview_upload(file, format, text_column, label_column)
 
-    def start_classifier(self, file, format="auto", text_column=None, label_column=None, name="",
-                         preset=sentiment_jobs.FORM.preset, epochs=sentiment_jobs.FORM.epochs,
-                         hidden=sentiment_jobs.FORM.hidden, embed=sentiment_jobs.FORM.embed,
-                         batch_size=sentiment_jobs.FORM.batch_size, lr=sentiment_jobs.FORM.lr,
-                         lexicon=sentiment_jobs.FORM.lexicon) -> sentiment_jobs.ClassifierJob:
-        """Start training a classifier on an uploaded file in the background; ValueError for a bad file or
-        settings, JobBusy while any training job runs (checked first, before the file is read)."""
+    def start_classifier(self, form: ClassifierForm) -> jobs.Job:
+        """Start training a classifier from a parsed form (`ClassifierForm.parse`) on its uploaded file in the
+        background; ValueError for a bad file, JobBusy while any training job runs (checked first, before the file
+        is read)."""
         self.jobs.check_free()
-        request = sentiment_jobs.make_classifier_request(file, format, text_column, label_column, name, preset,
-                                                         epochs, hidden, embed, batch_size, lr, lexicon,
-                                                         device=self.device)
-        return sentiment_jobs.start_classifier(self.jobs, request)
+        return self.jobs.start(sentiment_jobs.make_classifier_request(form, device=self.device))
 
     def stop_classifier(self) -> bool:
         """Ask the running classifier job to stop (its best epoch is kept); False when none runs."""
-        return isinstance(self.jobs.current, sentiment_jobs.ClassifierJob) and self.jobs.stop()
+        return self.jobs.stop(SENTIMENT)
 
     def training_status(self) -> str:
         """Where the current (or last) training job stands; "" when there has been none."""
