@@ -1,6 +1,6 @@
 """Project Gutenberg books: download by ID with caching, license header/footer removal, the textbook's slicing.
 
-Local files are read by charrnn.textfile (which also decodes the downloaded bytes)."""
+Local files are read by charrnn.lm.textfile (which also decodes the downloaded bytes)."""
 from __future__ import annotations
 
 import http.client

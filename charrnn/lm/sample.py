@@ -95,7 +95,7 @@ def prime(
     """Check the options and run the prompt through the model in one call.
 
     Returns the next character's logits (num_samples, vocab), the recurrent state and the seeded generator: where
-    `stream` and the batched engine (`charrnn.engine`) both start, so the same options give the same text.
+    `stream` and the batched engine (`charrnn.serve.engine`) both start, so the same options give the same text.
     An empty prompt starts from a newline if the vocabulary has one, else from a uniformly chosen character.
     """
     check_options(length, temperature, top_k, top_p, seed, num_samples)
@@ -121,7 +121,7 @@ class Dice:
     """A request's uniform numbers in [0, 1): one per row (sample) per step, drawn from its seeded generator.
 
     `draw` turns them into characters by inverse CDF, so single-stream sampling (`stream`) and the batched engine
-    (`charrnn.engine`), which draws for many requests in one set of tensor operations, give the same text.
+    (`charrnn.serve.engine`), which draws for many requests in one set of tensor operations, give the same text.
     """
 
     def __init__(self, gen: torch.Generator, rows: int):
@@ -189,7 +189,7 @@ def stream(lm: CharLM, prompt: str = "", length: int = 300, **options) -> Iterat
     """Yield the next character of each of `num_samples` continuations, at most `length` times.
 
     Options, keyword-only (`Sampling`): temperature=1.0, top_k=None, top_p=None, seed=None, num_samples=1,
-    stop=(); `generate` takes the same. Same seed, same output. With `stop` strings (see `charrnn.stops`) each
+    stop=(); `generate` takes the same. Same seed, same output. With `stop` strings (see `charrnn.lm.stops`) each
     sample ends after the first stop string in its generated text (kept); a sample that has ended yields '' until
     all have.
     """

@@ -2,7 +2,7 @@
 
 In one process, the engine's thread needs Python's interpreter lock around each of the few dozen tensor operations
 of a step, and the web server's threads hold that lock for most of their work: under load each waits for the
-other, and a step took two to three times as long as on an idle process. Here the engine (`charrnn.engine.Engine`)
+other, and a step took two to three times as long as on an idle process. Here the engine (`charrnn.serve.engine.Engine`)
 runs in a child process with its own interpreter and a copy of the model, so the server's Python and the model's
 steps run side by side on separate cores.
 

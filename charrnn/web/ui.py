@@ -1,4 +1,4 @@
-"""The Gradio face of `charrnn.webapp.WebApp`: one small builder per tab, and thin wrappers that turn the app's
+"""The Gradio face of `charrnn.web.webapp.WebApp`: one small builder per tab, and thin wrappers that turn the app's
 plain errors into messages (gr.Error), its notices into toasts and its values into components.
 
 Endpoint names (api_name) and their inputs and outputs are a contract with API clients: generate, sentiment,

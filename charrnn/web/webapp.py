@@ -1,6 +1,6 @@
 """What the web app does, as plain methods on one object: no Gradio here, so every action can be called and tested
 directly. Methods return plain values and raise plain errors (ValueError, CheckpointError, JobBusy, ...);
-`charrnn.ui` turns those into Gradio components and messages.
+`charrnn.web.ui` turns those into Gradio components and messages.
 """
 from __future__ import annotations
 
@@ -73,7 +73,7 @@ class WebApp:
     UPDATES_PER_SECOND = 80  # partial texts the app sends per second to all users together, at most (about)
 
     def __init__(self, folder: str | os.PathLike, device: str = "auto", batched: bool = True):
-        self.batched = batched  # generation requests share the model's batched engine (charrnn.engine)
+        self.batched = batched  # generation requests share the model's batched engine (charrnn.serve.engine)
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.device = device
