@@ -23,6 +23,7 @@ from charrnn.cli.main import main
 from charrnn.export import export
 from charrnn.sentiment import load_sentiment, predict
 from charrnn.serve import models
+from charrnn.serve.options import GenerateForm
 from charrnn.web.webapp import WebApp
 
 from .test_hostile import BY_NAME, build_hostile
@@ -341,7 +342,7 @@ def test_the_shelf_lists_and_serves_folders(hostile, tiny, tmp_path):
         models.pick(shelf_dir, "toy-classifier", "char-lm")
     app = WebApp(shelf_dir, device="cpu")
     assert "tiny-folder" in str(app.listing())
-    *_, text = app.generate("the ", "tiny-folder", length=20, seed=1)
+    *_, text = app.generate(GenerateForm.parse(prompt="the ", length=20, seed=1), "tiny-folder")
     assert text.startswith("the ") and len(text) > 4
     with pytest.raises(CheckpointError, match="is a model folder, not one file"):
         app.download("tiny-folder")

@@ -1,6 +1,7 @@
 """Hostile input, round two: memory bombs, special files, full disks, and refusals printed before any output."""
 from __future__ import annotations
 
+import csv
 import errno
 import os
 import re
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from charrnn import Corpus, train
+from charrnn import Corpus, TrainConfig, train
 from charrnn import checkpoint as ckpt
 from charrnn.files import (NotRegularFileError, OutputLockedError, WriteError, atomic_write, output_lock, read_bytes,
                            regular_file)
@@ -20,7 +21,8 @@ from charrnn.lm import run as lm_run
 from charrnn.lm.model import CharRNN, ModelConfig
 from charrnn.lm.run import DivergedError
 from charrnn.lm.textfile import TextFileError, read_text
-from charrnn.sentiment import WordVocab, load_glove
+from charrnn.sentiment import SentimentTrainConfig, WordVocab, load_glove, load_labelled
+from charrnn.sentiment.datasets import DatasetError
 
 from .conftest import ROOT
 from .helpers import REPEAT, TINY_MODEL, tiny_config, train_tiny
@@ -409,3 +411,128 @@ def test_two_runs_cannot_write_one_output(tmp_path):
         first.communicate()
     with output_lock(out):  # the killed run left no stale lock
         pass
+
+
+# ------------------------------------------------------------------------------------------------ labelled files
+
+
+def test_a_long_csv_field_reads_the_same_whatever_the_process_set_before(tmp_path):
+    rows = ["text,label", f"{'word ' * 40_000},1", "bad,0", "good,1", "awful,0"]
+    (tmp_path / "long.csv").write_text("\n".join(rows) + "\n")
+    seen = []
+    for limit in (1000, 10**9):
+        csv.field_size_limit(limit)
+        seen.append(load_labelled(tmp_path / "long.csv"))
+        assert csv.field_size_limit() == limit  # put back
+    assert seen[0].train_texts == seen[1].train_texts and len(seen[0].train_texts[0]) == 200_000
+
+
+def test_a_long_first_field_gives_a_dataset_error_not_a_csv_crash(tmp_path):
+    (tmp_path / "longfirst.csv").write_text("x" * 200_000 + "\n" + "y" * 10 + "\n")
+    out = run("sentiment", "train", "--data", str(tmp_path / "longfirst.csv"), "--preset", "book", "--epochs", "1",
+              "--out", str(tmp_path / "s.pt"))
+    assert out.returncode == 2 and "Traceback" not in out.stderr and "field larger" not in out.stderr
+    last = out.stderr.strip().splitlines()[-1]
+    assert last.startswith("charrnn sentiment: error: ") and str(tmp_path / "longfirst.csv") in last
+
+
+@pytest.mark.parametrize("data, expected", [("{fifo}", "is a FIFO"), ("/dev/zero", "is a character device")])
+def test_special_labelled_files_are_refused_in_seconds(fifo, tmp_path, data, expected):
+    start = time.perf_counter()
+    out = run("sentiment", "train", "--data", data.format(fifo=fifo), "--format", "csv", "--epochs", "1", "--out",
+              str(tmp_path / "s.pt"), timeout=60)
+    assert time.perf_counter() - start < 30
+    assert out.returncode == 2 and expected in out.stderr and "Traceback" not in out.stderr
+
+
+def test_a_file_whose_texts_are_all_empty_trains_nothing(tmp_path):
+    (tmp_path / "empty.csv").write_text("text,label\n" + '"",1\n"  ",0\n' * 20)
+    with pytest.raises(DatasetError, match="every text in column 'text' is empty"):
+        load_labelled(tmp_path / "empty.csv")
+    out = run("sentiment", "train", "--data", str(tmp_path / "empty.csv"), "--epochs", "1", "--out",
+              str(tmp_path / "s.pt"))
+    assert out.returncode == 2 and "is empty" in out.stderr and not (tmp_path / "s.pt").exists()
+
+
+# ------------------------------------------------------------------------------------------------ numbers
+
+
+@pytest.mark.parametrize("option, value, expected", [
+    ("--lr", "inf", "argument --lr: must be a finite number, got inf"),
+    ("--lr", "nan", "argument --lr: must be a finite number, got nan"),
+    ("--grad-clip", "nan", "argument --grad-clip: must be a finite number, got nan"),
+    ("--grad-clip", "-1", "grad_clip must be at least 0 (0: no clipping), got -1"),
+    ("--warmup", "-1", "warmup must be at least 0, got -1"),
+    ("--minutes", "inf", "argument --minutes: must be a finite number, got inf"),
+    ("--seed", "99999999999999999999999", "seed must be a whole number from"),
+])
+def test_train_refuses_numbers_out_of_range_naming_the_option(tmp_path, option, value, expected):
+    (tmp_path / "t.txt").write_text(REPEAT)
+    how_long = [] if option == "--minutes" else ["--steps", "1"]
+    out = run("train", "--text", str(tmp_path / "t.txt"), "--clean", "none", *how_long, "--out",
+              str(tmp_path / "m.pt"), "--device", "cpu", option, value)
+    assert out.returncode == 2 and expected in out.stderr and "Traceback" not in out.stderr
+    assert not (tmp_path / "m.pt").exists()
+
+
+def test_sentiment_train_refuses_an_infinite_learning_rate(tmp_path):
+    out = run("sentiment", "train", "--data", str(tmp_path / "x.csv"), "--lr", "inf", "--out", str(tmp_path / "s.pt"))
+    assert out.returncode == 2 and "argument --lr: must be a finite number, got inf" in out.stderr
+
+
+@pytest.mark.parametrize("field, value", [("lr", float("inf")), ("grad_clip", float("nan")), ("warmup", -1),
+                                          ("weight_decay", -0.5), ("seed", 10**23), ("min_lr_ratio", 2.0)])
+def test_the_api_refuses_the_same_numbers_naming_the_field(field, value):
+    with pytest.raises(ValueError, match=f"^{field} must be"):
+        TrainConfig(steps=5, **{field: value})
+
+
+@pytest.mark.parametrize("field, value", [("lr", float("inf")), ("pretrained_lr", float("nan")),
+                                          ("grad_clip", -1.0), ("seed", 10**23)])
+def test_the_classifier_api_refuses_them_too(field, value):
+    with pytest.raises(ValueError, match=f"^{field} must be"):
+        SentimentTrainConfig(**{field: value})
+
+
+# ---------------------------------------------------------------------------------------- the app's own messages
+
+
+def _engine_children(pid: int) -> list[int]:
+    """The app's sampling-engine child processes (their command line names charrnn.serve.engine_process)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid \
+                    and b"engine_process" in (proc / "cmdline").read_bytes():
+                found.append(int(proc.name))
+        except (OSError, IndexError, ValueError):
+            continue
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="finding the engine's process needs /proc")
+def test_the_app_s_own_messages_reach_the_client(tmp_path):
+    from gradio_client import Client
+
+    from .apphelpers import SHIPPED, launch
+
+    app = launch(SHIPPED)
+    try:
+        client = Client(app.url, verbose=False)
+        args = dict(prompt="The island", checkpoint="mysterious-island.pt", length=5)
+        for bad, expected in ((dict(temperature="hot"), "temperature must be"), (dict(length="abc"), "length must"),
+                              (dict(seed="x"), "seed must be")):
+            with pytest.raises(Exception, match=expected):
+                client.predict(**{**args, **bad}, api_name="/generate")
+        assert client.predict(**args, seed=1, api_name="/generate").startswith("The island")  # engine started
+        children = _engine_children(app.proc.pid)
+        assert children, "the app's engine process was not found"
+        job = client.submit(**{**args, "length": 10_000}, api_name="/generate")
+        time.sleep(1.0)
+        for child in children:
+            os.kill(child, 9)
+        with pytest.raises(Exception, match="the sampling engine's process stopped unexpectedly; try again"):
+            job.result(timeout=120)
+        assert client.predict(**args, seed=1, api_name="/generate").startswith("The island")  # a new engine serves
+    finally:
+        app.stop()

@@ -114,9 +114,9 @@ def test_cli_prints_the_table(trained, capsys):
 
 
 def test_cli_notice_and_errors(trained, tmp_path, capsys):
-    assert main(["sentiment", "explain", "--checkpoint", str(trained[0]), "zzz"]) == 0
-    out = capsys.readouterr().out
-    assert NO_KNOWN_WORDS in out and "zzz?" in out
+    assert main(["sentiment", "explain", "--checkpoint", str(trained[0]), "zzz"]) == 2  # no pretend answer
+    captured = capsys.readouterr()
+    assert NO_KNOWN_WORDS in captured.err and "P(" not in captured.out
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a checkpoint")
     assert main(["sentiment", "explain", "--checkpoint", str(bad), "good"]) == 2

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import math
 import sys
 from collections import Counter
 from pathlib import Path
@@ -333,14 +334,19 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    infinite = next((d for d, v in vars(args).items() if isinstance(v, float) and not math.isfinite(v)), None)
+    if infinite:  # argparse's float() takes "inf" and "nan": no option means either
+        print(f"charrnn {args.command}: error: argument --{infinite.replace('_', '-')}: must be a finite number, "
+              f"got {getattr(args, infinite)}", file=sys.stderr)
+        return 2
     try:
         args.func(args)
     except KNOWN_ERRORS as e:
         print(f"charrnn {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        return 0
     except OSError as e:  # a full disk, a file that cannot be written: one line, the last good files kept
         print(f"charrnn {args.command}: error: {describe_os_error(e)}", file=sys.stderr)
         return 2
-    except BrokenPipeError:
-        return 0
     return 0

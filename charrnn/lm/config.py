@@ -7,6 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..numbers import number, whole
+from .sample import MAX_SEED, MIN_SEED
+
 DEFAULT_STEPS = 5000  # a new run's length when TrainConfig.steps is not set
 
 
@@ -54,6 +57,21 @@ class TrainConfig:
             raise ValueError(f"batching must be 'windows' or 'streams', got {self.batching!r}")
         if self.lr_decay not in ("cosine", "none"):
             raise ValueError(f"lr_decay must be 'cosine' or 'none', got {self.lr_decay!r}")
+        self._check_numbers()
+
+    def _check_numbers(self) -> None:
+        """Every number finite and in its range, the field named (charrnn.numbers' rules): `lr=inf` would train
+        NaN weights, `seed=10**23` fail deep inside torch."""
+        number("lr", self.lr, 0.0, (0, None), lo_open=True)
+        number("min_lr_ratio", self.min_lr_ratio, 0.0, (0, 1))
+        number("grad_clip", self.grad_clip, 0.0, (0, None), note=" (0: no clipping)")
+        number("weight_decay", self.weight_decay, 0.0, (0, None))
+        number("val_fraction", self.val_fraction, 0.1, (0, 1), lo_open=True)
+        number("warmup_fraction", self.warmup_fraction, 0.0, (0, 1))
+        number("minutes", self.minutes, 0.0, (0, None), lo_open=True)  # None (no budget) is blank: accepted
+        whole("warmup", self.warmup, 0, (0, None))
+        whole("eval_chars", self.eval_chars, 0, (0, None), note=" (0: all)")
+        whole("seed", self.seed, 1, (MIN_SEED, MAX_SEED))
 
 
 @dataclass

@@ -39,6 +39,8 @@ def read_text(path: str | os.PathLike, max_chars: int | None = None) -> str:
     except FileNotFoundError:
         raise TextFileError(f"text file not found: {p}") from None
     except NotRegularFileError as e:
+        if p.is_dir():
+            raise TextFileError(f"expected a text file, got a directory: {p}") from None
         raise TextFileError(f"expected a text file: {e}") from None
     except OSError as e:
         raise TextFileError(f"cannot read {p}: {e.strerror}") from None

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from ..files import NotRegularFileError, regular_file
 from .data import Imdb, ImdbError, load_imdb
 from .formats import FORMATS, DatasetError, Preferred, Table, detect_format, read_table
 
@@ -60,8 +61,7 @@ def load_labelled(path: str | os.PathLike, format: str = "auto", text_column: st
     path = Path(path)
     if format not in FORMATS:
         raise DatasetError(f"unknown dataset format {format!r}; choose from {', '.join(FORMATS)}")
-    if not path.exists():
-        raise DatasetError(f"data file not found: {path}")
+    _readable(path, "data file")
     fmt = detect_format(path) if format == "auto" else format
     if fmt == "imdb":
         try:
@@ -73,9 +73,23 @@ def load_labelled(path: str | os.PathLike, format: str = "auto", text_column: st
     else:
         table = read_table(path, fmt, text_column, label_column)
         texts, labels, found = _labels(path, table, classes)
+        if not any(text.strip() for text in texts):
+            raise DatasetError(f"{path}: every text in column {table.text_column!r} is empty: nothing to learn from")
         data = LabelledData(texts, labels, None, None, found, str(path), table.format, table.text_column,
                             table.label_column)
     return data if test is None else with_test(data, test)
+
+
+def _readable(path: Path, what: str) -> None:
+    """DatasetError unless `path` is a folder (IMDb) or a regular file: a FIFO or a device would block or never end."""
+    if path.is_dir():
+        return
+    try:
+        regular_file(path, what)
+    except FileNotFoundError:
+        raise DatasetError(f"{what} not found: {path}") from None
+    except NotRegularFileError as e:
+        raise DatasetError(str(e)) from None
 
 
 def combine(first: LabelledData, *others: LabelledData) -> LabelledData:
@@ -96,8 +110,7 @@ def combine(first: LabelledData, *others: LabelledData) -> LabelledData:
 def with_test(data: LabelledData, path: str | os.PathLike) -> LabelledData:
     """`data` with the test split read from `path`: the same format and columns, labels mapped onto data.classes."""
     path = Path(path)
-    if not path.exists():
-        raise DatasetError(f"test file not found: {path}")
+    _readable(path, "test file")
     fmt = detect_format(path) if data.format == "imdb" else data.format
     if fmt == "imdb":
         try:

@@ -9,6 +9,7 @@ the held-out split, are sentiment.datasets'.
 from __future__ import annotations
 
 import csv
+from contextlib import contextmanager
 import json
 import re
 from collections.abc import Generator, Iterator
@@ -54,7 +55,8 @@ def detect_format(path: Path) -> str:
     if name.endswith(".tsv") or ("\t" in first and not name.endswith(".csv")):
         header = [c.strip().lower() for c in first.rstrip("\r\n").split("\t")]
         return "glue" if "label" in header and ("sentence" in header or "content" in header) else "tsv"
-    fields = next(csv.reader([first]), [])
+    with field_limit():
+        fields = next(csv.reader([first]), [])
     if len(fields) == 6 and fields[0].strip() in ("0", "2", "4") and fields[1].strip().isdigit():
         return "sentiment140"
     return "csv"
@@ -130,8 +132,11 @@ def delimited(path: Path, delimiter: str, quoting: int, encoding: str) -> Genera
             state["line"] = number
             yield line
 
-    old = csv.field_size_limit()
-    csv.field_size_limit(MAX_ROW_BYTES)
+    with field_limit():
+        yield from _records(path, delimiter, quoting, feed, state)
+
+
+def _records(path: Path, delimiter: str, quoting: int, feed, state: dict) -> Iterator[tuple[int, list[str]]]:
     try:
         reader = csv.reader(feed(), delimiter=delimiter, quoting=quoting, strict=quoting != csv.QUOTE_NONE)
         start = 1
@@ -142,6 +147,15 @@ def delimited(path: Path, delimiter: str, quoting: int, encoding: str) -> Genera
     except csv.Error as e:
         raise DatasetError(f"{path} line {state['line']}: not valid {'TSV' if delimiter == chr(9) else 'CSV'} "
                            f"({e})") from None
+
+
+@contextmanager
+def field_limit() -> Iterator[None]:
+    """csv's field limit set to MAX_ROW_BYTES while a file is read, whatever the process set before (csv's limit is
+    process-wide: reading must not depend on what ran earlier), and put back after."""
+    old = csv.field_size_limit(MAX_ROW_BYTES)
+    try:
+        yield
     finally:
         csv.field_size_limit(old)
 

@@ -14,6 +14,7 @@ from tqdm.auto import tqdm
 
 from .. import checkpoint as ckpt
 from ..device import pick_device
+from ..numbers import number, whole
 from ..kinds import SENTIMENT
 from ..training import (
     autocast,
@@ -80,10 +81,11 @@ class SentimentTrainConfig:
                                  f"got {getattr(self, name)}")
         if self.val_fraction is not None and not 0 < self.val_fraction < 1:
             raise ValueError(f"val_fraction must be between 0 and 1, got {self.val_fraction}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be positive, got {self.lr}")
-        if not self.pretrained_lr > 0:
-            raise ValueError(f"pretrained_lr must be positive, got {self.pretrained_lr}")
+        number("lr", self.lr, 0.0, (0, None), lo_open=True)  # finite: lr=inf would train NaN weights
+        number("pretrained_lr", self.pretrained_lr, 0.0, (0, None), lo_open=True)
+        number("weight_decay", self.weight_decay, 0.0, (0, None))
+        number("grad_clip", self.grad_clip, 0.0, (0, None), note=" (0: off)")
+        whole("seed", self.seed, 1, (-(2**63), 2**64 - 1))
         if self.lr_decay not in ("none", "linear"):
             raise ValueError(f"lr_decay must be 'none' or 'linear', got {self.lr_decay!r}")
         tokenizer(self.tokenizer)  # ValueError for an unknown name
@@ -147,6 +149,8 @@ def accuracy(model: SentimentLSTM, seqs: list[list[int]], labels: list[int], dev
 def _check_labeled(texts: list[str] | None, labels: list[int] | None, what: str) -> None:
     if not texts:
         raise ValueError(f"no {what} texts")
+    if not any(isinstance(t, str) and t.strip() for t in texts):
+        raise ValueError(f"every {what} text is empty: nothing to learn from")
     if labels is None or len(labels) != len(texts) or any(y not in (0, 1) for y in labels):
         raise ValueError(f"{what} texts must each be labeled 0 or 1")
 

@@ -25,7 +25,10 @@ _MAX_WORD = 4096  # bytes: a longer "word" means the file is not word2vec binary
 def detect_format(path: str | os.PathLike) -> str:
     """GLOVE (`word v1 v2 ...` lines), W2V_TEXT (a `count dim` line, then GloVe-like lines) or W2V_BINARY (a
     `count dim` line, then per word `word ` and dim little-endian float32s)."""
-    regular_file(path, "word vectors")  # a FIFO or /dev/zero would block or never end
+    try:
+        regular_file(path, "word vectors")  # a FIFO or /dev/zero would block or never end
+    except FileNotFoundError:
+        raise ValueError(f"cannot read word vectors {path}: no such file") from None
     try:
         with open(path, "rb") as f:
             header = _HEADER.fullmatch(f.readline(4096))

@@ -37,6 +37,11 @@ from ..lm.model import CharRNN, ModelConfig
 from ..lm.sample import Dice, prime
 
 STOPPED = "the sampling engine's process stopped unexpectedly; try again"
+
+
+class EngineStopped(RuntimeError):
+    """The sampling engine's child process died or did not start: the request failed, and may be tried again."""
+
 READY = "ready"  # the child's first message, once the model is rebuilt
 READY_SECONDS = 120  # how long a child may take to start (import torch, rebuild the model)
 
@@ -125,7 +130,7 @@ class _Child:
         except (EOFError, OSError):
             stop()
             conn.close()
-            raise RuntimeError(f"the sampling engine's process did not start (exit status {self.process.poll()})")
+            raise EngineStopped(f"the sampling engine's process did not start (exit status {self.process.poll()})")
         threading.Thread(target=_read, args=(conn, self.streams, lock, self.dead), name="charrnn-engine-reader",
                          daemon=True).start()
 
@@ -178,7 +183,7 @@ def _read(conn: Connection, streams: dict[int, queue.SimpleQueue], lock: threadi
             failed = list(streams.values())
             streams.clear()
         for out in failed:
-            out.put(RuntimeError(STOPPED))
+            out.put(EngineStopped(STOPPED))
     finally:
         conn.close()
 

@@ -9,6 +9,7 @@ without a word the classifier knows, get an error message and no number (in the 
 """
 from __future__ import annotations
 
+import math
 from contextlib import contextmanager
 from dataclasses import asdict
 
@@ -21,6 +22,7 @@ from ..kinds import CHAR_LM, SENTIMENT
 from ..lm.sample import MAX_LENGTH, MAX_PROMPT
 from ..sentiment.preview import UPLOAD_FORMATS, Preview
 from ..sentiment.train import PRESETS
+from ..serve.engine_process import EngineStopped
 from ..serve.options import MAX_SAMPLES, UNTIL_CHOICES
 from .forms import LEXICON_SHARES, ClassifierForm, GenerateForm, TrainForm, book_choices
 from .webapp import Explained, Listing, Menu, WebApp
@@ -76,7 +78,7 @@ def generate_tab(app: WebApp) -> tuple[gr.Tab, gr.Dropdown]:
     def generate(prompt, checkpoint=None, length=GEN.length, temperature=GEN.temperature, top_k=GEN.top_k,
                  top_p=GEN.top_p, seed=GEN.seed, num_samples=GEN.num_samples, until=GEN.until, stop=GEN.stop):
         """Continue the prompt with a character model; the text streams in as it is sampled."""
-        with shown_as_message(ValueError, CheckpointError):  # VocabError is a ValueError
+        with shown_as_message(ValueError, CheckpointError, EngineStopped):  # VocabError is a ValueError
             form = GenerateForm.parse(prompt=prompt, length=length, temperature=temperature, top_k=top_k,
                                       top_p=top_p, seed=seed, num_samples=num_samples, until=until, stop=stop)
             yield from app.generate(form, checkpoint, warn=gr.Warning)
@@ -414,4 +416,21 @@ def build_blocks(app: WebApp) -> gr.Blocks:
             trigger(refresh, lists[:3], lists, api_visibility="private", queue=False)
         for event in (train_event, classifier_event, upload_event):
             event.then(refresh, lists[:3], lists, api_visibility="private", queue=False)
+    for component in demo.blocks.values():
+        if isinstance(component, (gr.Slider, gr.Number)):
+            numbers_checked_by_the_form(component)
     return demo
+
+
+def numbers_checked_by_the_form(component: gr.Slider | gr.Number) -> None:
+    """A value sent to the API that is no finite number (None, "hot", NaN) reaches the form unchanged, whose rules
+    refuse it naming the field; Gradio's own check would fail with a TypeError, which the client sees only as a
+    generic "the upstream app has raised an exception"."""
+    checked = component.preprocess
+
+    def preprocess(payload):
+        if isinstance(payload, bool) or not isinstance(payload, (int, float)) or not math.isfinite(payload):
+            return payload
+        return checked(payload)
+
+    component.preprocess = preprocess
