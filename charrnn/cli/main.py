@@ -26,6 +26,7 @@ from ..lm.evaluate import evaluate_parts
 from ..lm.dynamic import DynamicConfig, evaluate_dynamic, METHODS
 from .sentiment import register
 from . import share
+from ..web.options import add_options as add_app_options, hosting
 
 KNOWN_ERRORS = (GutenbergError, CheckpointError, VocabError, ValueError, FileNotFoundError, OutputLockedError)
 
@@ -277,6 +278,23 @@ def _add_train(sub) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
 
+def cmd_app(args) -> None:
+    hosting(args)  # a bad --auth or --auth-file fails here, before seconds of importing Gradio
+    # the app imports Gradio (seconds): only when it is started
+    from ..web.app import serve
+
+    serve(args)
+
+
+def _add_app(sub) -> None:
+    """The app command: the options of `python app.py`."""
+    p = sub.add_parser("app", help="serve the web app (generate, classify, train, share checkpoints)",
+                       description="Serve the web app: --checkpoints DIR, or the checkout's checkpoints/, else the "
+                                   "per-user folder ~/.local/share/charrnn/checkpoints ($XDG_DATA_HOME).")
+    add_app_options(p)
+    p.set_defaults(func=cmd_app)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="charrnn", description="Character-level recurrent language models.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -327,6 +345,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_evaluate)
     share.register(sub)
     register(sub)
+    _add_app(sub)
     return parser
 
 
