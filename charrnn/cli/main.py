@@ -322,7 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top-p", type=float, default=None, help="keep the smallest set with this probability mass")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--num-samples", type=int, default=1)
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="auto", help="auto (default: cuda, then mps, then cpu), cpu, cuda, cuda:N, mps")
     p.set_defaults(func=cmd_sample)
 
     p = sub.add_parser("evaluate", help="loss on a text's held-out split, run as continuous streams")
@@ -340,7 +340,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--val-fraction", type=float, default=None,
                    help="held-out fraction at the end of each file (default: the checkpoint's, usually 0.1)")
     p.add_argument("--streams", type=int, default=8)
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="auto", help="auto (default: cuda, then mps, then cpu), cpu, cuda, cuda:N, mps")
     _add_dynamic(p)
     p.set_defaults(func=cmd_evaluate)
     share.register(sub)

@@ -204,7 +204,7 @@ def _add_evaluate(sub) -> None:
     _add_data_options(p, "measure on FILE (same format as --data; alone, without --data, it is read by itself)")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--record", action="store_true", help="store the test accuracy in the checkpoint's metrics")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="auto", help="auto (default: cuda, then mps, then cpu), cpu, cuda, cuda:N, mps")
     p.set_defaults(func=cmd_evaluate)
 
 
@@ -214,7 +214,7 @@ def _add_predict(sub) -> None:
     p.add_argument("--checkpoint", help="the classifier (default: the app's, reviews-sentences.pt in --checkpoints, "
                                         "else the newest sentiment checkpoint there)")
     p.add_argument("--checkpoints", default="checkpoints", help="the folder the default classifier is taken from")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="auto", help="auto (default: cuda, then mps, then cpu), cpu, cuda, cuda:N, mps")
     p.add_argument("texts", nargs="*", help="texts to score, or - for one text per line from stdin")
     p.set_defaults(func=cmd_predict)
 
