@@ -13,6 +13,7 @@ from .. import distributed
 from ..lm import gutenberg
 from ..checkpoint import CheckpointError
 from ..files import OutputLockedError, describe_os_error
+from ..kinds import CHAR_LM, SENTIMENT
 from ..lm.data import VocabError, split_ids
 from ..lm.gutenberg import GutenbergError
 from ..lm.stops import stop_strings, unescape, UNTIL
@@ -27,6 +28,8 @@ from ..lm.dynamic import DynamicConfig, evaluate_dynamic, METHODS
 from .sentiment import register
 from . import share
 from ..web.options import add_options as add_app_options, hosting
+from .config import add_config_option, apply_config, recorded_options, subcommand
+from .show import add_show
 
 KNOWN_ERRORS = (GutenbergError, CheckpointError, VocabError, ValueError, FileNotFoundError, OutputLockedError)
 
@@ -63,6 +66,8 @@ def cmd_train(args) -> None:
 
 
 def _train(args, ctx) -> None:
+    if not args.book and not args.text:
+        raise ValueError("give --book or --text (on the command line, or as book or text in --config)")
     clean = "slice" if args.chapter else args.clean
     if not ctx.is_main:
         distributed.barrier()  # rank 0 downloads the book once; the others then read the cache
@@ -76,6 +81,7 @@ def _train(args, ctx) -> None:
         lr_decay=args.lr_decay, warmup=args.warmup, grad_clip=args.grad_clip, val_fraction=args.val_fraction,
         eval_every=args.eval_every, eval_chars=args.eval_chars, save_every=args.save_every,
         log_every=args.log_every, seed=args.seed, device=args.device, amp=not args.no_amp, precision=args.precision,
+        options=recorded_options(args),
     )
     if args.minutes is not None:
         config = BUDGET_RECIPE.train_config(args.minutes, **given)
@@ -231,7 +237,8 @@ def _add_dynamic(p: argparse.ArgumentParser) -> None:
 def _add_train(sub) -> None:
     """The train command's options."""
     p = sub.add_parser("train", help="train (or --resume) a character model")
-    _add_source(p)
+    _add_source(p, required=False)  # --book or --text: on the command line or in --config (checked in cmd_train)
+    add_config_option(p)
     p.add_argument("--out", default="checkpoints/model.pt", help="checkpoint path (best: <stem>.best.pt)")
     p.add_argument("--resume", action="store_true", help="continue exactly from --out")
     how_long = p.add_mutually_exclusive_group()
@@ -345,14 +352,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_evaluate)
     share.register(sub)
     register(sub)
+    add_show(sub, {CHAR_LM: subcommand(parser, ["train"]), SENTIMENT: subcommand(parser, ["sentiment", "train"])})
     _add_app(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
     try:
+        if getattr(args, "config", None):
+            path = [args.command] + ([args.sentiment_command] if args.command == "sentiment" else [])
+            args = apply_config(parser, subcommand(parser, path), argv, args)
         args.func(args)
     except KNOWN_ERRORS as e:
         print(f"charrnn {args.command}: error: {e}", file=sys.stderr)

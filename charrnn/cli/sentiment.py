@@ -8,6 +8,7 @@ from pathlib import Path
 from .. import checkpoint as ckpt
 from .. import hub
 from ..kinds import SENTIMENT
+from .config import add_config_option, recorded_options
 from .sentiment_tools import register_tools
 from ..sentiment.data import download_imdb
 from ..sentiment.datasets import combine, load_labelled, Preferred, repeat_split, same_rows
@@ -56,7 +57,7 @@ def cmd_train(args) -> None:
              seed=args.seed, device=args.device, glove=args.glove, freeze=args.freeze or None,
              grad_clip=args.grad_clip, val_fraction=args.val_fraction, augment=args.augment,
              lexicon=args.lexicon, pretrained=args.pretrained,
-             pretrained_lr=args.pretrained_lr),
+             pretrained_lr=args.pretrained_lr, options=recorded_options(args)),
     )
     data = _data(args, test=args.test or None)
     print(f"{len(data.train_texts):,} labelled texts ({data.format}); class 0 = {data.classes[0]!r}, "
@@ -194,6 +195,7 @@ def _add_train(sub) -> None:
     p.add_argument("--seed", type=int)
     p.add_argument("--device", help="auto (default), cpu, cuda, cuda:N, mps")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_config_option(p)
     p.set_defaults(func=cmd_train)
 
 

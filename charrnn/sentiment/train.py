@@ -70,6 +70,7 @@ class SentimentTrainConfig:
     #   only for classes named as polarity (negative/positive, neg/pos, bad/good), else none are added
     pretrained: str = ""  # a pre-trained word LM (wordlm.py): its vocabulary, tokenizer, embedding and LSTMs
     pretrained_lr: float = 1.0  # the LM's layers learn at this times lr (ULMFiT's discriminative rates: < 1)
+    options: dict | None = None  # the command line that started the run, resolved (`charrnn show --config`)
 
     def __post_init__(self) -> None:
         if min(self.epochs, self.batch_size, self.max_tokens, self.min_freq, self.bucket_pool) < 1:
