@@ -14,6 +14,7 @@ from ..lm import gutenberg
 from ..checkpoint import CheckpointError
 from ..files import OutputLockedError, describe_os_error
 from ..kinds import CHAR_LM, SENTIMENT
+from ..tensorboard_log import TensorBoardMissing, open_log
 from ..lm.data import VocabError, split_ids
 from ..lm.gutenberg import GutenbergError
 from ..lm.stops import stop_strings, unescape, UNTIL
@@ -31,7 +32,8 @@ from ..web.options import add_options as add_app_options, hosting
 from .config import add_config_option, apply_config, recorded_options, subcommand
 from .show import add_show
 
-KNOWN_ERRORS = (GutenbergError, CheckpointError, VocabError, ValueError, FileNotFoundError, OutputLockedError)
+KNOWN_ERRORS = (GutenbergError, CheckpointError, VocabError, ValueError, FileNotFoundError, OutputLockedError,
+                TensorBoardMissing)
 
 
 def _add_source(p: argparse.ArgumentParser, required: bool = True) -> None:
@@ -59,13 +61,16 @@ def cmd_download(args) -> None:
 def cmd_train(args) -> None:
 
     ctx = distributed.init(args.device)
+    board = open_log(args.tensorboard) if ctx.is_main else None  # before the corpus: a missing package fails first
     try:
-        _train(args, ctx)
+        _train(args, ctx, board)
     finally:
+        if board is not None:
+            board.close()
         distributed.shutdown()
 
 
-def _train(args, ctx) -> None:
+def _train(args, ctx, board=None) -> None:
     if not args.book and not args.text:
         raise ValueError("give --book or --text (on the command line, or as book or text in --config)")
     clean = "slice" if args.chapter else args.clean
@@ -94,7 +99,8 @@ def _train(args, ctx) -> None:
         if ctx.enabled and config.batch_size is not None:  # None (sized): train() refuses minutes under torchrun
             print(f"data-parallel on {ctx.world_size} process(es): {config.batch_size} windows each, "
                   f"{config.batch_size * ctx.world_size} per step", file=sys.stderr)
-    result = train(corpus, model, config, out=args.out, resume=args.resume, progress=not args.quiet)
+    result = train(corpus, model, config, out=args.out, resume=args.resume, progress=not args.quiet,
+                   on_log=board.lm_record if board else None)
     if not ctx.is_main:
         return
     summary = f"status={result.status} steps={result.steps} out={result.out} best={result.best}"
@@ -283,6 +289,9 @@ def _add_train(sub) -> None:
                    help="auto: fp16 autocast on CUDA, bf16 on CPUs with native bf16 (AVX-512 bf16/AMX), "
                         "else fp32; checkpoints stay fp32")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--tensorboard", metavar="DIR",
+                   help="also write the log's scalars (loss, bits per character, learning rate, characters/s) as "
+                        "TensorBoard event files in DIR (pip install 'charrnn-studio[tensorboard]')")
     p.set_defaults(func=cmd_train)
 
 def cmd_app(args) -> None:

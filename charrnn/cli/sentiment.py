@@ -8,6 +8,7 @@ from pathlib import Path
 from .. import checkpoint as ckpt
 from .. import hub
 from ..kinds import SENTIMENT
+from ..tensorboard_log import open_log
 from .config import add_config_option, recorded_options
 from .sentiment_tools import register_tools
 from ..sentiment.data import download_imdb
@@ -59,11 +60,26 @@ def cmd_train(args) -> None:
              lexicon=args.lexicon, pretrained=args.pretrained,
              pretrained_lr=args.pretrained_lr, options=recorded_options(args)),
     )
+    board = open_log(args.tensorboard)  # before the data is read: a missing package fails first
+    try:
+        result = _train(args, model, config, board)
+    finally:
+        if board is not None:
+            board.close()
+    _print_result(result)
+
+
+def _train(args, model: dict, config, board) -> dict:
+    """Read the data and train, each epoch's record also going to TensorBoard when `board` is given."""
     data = _data(args, test=args.test or None)
     print(f"{len(data.train_texts):,} labelled texts ({data.format}); class 0 = {data.classes[0]!r}, "
           f"class 1 = {data.classes[1]!r}", file=sys.stderr)
-    result = train_sentiment(data, model, config, out=args.out, test=args.test is not None,
-                             progress=not args.quiet)
+    return train_sentiment(data, model, config, out=args.out, test=args.test is not None, progress=not args.quiet,
+                           on_epoch=board.epoch_record if board else None)
+
+
+def _print_result(result: dict) -> None:
+    """The summary line of a classifier's training."""
     line = (f"out={result['out']} epochs={result['epochs']} best_epoch={result['best_epoch']} "
             f"val_accuracy={result['val_accuracy']:.4f} train_seconds={result['train_seconds']:.0f} "
             f"vocab={result['vocab_size']}")
@@ -195,6 +211,9 @@ def _add_train(sub) -> None:
     p.add_argument("--seed", type=int)
     p.add_argument("--device", help="auto (default), cpu, cuda, cuda:N, mps")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--tensorboard", metavar="DIR",
+                   help="also write each epoch's train loss, validation accuracy, learning rate and examples/s as "
+                        "TensorBoard event files in DIR (pip install 'charrnn-studio[tensorboard]')")
     add_config_option(p)
     p.set_defaults(func=cmd_train)
 

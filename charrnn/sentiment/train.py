@@ -201,13 +201,15 @@ def train_sentiment(
     for epoch in range(1, config.epochs + 1):
         t0 = time.perf_counter()
         train_loss = _train_epoch(fit, data, config, epoch, gen, progress, stop_event)
-        seconds += time.perf_counter() - t0
+        epoch_seconds = time.perf_counter() - t0
+        seconds += epoch_seconds
         if train_loss is None:
             stopped = True
             break
         val_acc = accuracy(model, data.val_ids, data.y_val, device)
         record = {"epoch": epoch, "train_loss": round(train_loss, 4), "val_accuracy": round(val_acc, 4),
-                  "seconds": round(seconds, 1)}
+                  "seconds": round(seconds, 1), "lr": opt.param_groups[-1]["lr"],  # the head's rate, at the end
+                  "examples_per_second": round(len(data.train_ids) / max(epoch_seconds, 1e-9), 1)}
         history.append(record)
         if progress:
             tqdm.write(f"epoch {epoch}: train_loss={record['train_loss']:.4f} val_accuracy={val_acc:.4f} "
