@@ -91,3 +91,19 @@ def test_share_and_open_hosts_imply_public(argv, public, note):
 def test_public_and_allow_training_exclude_each_other():
     with pytest.raises(SystemExit):
         app_args("--public", "--allow-training")
+
+
+def test_a_public_webapp_refuses_training_stopping_and_uploads(tmp_path):
+    from charrnn.serve.options import GenerateForm
+    from charrnn.web.webapp import PUBLIC_REFUSAL, Refused, WebApp
+
+    app = WebApp(tmp_path / "checkpoints", device="cpu", public=True)
+    for action in (lambda: app.start_training(None), app.stop_training, lambda: app.start_classifier(None),
+                   app.stop_classifier, lambda: app.upload(str(tmp_path / "x.pt")), app.check_open):
+        with pytest.raises(Refused, match=PUBLIC_REFUSAL.replace("(", r"\(").replace(")", r"\)")):
+            action()
+    assert app.how_to_add() == "copy .pt checkpoints into it, or start the app with --checkpoints FOLDER"
+    open_app = WebApp(tmp_path / "checkpoints", device="cpu")
+    assert open_app.stop_training() is False and open_app.how_to_add().startswith("train one in the Train tab")
+    with pytest.raises(Exception, match="no char-lm checkpoint in checkpoints/: train one in the Train tab"):
+        list(open_app.generate(GenerateForm.parse(prompt="the")))

@@ -78,7 +78,7 @@ def test_the_wheel_installs_and_serves_an_empty_data_folder(tmp_path):
         assert f"no models in {folder} yet: train one in the Train tab" in output
         assert folder.is_dir() and list(empty.iterdir()) == []
         client = Client(app.url, verbose=False, download_files=str(tmp_path / "downloads"))
-        with pytest.raises(AppError, match="no char-lm checkpoint"):
+        with pytest.raises(AppError, match="no char-lm checkpoint in checkpoints/: train one in the Train tab"):
             client.predict("the", None, 20, 1.0, 0, 1.0, 1, 1, api_name="/generate")
     finally:
         app.stop()

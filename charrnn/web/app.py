@@ -16,36 +16,39 @@ from .options import Hosting, hosting, parse_args
 from .ui import build_blocks
 from .webapp import WebApp
 
-__all__ = ["build", "main", "parse_args", "serve"]
+__all__ = ["blocks_for", "build", "main", "parse_args", "serve"]
 
 
-def build(folder: str | os.PathLike, device: str = "auto", batched: bool = True, warm: bool = False) -> gr.Blocks:
+def build(folder: str | os.PathLike, device: str = "auto", batched: bool = True, warm: bool = False,
+          public: bool = False) -> gr.Blocks:
     """The Blocks app serving the checkpoints in `folder`; batched: generation requests share one engine;
-    warm: load the default character model and start its engine in the background now."""
-    app = WebApp(folder, device, batched)
+    warm: load the default character model and start its engine in the background now; public: no training,
+    stopping or uploads (the tabs hidden, the endpoints refused)."""
+    return blocks_for(WebApp(folder, device, batched, public), warm)
+
+
+def blocks_for(app: WebApp, warm: bool = False) -> gr.Blocks:
+    """The Blocks of `app`, its default model loading in the background first when `warm`."""
     if warm:
         threading.Thread(target=app.warm, name="charrnn-warm", daemon=True).start()
     return build_blocks(app)
 
 
-def empty_folder_note(folder: Path, public: bool) -> str | None:
-    """How to get a model when `folder` holds none of either kind; None when it has one."""
-    if any(shelf.list_checkpoints(folder, kind) for kind in (CHAR_LM, SENTIMENT)):
+def empty_folder_note(app: WebApp) -> str | None:
+    """How to get a model when the app's folder holds none of either kind; None when it has one."""
+    if any(shelf.list_checkpoints(app.folder, kind) for kind in (CHAR_LM, SENTIMENT)):
         return None
-    ways = [f"copy .pt checkpoints into {folder}", "start with --checkpoints FOLDER (a checkout's checkpoints/ "
-            "holds the shipped models)"]
-    if not public:
-        ways[:0] = ["train one in the Train tab", "upload one in the Checkpoints tab"]
-    return f"no models in {folder} yet: " + "; or ".join(ways)
+    return f"no models in {app.folder} yet: {app.how_to_add()} (a checkout's checkpoints/ holds the shipped ones)"
 
 
 def serve(args: argparse.Namespace) -> None:
     """Start the app the options describe and serve until interrupted; ValueError for a bad --auth-file."""
     who: Hosting = hosting(args)
     folder = Path(args.checkpoints).expanduser().resolve()
-    demo = build(folder, args.device, batched=not args.no_engine, warm=True)
+    app = WebApp(folder, args.device, batched=not args.no_engine, public=who.public)
+    demo = blocks_for(app, warm=True)
     print(f"serving the checkpoints in {folder}", file=sys.stderr)
-    for note in [*who.notes, empty_folder_note(folder, who.public)]:
+    for note in [*who.notes, empty_folder_note(app)]:
         if note:
             print(note, file=sys.stderr)
     demo.queue(default_concurrency_limit=2, max_size=64)
