@@ -32,7 +32,7 @@ class Kind:
     name: str
     default_file: str  # the checkpoint of this kind the app selects when it is present
     check: Callable[[dict, str], None]  # (loaded checkpoint, file name): CheckpointError unless its model fits
-    load: Callable[..., Any]  # (path, device="cpu"): the model ready for inference; CheckpointError if refused
+    load: Callable[..., Any]  # (path, device="auto"): the model ready for inference; CheckpointError if refused
     score: Callable[[Metrics], str]  # (the checkpoint's metrics): one line for listings, "" when it has none
     # (loaded checkpoint, file name): the model ready for inference on the CPU, from a checkpoint already read (an
     # upload is read once); None: only `load` from the file
@@ -75,7 +75,7 @@ def get(name: str) -> Kind:
     return kind
 
 
-def load(path: str | os.PathLike, kind: str, device: str = "cpu") -> Any:
+def load(path: str | os.PathLike, kind: str, device: str = "auto") -> Any:
     """The model of checkpoint `path`, which must be of `kind`, ready for inference on `device`."""
     return get(kind).load(path, device=device)
 

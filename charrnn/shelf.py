@@ -297,7 +297,7 @@ def check_loads(path: str | os.PathLike, kind: str, obj: dict | None = None) -> 
         if obj is not None and build is not None:
             build(obj, Path(path).name)
         else:
-            kinds.load(path, kind)
+            kinds.load(path, kind, device="cpu")  # only checked: no GPU memory for an upload
     except (ckpt.CheckpointError, ImportError):
         raise
     except Exception as e:  # an upload is refused with a reason, whatever the file holds

@@ -41,14 +41,20 @@ def free_port() -> int:
 def launch(folder: Path, env: dict | None = None, timeout: float = 300, options: tuple[str, ...] = ()) -> AppProcess:
     """Start `python app.py` serving `folder` and wait until it prints its URL; its output is drained in a thread."""
     port = free_port()
-    full_env = {**os.environ, "OMP_NUM_THREADS": "1", "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1",
-                **(env or {})}
+    command = [sys.executable, str(ROOT / "app.py"), "--port", str(port), "--checkpoints", str(folder), "--device",
+               "cpu", *options]
+    return start_app(command, folder, env, timeout, cwd=folder.parent)
+
+
+def start_app(command: list[str], folder: Path, env: dict | None = None, timeout: float = 300,
+              cwd: Path | None = None, base_env: dict | None = None) -> AppProcess:
+    """Run `command` (an app on a port it names) and wait until it prints its URL; its output is drained in a
+    thread. The environment is `base_env` (default: this process's) with quiet Gradio settings and `env` on top."""
+    full_env = {**(os.environ if base_env is None else base_env), "OMP_NUM_THREADS": "1",
+                "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1", **(env or {})}
     t0 = time.monotonic()
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "app.py"), "--port", str(port), "--checkpoints", str(folder), "--device", "cpu",
-         *options],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=full_env, cwd=folder.parent,
-    )
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=full_env,
+                            cwd=cwd)
     lines: list[str] = []
     started = threading.Event()
 
@@ -62,7 +68,7 @@ def launch(folder: Path, env: dict | None = None, timeout: float = 300, options:
     while not started.wait(0.1):
         if proc.poll() is not None or time.monotonic() - t0 > timeout:
             proc.kill()
-            raise RuntimeError("app.py did not start:\n" + "".join(lines[-40:]))
+            raise RuntimeError(f"{' '.join(command[:3])} did not start:\n" + "".join(lines[-40:]))
     url_line = next(line for line in lines if URL_LINE in line)
     return AppProcess(proc, url_line.split(URL_LINE)[1].strip(), folder, time.monotonic() - t0, lines)
 

@@ -14,6 +14,8 @@ from .. import distributed
 from ..lm import gutenberg
 from ..checkpoint import CheckpointError
 from ..files import OutputLockedError, describe_os_error
+from ..kinds import CHAR_LM, SENTIMENT
+from ..tensorboard_log import TensorBoardMissing, open_log
 from ..lm.data import VocabError, split_ids
 from ..lm.gutenberg import GutenbergError
 from ..lm.stops import stop_strings, unescape, UNTIL
@@ -27,8 +29,12 @@ from ..lm.evaluate import evaluate_parts
 from ..lm.dynamic import DynamicConfig, evaluate_dynamic, METHODS
 from .sentiment import register
 from . import share
+from ..web.options import add_options as add_app_options, hosting
+from .config import add_config_option, apply_config, recorded_options, subcommand
+from .show import add_show
 
-KNOWN_ERRORS = (GutenbergError, CheckpointError, VocabError, ValueError, FileNotFoundError, OutputLockedError)
+KNOWN_ERRORS = (GutenbergError, CheckpointError, VocabError, ValueError, FileNotFoundError, OutputLockedError,
+                TensorBoardMissing)
 
 
 def _add_source(p: argparse.ArgumentParser, required: bool = True) -> None:
@@ -56,13 +62,18 @@ def cmd_download(args) -> None:
 def cmd_train(args) -> None:
 
     ctx = distributed.init(args.device)
+    board = open_log(args.tensorboard) if ctx.is_main else None  # before the corpus: a missing package fails first
     try:
-        _train(args, ctx)
+        _train(args, ctx, board)
     finally:
+        if board is not None:
+            board.close()
         distributed.shutdown()
 
 
-def _train(args, ctx) -> None:
+def _train(args, ctx, board=None) -> None:
+    if not args.book and not args.text:
+        raise ValueError("give --book or --text (on the command line, or as book or text in --config)")
     clean = "slice" if args.chapter else args.clean
     if not ctx.is_main:
         distributed.barrier()  # rank 0 downloads the book once; the others then read the cache
@@ -76,6 +87,7 @@ def _train(args, ctx) -> None:
         lr_decay=args.lr_decay, warmup=args.warmup, grad_clip=args.grad_clip, val_fraction=args.val_fraction,
         eval_every=args.eval_every, eval_chars=args.eval_chars, save_every=args.save_every,
         log_every=args.log_every, seed=args.seed, device=args.device, amp=not args.no_amp, precision=args.precision,
+        options=recorded_options(args),
     )
     if args.minutes is not None:
         config = BUDGET_RECIPE.train_config(args.minutes, **given)
@@ -88,7 +100,8 @@ def _train(args, ctx) -> None:
         if ctx.enabled and config.batch_size is not None:  # None (sized): train() refuses minutes under torchrun
             print(f"data-parallel on {ctx.world_size} process(es): {config.batch_size} windows each, "
                   f"{config.batch_size * ctx.world_size} per step", file=sys.stderr)
-    result = train(corpus, model, config, out=args.out, resume=args.resume, progress=not args.quiet)
+    result = train(corpus, model, config, out=args.out, resume=args.resume, progress=not args.quiet,
+                   on_log=board.lm_record if board else None)
     if not ctx.is_main:
         return
     summary = f"status={result.status} steps={result.steps} out={result.out} best={result.best}"
@@ -231,7 +244,8 @@ def _add_dynamic(p: argparse.ArgumentParser) -> None:
 def _add_train(sub) -> None:
     """The train command's options."""
     p = sub.add_parser("train", help="train (or --resume) a character model")
-    _add_source(p)
+    _add_source(p, required=False)  # --book or --text: on the command line or in --config (checked in cmd_train)
+    add_config_option(p)
     p.add_argument("--out", default="checkpoints/model.pt", help="checkpoint path (best: <stem>.best.pt)")
     p.add_argument("--resume", action="store_true", help="continue exactly from --out")
     how_long = p.add_mutually_exclusive_group()
@@ -276,7 +290,27 @@ def _add_train(sub) -> None:
                    help="auto: fp16 autocast on CUDA, bf16 on CPUs with native bf16 (AVX-512 bf16/AMX), "
                         "else fp32; checkpoints stay fp32")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--tensorboard", metavar="DIR",
+                   help="also write the log's scalars (loss, bits per character, learning rate, characters/s) as "
+                        "TensorBoard event files in DIR (pip install 'charrnn-studio[tensorboard]')")
     p.set_defaults(func=cmd_train)
+
+def cmd_app(args) -> None:
+    hosting(args)  # a bad --auth or --auth-file fails here, before seconds of importing Gradio
+    # the app imports Gradio (seconds): only when it is started
+    from ..web.app import serve
+
+    serve(args)
+
+
+def _add_app(sub) -> None:
+    """The app command: the options of `python app.py`."""
+    p = sub.add_parser("app", help="serve the web app (generate, classify, train, share checkpoints)",
+                       description="Serve the web app: --checkpoints DIR, or the checkout's checkpoints/, else the "
+                                   "per-user folder ~/.local/share/charrnn/checkpoints ($XDG_DATA_HOME).")
+    add_app_options(p)
+    p.set_defaults(func=cmd_app)
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="charrnn", description="Character-level recurrent language models.")
@@ -305,7 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top-p", type=float, default=None, help="keep the smallest set with this probability mass")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--num-samples", type=int, default=1)
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="auto", help="auto (default: cuda, then mps, then cpu), cpu, cuda, cuda:N, mps")
     p.set_defaults(func=cmd_sample)
 
     p = sub.add_parser("evaluate", help="loss on a text's held-out split, run as continuous streams")
@@ -323,16 +357,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--val-fraction", type=float, default=None,
                    help="held-out fraction at the end of each file (default: the checkpoint's, usually 0.1)")
     p.add_argument("--streams", type=int, default=8)
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="auto", help="auto (default: cuda, then mps, then cpu), cpu, cuda, cuda:N, mps")
     _add_dynamic(p)
     p.set_defaults(func=cmd_evaluate)
     share.register(sub)
     register(sub)
+    add_show(sub, {CHAR_LM: subcommand(parser, ["train"]), SENTIMENT: subcommand(parser, ["sentiment", "train"])})
+    _add_app(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
     infinite = next((d for d, v in vars(args).items() if isinstance(v, float) and not math.isfinite(v)), None)
     if infinite:  # argparse's float() takes "inf" and "nan": no option means either
@@ -340,6 +377,9 @@ def main(argv: list[str] | None = None) -> int:
               f"got {getattr(args, infinite)}", file=sys.stderr)
         return 2
     try:
+        if getattr(args, "config", None):
+            path = [args.command] + ([args.sentiment_command] if args.command == "sentiment" else [])
+            args = apply_config(parser, subcommand(parser, path), argv, args)
         args.func(args)
     except KNOWN_ERRORS as e:
         print(f"charrnn {args.command}: error: {e}", file=sys.stderr)

@@ -8,6 +8,8 @@ from pathlib import Path
 from .. import checkpoint as ckpt
 from .. import hub
 from ..kinds import SENTIMENT
+from ..tensorboard_log import open_log
+from .config import add_config_option, recorded_options
 from .sentiment_tools import register_tools
 from ..sentiment.data import download_imdb
 from ..sentiment.datasets import combine, load_labelled, Preferred, repeat_split, same_rows
@@ -56,13 +58,28 @@ def cmd_train(args) -> None:
              seed=args.seed, device=args.device, glove=args.glove, freeze=args.freeze or None,
              grad_clip=args.grad_clip, val_fraction=args.val_fraction, augment=args.augment,
              lexicon=args.lexicon, pretrained=args.pretrained,
-             pretrained_lr=args.pretrained_lr),
+             pretrained_lr=args.pretrained_lr, options=recorded_options(args)),
     )
+    board = open_log(args.tensorboard)  # before the data is read: a missing package fails first
+    try:
+        result = _train(args, model, config, board)
+    finally:
+        if board is not None:
+            board.close()
+    _print_result(result)
+
+
+def _train(args, model: dict, config, board) -> dict:
+    """Read the data and train, each epoch's record also going to TensorBoard when `board` is given."""
     data = _data(args, test=args.test or None)
     print(f"{len(data.train_texts):,} labelled texts ({data.format}); class 0 = {data.classes[0]!r}, "
           f"class 1 = {data.classes[1]!r}", file=sys.stderr)
-    result = train_sentiment(data, model, config, out=args.out, test=args.test is not None,
-                             progress=not args.quiet)
+    return train_sentiment(data, model, config, out=args.out, test=args.test is not None, progress=not args.quiet,
+                           on_epoch=board.epoch_record if board else None)
+
+
+def _print_result(result: dict) -> None:
+    """The summary line of a classifier's training."""
     line = (f"out={result['out']} epochs={result['epochs']} best_epoch={result['best_epoch']} "
             f"val_accuracy={result['val_accuracy']:.4f} train_seconds={result['train_seconds']:.0f} "
             f"vocab={result['vocab_size']}")
@@ -194,6 +211,10 @@ def _add_train(sub) -> None:
     p.add_argument("--seed", type=int)
     p.add_argument("--device", help="auto (default), cpu, cuda, cuda:N, mps")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--tensorboard", metavar="DIR",
+                   help="also write each epoch's train loss, validation accuracy, learning rate and examples/s as "
+                        "TensorBoard event files in DIR (pip install 'charrnn-studio[tensorboard]')")
+    add_config_option(p)
     p.set_defaults(func=cmd_train)
 
 
@@ -204,7 +225,7 @@ def _add_evaluate(sub) -> None:
     _add_data_options(p, "measure on FILE (same format as --data; alone, without --data, it is read by itself)")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--record", action="store_true", help="store the test accuracy in the checkpoint's metrics")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="auto", help="auto (default: cuda, then mps, then cpu), cpu, cuda, cuda:N, mps")
     p.set_defaults(func=cmd_evaluate)
 
 
@@ -214,7 +235,7 @@ def _add_predict(sub) -> None:
     p.add_argument("--checkpoint", help="the classifier (default: the app's, reviews-sentences.pt in --checkpoints, "
                                         "else the newest sentiment checkpoint there)")
     p.add_argument("--checkpoints", default="checkpoints", help="the folder the default classifier is taken from")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="auto", help="auto (default: cuda, then mps, then cpu), cpu, cuda, cuda:N, mps")
     p.add_argument("texts", nargs="*", help="texts to score, or - for one text per line from stdin")
     p.set_defaults(func=cmd_predict)
 

@@ -82,7 +82,7 @@ def register_tools(sub) -> None:
     p = sub.add_parser("explain", help="per-word contributions (occlusion) and the running probability of a text")
     p.add_argument("--checkpoint", help="a sentiment checkpoint (default: the app's default classifier)")
     p.add_argument("--checkpoints", default="checkpoints", help="where to find the default classifier")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="auto", help="auto (default: cuda, then mps, then cpu), cpu, cuda, cuda:N, mps")
     p.add_argument("--limit", type=int, default=500, help="explain at most this many tokens (default 500)")
     p.add_argument("text", nargs="*", help="the text (words are joined with spaces), or - to read it from stdin")
     p.set_defaults(func=cmd_explain)

@@ -58,8 +58,8 @@ def char_lm_parts(obj: dict, name: str, meta: bool = False) -> tuple[Vocab, Char
     return vocab, model
 
 
-def load_char_lm(path: str | os.PathLike, device: str = "cpu") -> CharLM:
-    """Load a `char-lm` checkpoint onto `device` ('auto' picks the GPU when present)."""
+def load_char_lm(path: str | os.PathLike, device: str = "auto") -> CharLM:
+    """Load a `char-lm` checkpoint onto `device` ('auto', the default: CUDA, then MPS, then the CPU)."""
     return build_char_lm(ckpt.load(path, kind=CHAR_LM), ckpt.display_name(path), device)
 
 

@@ -39,6 +39,7 @@ class TrainConfig:
     device: str = "auto"
     amp: bool = True  # False: 'auto' precision means fp32
     precision: str = "auto"  # auto, fp32, bf16, fp16 (see training.resolve_precision)
+    options: dict | None = None  # the command line that started the run, resolved (`charrnn show --config`)
 
     def __post_init__(self) -> None:
         if self.batch_size is None and self.minutes is None:

@@ -99,8 +99,9 @@ def sentiment_classes(state: dict, name: str) -> tuple[str, str]:
     return classes[0], classes[1]
 
 
-def load_sentiment(path: str | os.PathLike, device: str = "cpu") -> SentimentModel:
-    """Load a `sentiment` checkpoint safely (weights_only=True); CheckpointError if it is not one."""
+def load_sentiment(path: str | os.PathLike, device: str = "auto") -> SentimentModel:
+    """Load a `sentiment` checkpoint safely (weights_only=True) onto `device` ('auto', the default: CUDA, then
+    MPS, then the CPU); CheckpointError if it is not one."""
     return build_sentiment(ckpt.load(path, kind=SENTIMENT), ckpt.display_name(path), device)
 
 

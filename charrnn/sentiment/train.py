@@ -71,6 +71,7 @@ class SentimentTrainConfig:
     #   only for classes named as polarity (negative/positive, neg/pos, bad/good), else none are added
     pretrained: str = ""  # a pre-trained word LM (wordlm.py): its vocabulary, tokenizer, embedding and LSTMs
     pretrained_lr: float = 1.0  # the LM's layers learn at this times lr (ULMFiT's discriminative rates: < 1)
+    options: dict | None = None  # the command line that started the run, resolved (`charrnn show --config`)
 
     def __post_init__(self) -> None:
         if min(self.epochs, self.batch_size, self.max_tokens, self.min_freq, self.bucket_pool) < 1:
@@ -204,13 +205,15 @@ def train_sentiment(
     for epoch in range(1, config.epochs + 1):
         t0 = time.perf_counter()
         train_loss = _train_epoch(fit, data, config, epoch, gen, progress, stop_event)
-        seconds += time.perf_counter() - t0
+        epoch_seconds = time.perf_counter() - t0
+        seconds += epoch_seconds
         if train_loss is None:
             stopped = True
             break
         val_acc = accuracy(model, data.val_ids, data.y_val, device)
         record = {"epoch": epoch, "train_loss": round(train_loss, 4), "val_accuracy": round(val_acc, 4),
-                  "seconds": round(seconds, 1)}
+                  "seconds": round(seconds, 1), "lr": opt.param_groups[-1]["lr"],  # the head's rate, at the end
+                  "examples_per_second": round(len(data.train_ids) / max(epoch_seconds, 1e-9), 1)}
         history.append(record)
         if progress:
             tqdm.write(f"epoch {epoch}: train_loss={record['train_loss']:.4f} val_accuracy={val_acc:.4f} "

@@ -25,7 +25,7 @@ from ..sentiment.train import PRESETS
 from ..serve.engine_process import EngineStopped
 from ..serve.options import MAX_SAMPLES, UNTIL_CHOICES
 from .forms import LEXICON_SHARES, ClassifierForm, GenerateForm, TrainForm, book_choices
-from .webapp import Explained, Listing, Menu, WebApp
+from .webapp import Explained, Listing, Menu, Refused, WebApp
 
 PROMPTS = ["The island", "Captain Nemo", "The engineer said", "At daybreak the settlers",  # the island model's
            "ROMEO:\n", "First Citizen:\n"]  # tiny-Shakespeare's
@@ -188,7 +188,8 @@ def train_tab(app: WebApp) -> gr.events.Dependency:
               steps=TRAIN.steps, batch_size=TRAIN.batch_size, seq_len=TRAIN.seq_len, lr=TRAIN.lr,
               minutes=TRAIN.minutes, progress=gr.Progress(track_tqdm=True)):
         """Train a character model on Gutenberg books or uploaded texts; yields status and loss curve."""
-        with shown_as_message(ValueError, jobs.JobBusy):
+        with shown_as_message(ValueError, jobs.JobBusy, Refused):
+            app.check_open()  # public mode: refused before the form is read
             form = TrainForm.from_widgets(book, text_file, name, cell, hidden, layers, steps, batch_size, seq_len,
                                           lr, minutes)
             job = app.start_training(form)
@@ -201,12 +202,14 @@ def train_tab(app: WebApp) -> gr.events.Dependency:
         yield job.summary(), loss_curve(job)
 
     def stop_training():
-        if app.stop_training():
+        with shown_as_message(Refused):
+            stopping = app.stop_training()
+        if stopping:
             gr.Info("Stopping: the checkpoint is being saved")
         else:
             gr.Warning("No character model is being trained")
 
-    with gr.Tab("Train") as tab:
+    with gr.Tab("Train", visible=not app.public) as tab:  # public: hidden, and its endpoints refused
         gr.Markdown("Train a character model on Project Gutenberg books (pick them or type any ID) or on your "
                     "own `.txt` files; several make one corpus, each file's last tenth held out. Say how many "
                     "minutes: the model and batch are then sized for this machine (fields left at 0). The result "
@@ -294,7 +297,8 @@ def classifier_tab(app: WebApp, classifiers: gr.Dropdown) -> gr.events.Dependenc
         """The file's first rows, format, text and label columns, and classes."""
         if not file:
             return preview_outputs(None)
-        with shown_as_message(ValueError):
+        with shown_as_message(ValueError, Refused):
+            app.check_open()
             return preview_outputs(app.preview_dataset(file, format, text_column, label_column))
 
     def train_classifier(file, format=CLASSIFIER.format, text_column=None, label_column=None, name="",
@@ -303,7 +307,8 @@ def classifier_tab(app: WebApp, classifiers: gr.Dropdown) -> gr.events.Dependenc
                          lexicon=LEXICON_SHARE_SHOWN, progress=gr.Progress(track_tqdm=True)):
         """Train a classifier on an uploaded file; yields status, loss/accuracy curve, and at the end the new
         classifier's name."""
-        with shown_as_message(ValueError, jobs.JobBusy):
+        with shown_as_message(ValueError, jobs.JobBusy, Refused):
+            app.check_open()  # public mode: refused before the file is read
             form = ClassifierForm.from_widgets(file, format, text_column, label_column, name, preset, epochs,
                                                hidden, embed, batch_size, lr, lexicon)
             job = app.start_classifier(form)
@@ -317,12 +322,14 @@ def classifier_tab(app: WebApp, classifiers: gr.Dropdown) -> gr.events.Dependenc
         yield job.summary(), classifier_curve(job), new
 
     def stop_classifier():
-        if app.stop_classifier():
+        with shown_as_message(Refused):
+            stopping = app.stop_classifier()
+        if stopping:
             gr.Info("Stopping: the best epoch so far is kept")
         else:
             gr.Warning("No classifier is being trained")
 
-    with gr.Tab("Train a classifier"):
+    with gr.Tab("Train a classifier", visible=not app.public):  # public: hidden, and its endpoints refused
         gr.Markdown("Train a two-class text classifier on your own labelled texts: a CSV, TSV, JSON or JSON lines "
                     "file with a text column and a label column of two values. Check the columns in the preview, "
                     "then train; the best epoch is kept (also when you stop) and appears under Sentiment. One "
@@ -370,6 +377,8 @@ def checkpoints_tab(app: WebApp) -> tuple[gr.Tab, gr.Dropdown, gr.Dataframe, gr.
 
     def upload(file):
         """Check an uploaded checkpoint and add it to the folder."""
+        with shown_as_message(Refused, prefix="Upload refused: "):
+            app.check_open()
         if not file:
             raise gr.Error("no file was uploaded", print_exception=False)
         with shown_as_message(CheckpointError, ImportError, OSError, prefix="Upload refused: "):
@@ -384,7 +393,7 @@ def checkpoints_tab(app: WebApp) -> tuple[gr.Tab, gr.Dropdown, gr.Dataframe, gr.
             with gr.Column():
                 choice = dropdown(app.menu(None), label="Checkpoint to download", allow_custom_value=True)
                 download_button = gr.DownloadButton("Download")
-            with gr.Column():
+            with gr.Column(visible=not app.public):  # public: no uploads (the endpoint refuses them too)
                 upload_file = gr.File(label="Upload a checkpoint (.pt)", file_types=[".pt"], type="filepath")
                 upload_status = gr.Markdown()
         choice.change(download, choice, download_button, api_name="download")

@@ -23,6 +23,13 @@ from ..serve.options import GenerateForm
 from ..serve.streaming import join_samples, stream_text
 from .forms import ClassifierForm, TrainForm
 
+PUBLIC_REFUSAL = ("this app is public: training, stopping and uploads are turned off (start it without --public "
+                  "to use them)")
+
+
+class Refused(PermissionError):
+    """An action public mode turns off (training, stopping, uploads): refused on the server, whoever asks."""
+
 
 @dataclass(frozen=True)
 class Menu:
@@ -72,8 +79,9 @@ class WebApp:
     STREAM_INTERVAL = 0.05  # seconds between partial texts sent to one user while generating, at least
     UPDATES_PER_SECOND = 80  # partial texts the app sends per second to all users together, at most (about)
 
-    def __init__(self, folder: str | os.PathLike, device: str = "auto", batched: bool = True):
+    def __init__(self, folder: str | os.PathLike, device: str = "auto", batched: bool = True, public: bool = False):
         self.batched = batched  # generation requests share the model's batched engine (charrnn.serve.engine)
+        self.public = public  # generate, classify, list and download only: the rest is Refused
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.device = device
@@ -113,7 +121,16 @@ class WebApp:
                        self.table())
 
     def _pick(self, kind: str, name: str | None) -> Path:
+        if not name and not shelf.list_checkpoints(self.folder, kind):
+            raise CheckpointError(f"no {kind} checkpoint in {self.folder.name}/: {self.how_to_add()}")
         return models.pick(self.folder, name, kind)
+
+    def how_to_add(self) -> str:
+        """How a model gets into the folder: trained or uploaded here, unless public; copied in; another folder."""
+        ways = ["copy .pt checkpoints into it", "start the app with --checkpoints FOLDER"]
+        if not self.public:
+            ways[:0] = ["train one in the Train tab", "upload one under Checkpoints"]
+        return ", ".join(ways[:-1]) + ", or " + ways[-1]
 
     # ------------------------------------------------------------ generate and classify
 
@@ -181,10 +198,16 @@ class WebApp:
 
     # ------------------------------------------------------------ training
 
+    def check_open(self) -> None:
+        """Refused (with PUBLIC_REFUSAL) in public mode: every action that trains, stops or uploads calls it first."""
+        if self.public:
+            raise Refused(PUBLIC_REFUSAL)
+
     def start_training(self, form: TrainForm) -> jobs.Job:
         """Start training a character model from a parsed form (`TrainForm.parse`) in the background; ValueError for
         missing or too large uploads, JobBusy if a job runs. With no steps the run trains to the form's minutes;
-        sizes left at 0 are automatic (see jobs.make_request)."""
+        sizes left at 0 are automatic (see jobs.make_request); Refused in public mode."""
+        self.check_open()
         return self.jobs.start(jobs.make_request(form, device=self.device))
 
     @staticmethod
@@ -195,7 +218,8 @@ class WebApp:
             job.thread.join(timeout=every)
 
     def stop_training(self) -> bool:
-        """Ask the running character-model job to save and stop; False when none runs."""
+        """Ask the running character-model job to save and stop; False when none runs; Refused in public mode."""
+        self.check_open()
         return self.jobs.stop(CHAR_LM)
 
     # ------------------------------------------------------------ training a classifier
@@ -203,18 +227,22 @@ class WebApp:
     @staticmethod
     def preview_dataset(file, format: str | None = "auto", text_column: str | None = None,
                         label_column: str | None = None) -> Preview:
-        """What an uploaded labelled file holds (format, columns, first rows, classes); ValueError if unusable."""
+        """What an uploaded labelled file holds (format, columns, first rows, classes); ValueError if unusable.
+        (Static, so reading a file needs no app; the page's preview is refused in public mode by the UI.)"""
         return sentiment_jobs.preview_upload(file, format, text_column, label_column)
 
     def start_classifier(self, form: ClassifierForm) -> jobs.Job:
         """Start training a classifier from a parsed form (`ClassifierForm.parse`) on its uploaded file in the
         background; ValueError for a bad file, JobBusy while any training job runs (checked first, before the file
-        is read)."""
+        is read); Refused in public mode."""
+        self.check_open()
         self.jobs.check_free()
         return self.jobs.start(sentiment_jobs.make_classifier_request(form, device=self.device))
 
     def stop_classifier(self) -> bool:
-        """Ask the running classifier job to stop (its best epoch is kept); False when none runs."""
+        """Ask the running classifier job to stop (its best epoch is kept); False when none runs; Refused in public
+        mode."""
+        self.check_open()
         return self.jobs.stop(SENTIMENT)
 
     def training_status(self) -> str:
@@ -235,7 +263,9 @@ class WebApp:
         return str(path)
 
     def upload(self, file: str | os.PathLike | None) -> str:
-        """Check an uploaded checkpoint and add it to the folder; the message says under which name."""
+        """Check an uploaded checkpoint and add it to the folder; the message says under which name. Refused in
+        public mode."""
+        self.check_open()
         if not file:
             raise ValueError("no file was uploaded")
         return shelf.accept_upload(file, self.folder, Path(file).name).message
