@@ -156,6 +156,17 @@ def _check_labeled(texts: list[str] | None, labels: list[int] | None, what: str)
         raise ValueError(f"{what} texts must each be labeled 0 or 1")
 
 
+def _checked_data(data: LabelledData | Imdb, test: bool) -> LabelledData:
+    """The labelled data, its training split (and with `test` its test split) checked to be usable."""
+    labelled = from_imdb(data) if isinstance(data, Imdb) else data
+    _check_labeled(labelled.train_texts, labelled.train_labels, "training")
+    if test:
+        if not labelled.has_test:
+            raise ValueError(f"{labelled.source or 'the data'} has no test split: give a test file")
+        _check_labeled(labelled.test_texts, labelled.test_labels, "test")
+    return labelled
+
+
 def train_sentiment(
     data: LabelledData | Imdb,
     model_config: dict | None = None,
@@ -176,12 +187,7 @@ def train_sentiment(
     the best epoch's weights already in `out`; the result's "stopped" says whether it was stopped, and "out" is
     None when it stopped before any epoch ended (nothing is written then)."""
     config = config or SentimentTrainConfig()
-    labelled = from_imdb(data) if isinstance(data, Imdb) else data
-    _check_labeled(labelled.train_texts, labelled.train_labels, "training")
-    if test:
-        if not labelled.has_test:
-            raise ValueError(f"{labelled.source or 'the data'} has no test split: give a test file")
-        _check_labeled(labelled.test_texts, labelled.test_labels, "test")
+    labelled = _checked_data(data, test)
     device = pick_device(config.device)
     torch.manual_seed(config.seed)
     gen = torch.Generator().manual_seed(config.seed)

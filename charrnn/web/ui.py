@@ -10,6 +10,7 @@ without a word the classifier knows, get an error message and no number (in the 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import asdict
 
@@ -63,6 +64,17 @@ def shown_as_message(*errors: type[BaseException], prefix: str = ""):
         yield
     except errors as e:
         raise gr.Error(f"{prefix}{e}", print_exception=False) from None
+
+
+def stopper(stop: Callable[[], bool], stopping: str, idle: str) -> Callable[[], None]:
+    """A Stop button's handler: `stop()` (refused in public mode), then a toast saying whether a job was stopped."""
+
+    def handler() -> None:
+        with shown_as_message(Refused):
+            stopped = stop()
+        (gr.Info if stopped else gr.Warning)(stopping if stopped else idle)
+
+    return handler
 
 
 def dropdown(menu: Menu, **kwargs) -> gr.Dropdown:
@@ -201,13 +213,8 @@ def train_tab(app: WebApp) -> gr.events.Dependency:
         gr.Info(job.summary())
         yield job.summary(), loss_curve(job)
 
-    def stop_training():
-        with shown_as_message(Refused):
-            stopping = app.stop_training()
-        if stopping:
-            gr.Info("Stopping: the checkpoint is being saved")
-        else:
-            gr.Warning("No character model is being trained")
+    stop_training = stopper(app.stop_training, "Stopping: the checkpoint is being saved",
+                            "No character model is being trained")
 
     with gr.Tab("Train", visible=not app.public) as tab:  # public: hidden, and its endpoints refused
         gr.Markdown("Train a character model on Project Gutenberg books (pick them or type any ID) or on your "
@@ -321,13 +328,8 @@ def classifier_tab(app: WebApp, classifiers: gr.Dropdown) -> gr.events.Dependenc
         new = dropdown(app.menu(SENTIMENT, job.published.name)) if job.published else gr.skip()
         yield job.summary(), classifier_curve(job), new
 
-    def stop_classifier():
-        with shown_as_message(Refused):
-            stopping = app.stop_classifier()
-        if stopping:
-            gr.Info("Stopping: the best epoch so far is kept")
-        else:
-            gr.Warning("No classifier is being trained")
+    stop_classifier = stopper(app.stop_classifier, "Stopping: the best epoch so far is kept",
+                              "No classifier is being trained")
 
     with gr.Tab("Train a classifier", visible=not app.public):  # public: hidden, and its endpoints refused
         gr.Markdown("Train a two-class text classifier on your own labelled texts: a CSV, TSV, JSON or JSON lines "
