@@ -1,9 +1,15 @@
-"""Training characters/s: the chapter's one-character-per-call loop vs charrnn's trainer, same model and batch.
+"""Training characters/s: the chapter's one-character-per-call loop vs charrnn's trainer, same model and batch; and
+how close our trainer comes to the machine's own float32 matrix-product rate.
 
-Usage: python bench/train_speed.py [--steps 30] [--rounds 3] [--device auto] [--precision auto]
-Prints both figures per round, then the medians, and as its last line ratio=<ours / reference>.
+Usage: python bench/train_speed.py [--steps 30] [--rounds 3] [--device auto] [--precision auto] [--sweep 32,128]
+Prints both figures per round, then the medians, then ratio=<ours / reference>. Each round also times a square
+float32 matrix product sized like the model's largest matrix (best of a few) and our trainer's achieved rate: the
+model's multiply-adds per character x characters/s, forward + backward counted as three forwards. The last line is
+efficiency=<median of the rounds' ours / matrix product>. --sweep also times ours at other batch sizes and names
+the fastest per character.
 """
 import argparse
+import statistics
 import tempfile
 import time
 
@@ -41,6 +47,38 @@ def ours_rate(text, device, steps, batch_size, seq_len, precision="auto"):
     return result.chars_seen / result.train_seconds, result.metrics["precision"]
 
 
+def flops_per_char(embed: int, hidden: int, vocab: int) -> int:
+    """Floating-point operations of one character's training step: the LSTM's four gates (input and recurrent
+    projections) and the output layer, 2 per multiply-add, forward + backward = 3 forwards."""
+    macs = 4 * hidden * (embed + hidden) + hidden * vocab
+    return 3 * 2 * macs
+
+
+def matmul_rate(n: int, device, repeats: int = 5) -> float:
+    """FLOP/s of an n x n float32 matrix product on `device`, the best of `repeats` (after one warm-up)."""
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+    a @ b
+    best = float("inf")
+    for _ in range(repeats):
+        sync(device)
+        t = time.perf_counter()
+        a @ b
+        sync(device)
+        best = min(best, time.perf_counter() - t)
+    return 2 * n**3 / best
+
+
+def sweep(text, device, a, batches: list[int], base: float) -> None:
+    """Ours at other batch sizes (same steps and sequence length) beside `base`, the rounds' median at --batch-size:
+    the fastest per character is named."""
+    rates = {a.batch_size: base}
+    for batch in batches:
+        rates[batch], _ = ours_rate(text, device, a.steps, batch, a.seq_len, a.precision)
+        print(f"batch {batch}: ours {rates[batch]:,.0f} chars/s")
+    fastest = max(rates, key=rates.get)
+    print(f"fastest per character among the swept batches: {fastest} ({rates[fastest]:,.0f} chars/s)")
+
+
 def sync(device):
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -55,17 +93,26 @@ def main():
     p.add_argument("--device", default="auto")
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
                    help="ours: the trainer's --precision (auto picks what this device does best)")
+    p.add_argument("--sweep", default="", help="comma-separated batch sizes to time ours at as well")
     a = p.parse_args()
     device = pick_device(a.device)
     text = chapter_text()
     print(f"machine: {machine()}; device {device}; model embed 256, LSTM 512; batch {a.batch_size} x {a.seq_len}")
-    refs, ours = [], []
+    per_char = flops_per_char(256, 512, len(set(text)))
+    refs, ours, efficiency = [], [], []
     for r in range(a.rounds):
         refs.append(reference_rate(text, device, a.steps, a.batch_size, a.seq_len))
         rate, precision = ours_rate(text, device, a.steps, a.batch_size, a.seq_len, a.precision)
         ours.append(rate)
-        print(f"round {r + 1}: reference {refs[-1]:,.0f} chars/s   ours ({precision}) {ours[-1]:,.0f} chars/s")
+        peak = matmul_rate(2048, device)  # the LSTM's weights are 2048 x 768: a square product of their height
+        efficiency.append(rate * per_char / peak)
+        print(f"round {r + 1}: reference {refs[-1]:,.0f} chars/s   ours ({precision}) {ours[-1]:,.0f} chars/s = "
+              f"{rate * per_char / 1e9:.1f} GFLOP/s   float32 2048^3 product {peak / 1e9:.1f} GFLOP/s   "
+              f"efficiency {efficiency[-1]:.3f}")
+    if a.sweep:
+        sweep(text, device, a, [int(b) for b in a.sweep.split(",")], statistics.median(ours))
     report_rounds(refs, ours, "chars/s")
+    print(f"efficiency={statistics.median(efficiency):.3f}")
 
 
 if __name__ == "__main__":
