@@ -2,11 +2,14 @@
 
 Usage: python bench/sample_speed.py [--length 2000] [--rounds 3]
        python bench/sample_speed.py --checkpoint checkpoints/mysterious-island.pt --device cuda
-Prints both figures per round, the medians, and as its last line ratio=<ours / reference>. With --checkpoint the
-reference is our own stream with the plain per-character step and "ours" the default step (on CUDA: one CUDA graph
-per character, charrnn.lm.model.GraphedStepper), both on --device.
+Prints both figures per round, the medians, ratio=<ours / reference>, and as its last line
+step_share=<ours / the bare one-character step at batch 1>: how much of the model's own stepping speed sampling
+keeps (the step alone, fed a fixed character, without drawing or decoding, timed in the same rounds).
+With --checkpoint the reference is our own stream with the plain per-character step and "ours" the default step
+(on CUDA: one CUDA graph per character, charrnn.lm.model.GraphedStepper), both on --device.
 """
 import argparse
+import statistics
 import time
 
 import torch
@@ -16,6 +19,7 @@ from common import chapter_text, machine, report_rounds
 import reference as ref
 from charrnn import CharLM, CharRNN, ModelConfig, Vocab, load_char_lm, stream
 from charrnn.lm.model import make_stepper
+from charrnn.lm.sample import prime
 
 
 def main():
@@ -38,7 +42,7 @@ def main():
     lm = CharLM(ours.eval(), vocab, {})
     prompt = "The island"
     print(f"machine: {machine()}; model embed 256, LSTM 512; prompt {prompt!r}, {a.length} characters, T=1")
-    refs, mine = [], []
+    refs, mine, bare = [], [], []
     for r in range(a.rounds):
         t = time.perf_counter()
         out = ref.sample(theirs, char2int, char_array, prompt, a.length, scale_factor=1.0)
@@ -47,8 +51,23 @@ def main():
         t = time.perf_counter()
         n = sum(1 for _ in stream(lm, prompt, a.length, temperature=1.0, seed=r))
         mine.append(n / (time.perf_counter() - t))
-        print(f"round {r + 1}: reference {refs[-1]:,.0f} chars/s   ours {mine[-1]:,.0f} chars/s")
+        bare.append(bare_step_rate(lm, a.length))
+        print(f"round {r + 1}: reference {refs[-1]:,.0f} chars/s   ours {mine[-1]:,.0f} chars/s   bare step "
+              f"{bare[-1]:,.0f} steps/s")
     report_rounds(refs, mine, "chars/s")
+    print(f"step_share={statistics.median(mine) / statistics.median(bare):.2f}")
+
+
+@torch.no_grad()
+def bare_step_rate(lm: CharLM, steps: int) -> float:
+    """Steps/s of the model's own one-character step at batch 1 (the stepper sampling uses), fed one fixed
+    character: the ceiling for single-stream sampling."""
+    x = torch.zeros(1, dtype=torch.long, device=lm.device)
+    _, state, _ = prime(lm, "The island", steps, 1.0, None, None, 0, 1)  # the state a sample starts from
+    t = time.perf_counter()
+    for _ in range(steps):
+        _, state = lm.stepper(x, state)
+    return steps / (time.perf_counter() - t)
 
 
 def compare_steps(a) -> None:
