@@ -2,6 +2,7 @@ import os
 import shutil
 
 import pytest
+import torch
 
 from charrnn import VocabError, load_char_lm, shelf
 
@@ -100,6 +101,31 @@ def test_model_cache_reloads_changed_files_and_drops_the_oldest(tmp_path):
     cache.get(tmp_path / "c")
     cache.get(tmp_path / "b")
     assert loads == ["a", "b", "a", "c", "b"]
+
+
+def test_model_cache_keeps_its_total_of_weights_bounded(tmp_path):
+    """Models of 3, 4 and 5 weights under a total of 8: loading the third drops the least recently used until they
+    fit; the newest stays even alone over the total."""
+    class Model:
+        def __init__(self, n: int):
+            self.model = torch.nn.Linear(n, 1, bias=False)
+
+    cache = models.ModelCache(lambda p: Model(int(p.name)), size=10, max_weights=8)
+    for n in (3, 4, 5, 9):
+        (tmp_path / str(n)).write_text("")
+    first = cache.get(tmp_path / "3")
+    cache.get(tmp_path / "4")
+    assert cache.total() == 7 and cache.get(tmp_path / "3") is first
+    cache.get(tmp_path / "5")
+    assert cache.total() == 8 and cache.get(tmp_path / "3") is first  # 4, the least recently used, dropped
+    cache.get(tmp_path / "9")
+    assert cache.total() == 9  # over the total alone: kept, the others dropped
+    assert cache.get(tmp_path / "3") is not first  # dropped: loaded again
+
+
+def test_the_app_s_caches_are_bounded_by_the_parameter_budget(monkeypatch):
+    monkeypatch.setenv(ckpt.MAX_PARAMS_ENV, "1234")
+    assert models.model_cache("char-lm", "cpu").max_weights == 1234
 
 
 def test_empty_review_is_refused():

@@ -16,12 +16,17 @@ from .engine_process import ProcessEngine
 
 
 class ModelCache:
-    """Loaded models by checkpoint file, reloaded when the file changes, least recently used dropped first."""
+    """Loaded models by checkpoint file, reloaded when the file changes, least recently used dropped first: at most
+    `size` models and `max_weights` weights in all (the newest is always kept; each file is also within the
+    checkpoint's own budget, `charrnn.checkpoint.max_params`), so the app's memory stays bounded however many
+    checkpoints its users pick. A dropped character model's engine process ends with it."""
 
-    def __init__(self, loader: Callable[[Path], object], size: int = 4):
+    def __init__(self, loader: Callable[[Path], object], size: int = 4, max_weights: int | None = None):
         self.loader = loader
         self.size = size
+        self.max_weights = ckpt.max_params() if max_weights is None else max_weights
         self._items: OrderedDict[tuple[str, int, int], object] = OrderedDict()
+        self._weights: dict[tuple[str, int, int], int] = {}
         self._lock = threading.Lock()
 
     def get(self, path: str | os.PathLike):
@@ -33,10 +38,21 @@ class ModelCache:
                 self._items.move_to_end(key)
                 return self._items[key]
             obj = self.loader(path)
-            self._items[key] = obj
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
+            self._items[key], self._weights[key] = obj, weights(obj)
+            while len(self._items) > 1 and (len(self._items) > self.size or self.total() > self.max_weights):
+                dropped, _ = self._items.popitem(last=False)
+                del self._weights[dropped]
             return obj
+
+    def total(self) -> int:
+        """The weights of the models held now."""
+        return sum(self._weights.values())
+
+
+def weights(obj: object) -> int:
+    """The number of weights of a loaded model (its `.model`'s parameters; 0 for anything else)."""
+    model = getattr(obj, "model", None)
+    return sum(p.numel() for p in model.parameters()) if hasattr(model, "parameters") else 0
 
 
 def model_cache(kind: str, device: str = "auto", size: int = 4) -> ModelCache:
