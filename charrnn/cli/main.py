@@ -20,7 +20,7 @@ from ..lm.data import VocabError, split_ids
 from ..lm.gutenberg import GutenbergError
 from ..lm.stops import stop_strings, unescape, UNTIL
 from ..lm.corpus import apply_preprocessing, expand_text_files, load_corpus
-from ..lm.budget import BUDGET_RECIPE
+from ..lm.budget import BUDGET_RECIPE, FINETUNE_RECIPE
 from ..lm.train import train, TrainConfig
 from ..lm.charlm import load_char_lm
 from ..lm.sample import generate, MAX_PROMPT, stream
@@ -89,10 +89,12 @@ def _train(args, ctx, board=None) -> None:
         log_every=args.log_every, seed=args.seed, device=args.device, amp=not args.no_amp, precision=args.precision,
         options=recorded_options(args),
     )
+    given["init_from"] = args.init_from
     if args.minutes is not None:
-        config = BUDGET_RECIPE.train_config(args.minutes, **given)
+        config = (FINETUNE_RECIPE if args.init_from else BUDGET_RECIPE).train_config(args.minutes, **given)
     else:
-        config = TrainConfig(**{k: v for k, v in given.items() if v is not None})
+        fine = {"lr": FINETUNE_RECIPE.lr} if args.init_from else {}
+        config = TrainConfig(**{**fine, **{k: v for k, v in given.items() if v is not None}})
     if ctx.is_main:
         distinct = len(set().union(*(set(t) for t in corpus.texts)))
         files = f" in {len(corpus.texts)} files" if len(corpus.texts) > 1 else ""
@@ -105,6 +107,8 @@ def _train(args, ctx, board=None) -> None:
     if not ctx.is_main:
         return
     summary = f"status={result.status} steps={result.steps} out={result.out} best={result.best}"
+    if "init_from" in result.metrics:
+        summary += f" chars_added={result.metrics['init_from']['chars_added']}"
     if "sizing" in result.metrics:
         sized = result.metrics["sizing"]
         summary += f" hidden={sized['hidden']} batch_size={sized['batch_size']}"
@@ -247,7 +251,13 @@ def _add_train(sub) -> None:
     _add_source(p, required=False)  # --book or --text: on the command line or in --config (checked in cmd_train)
     add_config_option(p)
     p.add_argument("--out", default="checkpoints/model.pt", help="checkpoint path (best: <stem>.best.pt)")
-    p.add_argument("--resume", action="store_true", help="continue exactly from --out")
+    p.add_argument("--resume", action="store_true",
+                   help="continue exactly from --out (a fine-tuning run too; --init-from, if given, must name the "
+                        "file it started from)")
+    p.add_argument("--init-from", metavar="CKPT",
+                   help="fine-tune: start from this character model (its sizes; its vocabulary extended by the "
+                        "text's new characters; a fresh optimizer and schedule; default lr "
+                        f"{FINETUNE_RECIPE.lr:g}); --embed/--hidden/--layers/--cell must be left out or match it")
     how_long = p.add_mutually_exclusive_group()
     how_long.add_argument("--steps", type=int, default=None,
                           help="total steps (default 5000; with --resume, the saved run's)")
@@ -266,12 +276,14 @@ def _add_train(sub) -> None:
     p.add_argument("--embed", type=int, default=None, help="default 256 (with --minutes and no --hidden: sized)")
     p.add_argument("--hidden", type=int, default=None,
                    help="default 512; with --minutes, sized from the measured throughput unless given")
-    p.add_argument("--layers", type=int, default=1)
-    p.add_argument("--dropout", type=float, default=0.0)
-    p.add_argument("--weight-drop", type=float, default=0.0,
+    p.add_argument("--layers", type=int, default=None, help="default 1")
+    p.add_argument("--dropout", type=float, default=None,
+                   help="default 0 (with --init-from: the checkpoint's)")
+    p.add_argument("--weight-drop", type=float, default=None,
                    help="AWD-LSTM DropConnect: drop this fraction of the hidden-to-hidden weights, one mask per "
-                        "batch (training only; 0.2-0.5 regularises small corpora)")
-    p.add_argument("--cell", choices=["lstm", "gru", "rnn"], default="lstm")
+                        "batch (training only; 0.2-0.5 regularises small corpora; default 0, with --init-from the "
+                        "checkpoint's)")
+    p.add_argument("--cell", choices=["lstm", "gru", "rnn"], default=None, help="default lstm")
     p.add_argument("--lr", type=float, default=None,
                    help=f"default {TrainConfig.lr:g} (with --minutes {BUDGET_RECIPE.lr:g})")
     p.add_argument("--lr-decay", choices=["cosine", "none"], default="cosine")

@@ -45,6 +45,7 @@ class BudgetRecipe:
 
 
 BUDGET_RECIPE = BudgetRecipe()
+FINETUNE_RECIPE = BudgetRecipe(lr=0.002)  # --init-from's defaults (measured: docs/BENCHMARKS.md)
 
 
 def lr_at_progress(progress: float, cfg: TrainConfig) -> float:
@@ -118,8 +119,11 @@ def start_budget(run: RunState, eval_ids: list[np.ndarray], started: float) -> B
 def size_run(corpus: Corpus, model_config: dict | None, given: Settings, device: torch.device, started: float,
              progress: bool, saved: dict | None) -> tuple[Settings, Sizing | None]:
     """A new time-budget run's hidden size and/or batch, where the caller left them unset (None), measured on
-    the device (lm.sizing); the settings unchanged (and no Sizing) otherwise."""
+    the device (lm.sizing); the settings unchanged (and no Sizing) otherwise. A fine-tuning run keeps its
+    starting checkpoint's sizes (at most its batch is sized)."""
     asked, config, model_cfg = model_given(model_config), given.config, given.model
+    if given.start is not None:  # fine-tuning: the sizes are the starting checkpoint's; only the batch may be sized
+        asked = {**asked, "hidden": model_cfg.hidden, "embed": model_cfg.embed}
     if saved is not None or config.minutes is None or ("hidden" in asked and config.batch_size is not None):
         return given, None
     precision = resolve_precision(device, config.precision, config.amp)

@@ -4,6 +4,7 @@ They sit below the trainer's other modules (lm/run.py, lm/budget.py, lm/train.py
 re-exports both, so `from charrnn.lm.train import TrainConfig` and `from charrnn import TrainConfig` still work."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,8 +41,11 @@ class TrainConfig:
     amp: bool = True  # False: 'auto' precision means fp32
     precision: str = "auto"  # auto, fp32, bf16, fp16 (see training.resolve_precision)
     options: dict | None = None  # the command line that started the run, resolved (`charrnn show --config`)
+    init_from: str | None = None  # fine-tune: start from this char-lm checkpoint (lm/finetune.py); None: from scratch
 
     def __post_init__(self) -> None:
+        if self.init_from is not None:
+            self.init_from = os.fspath(self.init_from)  # a Path would not load back from a checkpoint (weights_only)
         if self.batch_size is None and self.minutes is None:
             raise ValueError("batch_size may be left to sizing (None) only with a time budget (minutes)")
         if (self.steps is not None and self.steps < 1) or (self.batch_size or 1) < 1 or self.seq_len < 1:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
+from tqdm.auto import tqdm
 
 from .. import checkpoint as ckpt
 from .. import distributed
@@ -23,6 +24,7 @@ from .config import DEFAULT_STEPS, TrainConfig, TrainResult
 from .corpus import Corpus
 from .data import CharWindows, StreamBatches, Vocab
 from .evaluate import LN2, EvalResult
+from .finetune import Start, check_resume, load_start
 from .model import CharRNN, ModelConfig
 
 KIND = CHAR_LM
@@ -48,11 +50,13 @@ def slim(checkpoint: dict) -> dict:
 
 @dataclass(frozen=True)
 class Settings:
-    """What a run is made with: its training settings, model settings and vocabulary."""
+    """What a run is made with: its training settings, model settings and vocabulary (and, fine-tuning a new run,
+    the starting weights)."""
 
     config: TrainConfig
     model: ModelConfig
     vocab: Vocab
+    start: Start | None = None
 
 
 def model_given(model_config: dict | None) -> dict:
@@ -81,15 +85,21 @@ def resumable(out: Path, corpus: Corpus) -> dict:
 
 def settings(corpus: Corpus, model_config: dict | None, config: TrainConfig | None, saved: dict | None,
              name: str) -> Settings:
-    """The run's settings: from the arguments for a new run; on resume the saved ones, where a given config
-    changes only the device, log_every, and steps when it sets them."""
+    """The run's settings: from the arguments for a new run (fine-tuning: the model from config.init_from); on
+    resume the saved ones, where a given config changes only the device, log_every, and steps when it sets them
+    (and may name the run's own starting checkpoint, nothing else: finetune.check_resume)."""
     if saved is None:
         config = config or TrainConfig()
         if config.minutes is None:
             config = replace(config, steps=config.steps or DEFAULT_STEPS)
+        if config.init_from is not None:
+            start = load_start(config.init_from, corpus, model_config)
+            return Settings(config, start.model, start.vocab, start)
         vocab = Vocab.from_text("".join(set().union(*(set(t) for t in corpus.texts))))  # raises for empty text
         return Settings(config, ModelConfig(vocab_size=len(vocab), **model_given(model_config)), vocab)
     vocab, _ = char_lm_parts(saved, name, meta=True)
+    if config is not None and config.init_from is not None:
+        check_resume(config.init_from, saved, name)
     asked = {} if config is None else {"device": config.device, "log_every": config.log_every}
     if config is not None and config.steps is not None:
         asked.update(steps=config.steps, minutes=None)
@@ -269,9 +279,24 @@ def start_run(corpus: Corpus, given: Settings, device: torch.device, dctx: distr
         except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, IndexError) as e:
             raise ckpt.CheckpointError(f"cannot resume from {name}: its optimizer or trainer state is damaged: "
                                        f"{ckpt.short(e)}") from None
+    if saved is None and given.start is not None:
+        run.net.load_state_dict(given.start.state_dict)
+        run.metrics["init_from"] = dict(given.start.info)
     run.metrics.update(corpus=corpus.name, corpus_sha256=corpus.sha256, corpus_chars=corpus.chars,
                        device=str(device), world_size=dctx.world_size, precision=run.precision)
     return run
+
+
+def note_start(run: RunState, log: RunLog, progress: bool) -> None:
+    """A new fine-tuning run: say where it started and how many characters its vocabulary gained (log, stderr)."""
+    info = run.metrics.get("init_from")
+    if run.step or not isinstance(info, dict):
+        return
+    log.write({"step": 0, "init_from": info})
+    if progress:
+        added = f": {info['added']!r}" if info["chars_added"] else ""
+        tqdm.write(f"fine-tuning {info['file']} (sha256 {info['sha256'][:12]}): {info['chars_added']} characters "
+                   f"added to its {info['base_vocab']}{added}")
 
 
 # ---------------------------------------------------------------- the log and the files

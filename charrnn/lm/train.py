@@ -35,8 +35,8 @@ from .corpus import Corpus
 from .data import CharWindows, StreamBatches, Vocab, first_chars, split_ids
 from .evaluate import LN2, evaluate_parts
 from .model import map_state
-from .run import (DivergedError, RunLog, RunState, best_path, join_torchrun, log_path, prepare_files, resumable,
-                  run_device, save_latest, settings, slim, start_run)
+from .run import (DivergedError, RunLog, RunState, best_path, join_torchrun, log_path, note_start, prepare_files,
+                  resumable, run_device, save_latest, settings, slim, start_run)
 
 BUDGET_LR, BUDGET_SEQ_LEN = BUDGET_RECIPE.lr, BUDGET_RECIPE.seq_len  # web/jobs.py's names, until it reads the recipe
 
@@ -70,6 +70,8 @@ def train(
     or `stop_event` save the current state before returning. Under torchrun every rank calls this (it joins
     torchrun's process group if the caller has not); only rank 0 writes files. A new run with `config.minutes`
     and no hidden size in `model_config` (or batch_size None) has them sized for the device (lm.budget, lm.sizing).
+    A new run with `config.init_from` fine-tunes that char-lm checkpoint: its sizes, its vocabulary extended by the
+    corpus's new characters, a fresh optimizer and schedule (lm.finetune).
     """
     started = time.perf_counter()
     out = Path(out)
@@ -95,6 +97,7 @@ def train(
     with output_lock(out) if dctx.is_main else nullcontext(), stop_signals() as caught, bar:
         prepare_files(out, resume, run.step, dctx.is_main)
         note_sizing(run, log, sizing)
+        note_start(run, log, progress and dctx.is_main)
         model.train()
         last = _finished(run, config, budget)
         while not last:

@@ -1,0 +1,109 @@
+"""Fine-tuning a character model (`TrainConfig.init_from`, issue 26): the starting checkpoint read, its vocabulary
+extended by the new text's characters, and where the run started recorded.
+
+The extended vocabulary stays sorted (as Vocab.from_text makes it, so encoding keeps its fast path): the base's
+characters keep their weights, moved to their new ids, and each new character gets an embedding row and an output
+row that are the means of the base's (a character "like any other"), with an output bias at the base's lowest (as
+rare as its rarest character), so the model starts predicting it rarely and learns how often it comes."""
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import torch
+
+from .. import checkpoint as ckpt
+from ..kinds import CHAR_LM
+from .charlm import char_lm_parts
+from .corpus import Corpus
+from .data import Vocab
+from .model import ModelConfig
+
+SIZES = ("vocab_size", "embed", "hidden", "layers", "cell")  # fixed by the starting checkpoint's weights
+HASH_BLOCK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Start:
+    """A fine-tuning run's starting point: the model settings and weights with the extended vocabulary, and what
+    to record about it (`info`: the file's name and sha256, the characters added)."""
+
+    model: ModelConfig
+    vocab: Vocab
+    state_dict: dict[str, torch.Tensor] = field(repr=False)
+    info: dict
+
+    @property
+    def added(self) -> int:
+        return int(self.info["chars_added"])
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """The sha256 of a checkpoint file's bytes (of a model folder: of its files' names and bytes, in order)."""
+    path = Path(path)
+    h = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for f in files:
+        if path.is_dir():
+            h.update(f.relative_to(path).as_posix().encode() + b"\x00")
+        with open(f, "rb") as fh:
+            while block := fh.read(HASH_BLOCK):
+                h.update(block)
+    return h.hexdigest()
+
+
+def load_start(path: str | os.PathLike, corpus: Corpus, model_config: dict | None = None) -> Start:
+    """The checkpoint at `path` as the start of a run on `corpus`: its model, the vocabulary extended by the
+    corpus's new characters. Model settings given in `model_config` that would change the weights' shapes must equal
+    the checkpoint's (ValueError otherwise); dropout and weight_drop may be changed. CheckpointError (one line) for a
+    missing file or one that is not a character model."""
+    name = Path(path).name
+    obj = ckpt.load(path, kind=CHAR_LM)
+    vocab, net = char_lm_parts(obj, name)
+    base = ModelConfig(**obj["config"]["model"])
+    given = {k: v for k, v in (model_config or {}).items() if v is not None}
+    clash = {k: v for k, v in given.items() if k in SIZES and v != getattr(base, k)}
+    if clash:
+        shown = ", ".join(f"{k} {v} (it has {getattr(base, k)})" for k, v in clash.items())
+        raise ValueError(f"--init-from {name} fixes the model's sizes; leave out {shown}")
+    seen = set().union(*(set(t) for t in corpus.texts))
+    new_vocab = Vocab(tuple(sorted(set(vocab.chars) | seen)))
+    added = [c for c in new_vocab.chars if c not in vocab]
+    cfg = replace(base, vocab_size=len(new_vocab),
+                  **{k: v for k, v in given.items() if k not in SIZES and k in ModelConfig.__dataclass_fields__})
+    state = extend_vocab(net.state_dict(), vocab, new_vocab)
+    info = {"file": name, "sha256": file_sha256(path), "chars_added": len(added), "added": "".join(added),
+            "base_vocab": len(vocab)}
+    return Start(cfg, new_vocab, state, info)
+
+
+def extend_vocab(state: dict[str, torch.Tensor], old: Vocab, new: Vocab) -> dict[str, torch.Tensor]:
+    """A CharRNN state dict for the vocabulary `new` (a superset of `old`): the old characters' embedding and
+    output rows unchanged at their new ids; the new ones' rows the old rows' means, their output bias the old
+    lowest (see the module docstring). The other weights are shared with `state`, not copied."""
+    index = torch.tensor([new.chars.index(c) for c in old.chars])
+    fresh = torch.tensor([i for i, c in enumerate(new.chars) if c not in old], dtype=torch.long)
+    out = dict(state)
+    for key, fill in (("embedding.weight", "mean"), ("fc.weight", "mean"), ("fc.bias", "min")):
+        rows = state[key]
+        grown = rows.new_empty((len(new),) + tuple(rows.shape[1:]))
+        grown[index] = rows
+        if len(fresh):
+            grown[fresh] = rows.mean(0) if fill == "mean" else rows.min()
+        out[key] = grown
+    return out
+
+
+def check_resume(init_from: str | os.PathLike, saved: dict, name: str) -> None:
+    """Resuming a run while naming a starting checkpoint: fine when the run started from that very file (the run
+    simply continues); ValueError when it started from another or from scratch."""
+    if not Path(init_from).exists():
+        raise ckpt.CheckpointError(f"checkpoint not found: {init_from}")
+    started = (saved.get("metrics") or {}).get("init_from") or {}
+    if not isinstance(started, dict) or started.get("sha256") != file_sha256(init_from):
+        was = f"started from {started.get('file')}" if isinstance(started, dict) and started else \
+            "was trained from scratch"
+        raise ValueError(f"cannot resume {name} from --init-from {Path(init_from).name}: the run {was}; "
+                         f"--resume continues a run as it began (leave out --init-from), or give a new --out")
