@@ -13,7 +13,7 @@ from charrnn.lm.finetune import load_start
 from charrnn.lm.run import best_path
 from charrnn.lm.sample import generate
 
-from .helpers import REPEAT, TINY_MODEL, tiny_config, train_tiny
+from .helpers import TINY_MODEL, tiny_config, train_tiny
 
 NEW = "ΑΒΓΔ ΕΖΗΘ ΙΚΛΜ. " * 80  # Greek capitals: characters the base model never saw
 
