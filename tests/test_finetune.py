@@ -9,7 +9,8 @@ import torch
 from charrnn import CheckpointError, Corpus, load_char_lm, train
 from charrnn import checkpoint as ckpt
 from charrnn.cli import main
-from charrnn.lm.finetune import load_start
+from charrnn.export import export
+from charrnn.lm.finetune import file_sha256, load_start
 from charrnn.lm.run import best_path
 from charrnn.lm.sample import generate
 
@@ -94,3 +95,10 @@ def test_init_from_errors_are_one_line(base, tmp_path, capsys):
         assert code == 2 and len(errors) == 1 and expected in errors[0] and "Traceback" not in err, err
     with pytest.raises(CheckpointError, match="checkpoint not found"):
         load_start(tmp_path / "none.pt", corpus(NEW))
+
+
+def test_fine_tuning_starts_from_a_model_folder(base, tmp_path):
+    folder = export(base, tmp_path / "base-model")
+    result = train(corpus(NEW), None, tiny_config(steps=5, init_from=folder), out=tmp_path / "ft.pt", progress=False)
+    assert result.metrics["init_from"]["file"] == "base-model" and result.metrics["init_from"]["chars_added"] == 12
+    assert result.metrics["init_from"]["sha256"] == file_sha256(folder) != file_sha256(base)

@@ -15,7 +15,9 @@ from pathlib import Path
 import torch
 
 from .. import checkpoint as ckpt
+from .. import hub
 from ..kinds import CHAR_LM
+from ..modelfolder import CONFIG, WEIGHTS
 from .charlm import char_lm_parts
 from .corpus import Corpus
 from .data import Vocab
@@ -41,13 +43,13 @@ class Start:
 
 
 def file_sha256(path: str | os.PathLike) -> str:
-    """The sha256 of a checkpoint file's bytes (of a model folder: of its files' names and bytes, in order)."""
-    path = Path(path)
+    """The sha256 of a checkpoint file's bytes; of a model folder (or an hf:// name, in the Hub's cache), of its
+    config and weights files' names and bytes in turn."""
+    path = hub.resolve(str(path)) if hub.is_hub_name(path) else Path(path)
     h = hashlib.sha256()
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    for f in files:
+    for f in [path / CONFIG, path / WEIGHTS] if path.is_dir() else [path]:
         if path.is_dir():
-            h.update(f.relative_to(path).as_posix().encode() + b"\x00")
+            h.update(f.name.encode() + b"\x00")
         with open(f, "rb") as fh:
             while block := fh.read(HASH_BLOCK):
                 h.update(block)
@@ -59,7 +61,7 @@ def load_start(path: str | os.PathLike, corpus: Corpus, model_config: dict | Non
     corpus's new characters. Model settings given in `model_config` that would change the weights' shapes must equal
     the checkpoint's (ValueError otherwise); dropout and weight_drop may be changed. CheckpointError (one line) for a
     missing file or one that is not a character model."""
-    name = Path(path).name
+    name = ckpt.display_name(path)
     obj = ckpt.load(path, kind=CHAR_LM)
     vocab, net = char_lm_parts(obj, name)
     base = ModelConfig(**obj["config"]["model"])
@@ -99,11 +101,11 @@ def extend_vocab(state: dict[str, torch.Tensor], old: Vocab, new: Vocab) -> dict
 def check_resume(init_from: str | os.PathLike, saved: dict, name: str) -> None:
     """Resuming a run while naming a starting checkpoint: fine when the run started from that very file (the run
     simply continues); ValueError when it started from another or from scratch."""
-    if not Path(init_from).exists():
+    if not hub.is_hub_name(init_from) and not Path(init_from).exists():
         raise ckpt.CheckpointError(f"checkpoint not found: {init_from}")
     started = (saved.get("metrics") or {}).get("init_from") or {}
     if not isinstance(started, dict) or started.get("sha256") != file_sha256(init_from):
         was = f"started from {started.get('file')}" if isinstance(started, dict) and started else \
             "was trained from scratch"
-        raise ValueError(f"cannot resume {name} from --init-from {Path(init_from).name}: the run {was}; "
+        raise ValueError(f"cannot resume {name} from --init-from {ckpt.display_name(init_from)}: the run {was}; "
                          f"--resume continues a run as it began (leave out --init-from), or give a new --out")
