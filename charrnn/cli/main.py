@@ -90,11 +90,12 @@ def _train(args, ctx, board=None) -> None:
         options=recorded_options(args),
     )
     given["init_from"] = args.init_from
-    if args.minutes is not None:
-        config = (FINETUNE_RECIPE if args.init_from else BUDGET_RECIPE).train_config(args.minutes, **given)
+    if args.init_from:
+        config = FINETUNE_RECIPE.train_config(args.minutes, **given)
+    elif args.minutes is not None:
+        config = BUDGET_RECIPE.train_config(args.minutes, **given)
     else:
-        fine = {"lr": FINETUNE_RECIPE.lr} if args.init_from else {}
-        config = TrainConfig(**{**fine, **{k: v for k, v in given.items() if v is not None}})
+        config = TrainConfig(**{k: v for k, v in given.items() if v is not None})
     if ctx.is_main:
         distinct = len(set().union(*(set(t) for t in corpus.texts)))
         files = f" in {len(corpus.texts)} files" if len(corpus.texts) > 1 else ""
@@ -266,13 +267,13 @@ def _add_train(sub) -> None:
                                "and decay run over the time, validation at 50%%, 80%% and the end")
     p.add_argument("--batch-size", type=int, default=None,
                    help="windows per step (per process under torchrun); default 64, with --minutes sized for the "
-                        "device")
+                        f"device, with --init-from {FINETUNE_RECIPE.batch_size}")
     budget_seq = "" if BUDGET_RECIPE.seq_len == TrainConfig.seq_len else f"; with --minutes {BUDGET_RECIPE.seq_len}"
     p.add_argument("--seq-len", type=int, default=None,
                    help=f"characters per window or chunk (default {TrainConfig.seq_len}{budget_seq})")
     p.add_argument("--batching", choices=["windows", "streams"], default=None,
                    help="windows: random stride-1 windows (the chapter's; default); streams: contiguous streams "
-                        "carrying their state (truncated BPTT; the default with --minutes)")
+                        "carrying their state (truncated BPTT; the default with --minutes or --init-from)")
     p.add_argument("--embed", type=int, default=None, help="default 256 (with --minutes and no --hidden: sized)")
     p.add_argument("--hidden", type=int, default=None,
                    help="default 512; with --minutes, sized from the measured throughput unless given")
@@ -285,13 +286,16 @@ def _add_train(sub) -> None:
                         "checkpoint's)")
     p.add_argument("--cell", choices=["lstm", "gru", "rnn"], default=None, help="default lstm")
     p.add_argument("--lr", type=float, default=None,
-                   help=f"default {TrainConfig.lr:g} (with --minutes {BUDGET_RECIPE.lr:g})")
+                   help=f"default {TrainConfig.lr:g} (with --minutes {BUDGET_RECIPE.lr:g}, with --init-from "
+                        f"{FINETUNE_RECIPE.lr:g})")
     p.add_argument("--lr-decay", choices=["cosine", "none"], default="cosine")
     p.add_argument("--warmup", type=int, default=100)
     p.add_argument("--grad-clip", type=float, default=1.0)
     p.add_argument("--val-fraction", type=float, default=0.1)
     p.add_argument("--eval-every", type=int, default=500)
-    p.add_argument("--eval-chars", type=int, default=0, help="validate on this many characters (0: all)")
+    p.add_argument("--eval-chars", type=int, default=None,
+                   help=f"validate on this many characters (default 0: all; with --init-from "
+                        f"{FINETUNE_RECIPE.eval_chars:,})")
     p.add_argument("--save-every", type=int, default=500)
     p.add_argument("--log-every", type=int, default=50, help="steps between train-loss records in the log")
     p.add_argument("--seed", type=int, default=1,

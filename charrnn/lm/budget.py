@@ -36,16 +36,22 @@ class BudgetRecipe:
     seq_len: int = 40  # short chunks: the streams carry the state on, so the context is long anyway
     batching: str = "streams"  # contiguous streams carrying their state (truncated BPTT)
     batch_size: int | None = None  # None: sized for the device
+    eval_chars: int = 0  # validate on this many characters (0: all)
 
-    def train_config(self, minutes: float, **given: Any) -> TrainConfig:
-        """A TrainConfig for `minutes` of training: `given` settings (any TrainConfig field) where they are not
-        None, the recipe's for the rest, TrainConfig's defaults beyond that."""
+    def train_config(self, minutes: float | None, **given: Any) -> TrainConfig:
+        """A TrainConfig for `minutes` of training (None: a step count, `given` or the default): `given` settings
+        (any TrainConfig field) where they are not None, the recipe's for the rest, TrainConfig's defaults beyond
+        that."""
         recipe = {f.name: getattr(self, f.name) for f in fields(self)}
         return TrainConfig(**{**recipe, **{k: v for k, v in given.items() if v is not None}, "minutes": minutes})
 
 
 BUDGET_RECIPE = BudgetRecipe()
-FINETUNE_RECIPE = BudgetRecipe(lr=0.002)  # --init-from's defaults (measured: docs/BENCHMARKS.md)
+# --init-from's defaults, minutes or steps (measured on a 2-core CPU, docs/BENCHMARKS.md "Fine-tuning"): streams
+# with dropout off (lm.finetune), a fixed batch of 16 (what sizing chose every time, and sizing a 2 x 512 model
+# cost up to a minute of a loaded machine), validation on the first 10,000 held-out characters (the full split
+# took ~20 s a time with the island's 2 x 512 model; `charrnn evaluate` scores the whole of it)
+FINETUNE_RECIPE = BudgetRecipe(lr=0.002, batch_size=16, eval_chars=10_000)
 
 
 def lr_at_progress(progress: float, cfg: TrainConfig) -> float:

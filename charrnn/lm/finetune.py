@@ -24,6 +24,9 @@ from .data import Vocab
 from .model import ModelConfig
 
 SIZES = ("vocab_size", "embed", "hidden", "layers", "cell")  # fixed by the starting checkpoint's weights
+# Dropout and weight drop during fine-tuning unless given, whatever the base trained with: off (a short run sees
+# under one pass of the text, and the island's 0.45 slowed its adaptation; docs/BENCHMARKS.md "Fine-tuning")
+REGULARISERS = {"dropout": 0.0, "weight_drop": 0.0}
 HASH_BLOCK = 1 << 20
 
 
@@ -59,8 +62,8 @@ def file_sha256(path: str | os.PathLike) -> str:
 def load_start(path: str | os.PathLike, corpus: Corpus, model_config: dict | None = None) -> Start:
     """The checkpoint at `path` as the start of a run on `corpus`: its model, the vocabulary extended by the
     corpus's new characters. Model settings given in `model_config` that would change the weights' shapes must equal
-    the checkpoint's (ValueError otherwise); dropout and weight_drop may be changed. CheckpointError (one line) for a
-    missing file or one that is not a character model."""
+    the checkpoint's (ValueError otherwise); dropout and weight_drop are REGULARISERS' unless given. CheckpointError
+    (one line) for a missing file or one that is not a character model."""
     name = ckpt.display_name(path)
     obj = ckpt.load(path, kind=CHAR_LM)
     vocab, net = char_lm_parts(obj, name)
@@ -73,8 +76,8 @@ def load_start(path: str | os.PathLike, corpus: Corpus, model_config: dict | Non
     seen = set().union(*(set(t) for t in corpus.texts))
     new_vocab = Vocab(tuple(sorted(set(vocab.chars) | seen)))
     added = [c for c in new_vocab.chars if c not in vocab]
-    cfg = replace(base, vocab_size=len(new_vocab),
-                  **{k: v for k, v in given.items() if k not in SIZES and k in ModelConfig.__dataclass_fields__})
+    kept = {k: v for k, v in given.items() if k not in SIZES and k in ModelConfig.__dataclass_fields__}
+    cfg = replace(base, vocab_size=len(new_vocab), **{**REGULARISERS, **kept})
     state = extend_vocab(net.state_dict(), vocab, new_vocab)
     info = {"file": name, "sha256": file_sha256(path), "chars_added": len(added), "added": "".join(added),
             "base_vocab": len(vocab)}
