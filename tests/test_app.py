@@ -176,6 +176,17 @@ def test_training_on_uploaded_texts_adds_a_checkpoint(app, client, tmp_path):
     assert files == ["fox.txt", "dog.txt"]  # one corpus of two files, each held out
 
 
+def test_training_can_start_from_a_character_model_of_the_folder(app, client, tmp_path):
+    text = tmp_path / "greek.txt"
+    text.write_text("ΑΒΓΔ the fox. " * 60)
+    status, _ = client.predict(None, [handle_file(str(text))], "greek", "gru", 16, 3, 10, 8, 20, 0.01, 0, "tiny.pt",
+                               api_name="/train")  # the form's sizes (gru, 16 x 3) give way to tiny.pt's
+    assert status.startswith("Finished greek on greek.txt at step 10/10"), status
+    saved = ckpt.load(app.folder / "greek.pt")
+    assert saved["metrics"]["init_from"]["file"] == "tiny.pt" and saved["metrics"]["init_from"]["chars_added"] == 4
+    assert saved["config"]["model"]["hidden"] == ckpt.load(app.folder / "tiny.pt")["config"]["model"]["hidden"]
+
+
 def test_a_classifier_trained_on_an_uploaded_csv_is_picked_classifies_and_explains(app, client, tmp_path):
     data = handle_file(str(labelled_csv(tmp_path / "films.csv")))
     table, *found, summary = client.predict(data, "auto", None, None, api_name="/preview_dataset")

@@ -4,6 +4,7 @@ import math
 import pytest
 
 from charrnn import numbers
+from charrnn.lm.budget import FINETUNE_RECIPE
 from charrnn.serve.options import GenerateForm, sample_options
 from charrnn.web import jobs
 from charrnn.web.forms import ClassifierForm, TrainForm
@@ -127,3 +128,13 @@ def test_the_endpoints_take_the_forms_fields_in_order_and_whole_numbers_stay_int
     assert all(types[n] == "integer" for n in ("length", "seed", "hidden", "layers", "steps", "batch_size",
                                                 "seq_len", "epochs", "embed"))
     assert whole_number(3).preprocess(2.5) == 2.5
+
+
+def test_train_form_starting_from_a_model_fine_tunes_it_with_the_recipe(tmp_path):
+    form = TrainForm.parse(book=84, start_from=" tiny.pt ", hidden=64, steps=50)
+    assert form.start_from == "tiny.pt" and TrainForm().start_from == ""
+    request = jobs.make_request(form, device="cpu", start=tmp_path / "tiny.pt")
+    assert request.model == {} and request.config.init_from == str(tmp_path / "tiny.pt")  # the sizes: tiny.pt's
+    assert (request.config.lr, request.config.batch_size, request.config.steps, request.config.eval_every) == \
+        (FINETUNE_RECIPE.lr, FINETUNE_RECIPE.batch_size, 50, 5)
+    assert request.name == "gutenberg-84-ft-tiny"

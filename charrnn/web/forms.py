@@ -64,7 +64,8 @@ def parse_book(value) -> int:
 @dataclass(frozen=True)
 class TrainForm:
     """The form that trains a character model: The Mysterious Island for three minutes, sizes left at 0
-    (automatic: sized for the machine for minutes, `jobs.STEP_RUN`'s for a step count)."""
+    (automatic: sized for the machine for minutes, `jobs.STEP_RUN`'s for a step count), a new model; started
+    from a model of the folder (`start_from`), the sizes are that model's and the form's are not used."""
 
     book: tuple[int, ...] = (1268,)  # Gutenberg books (several make one corpus)
     text_file: tuple[str, ...] = ()  # uploaded texts, used instead of the books
@@ -78,9 +79,10 @@ class TrainForm:
     lr: float = 0  # (an int: the /train endpoint's default as it always was)
     minutes: float = 3.0  # 0: train for `steps` instead
     embed: int = 0  # not on the app's form (API callers only); 0: automatic
+    start_from: str = ""  # a character model of the folder to fine-tune (its sizes); "": a new model
 
     WIDGETS = ("book", "text_file", "name", "cell", "hidden", "layers", "steps", "batch_size", "seq_len", "lr",
-               "minutes")  # the /train endpoint's inputs, in order
+               "minutes", "start_from")  # the /train endpoint's inputs, in order
 
     @classmethod
     def from_widgets(cls, *values) -> TrainForm:
@@ -113,7 +115,8 @@ class TrainForm:
             numbers.number("learning rate", raw.get("lr"), d.lr, (0, 1), lo_open=True, off=0, note=auto),
             numbers.number("minutes", raw.get("minutes"), d.minutes, (0.05, 24 * 60), off=0,
                            note=" (0: use the steps)"),
-            numbers.whole("embed", raw.get("embed"), d.embed, (4, 2048), off=0, note=auto))
+            numbers.whole("embed", raw.get("embed"), d.embed, (4, 2048), off=0, note=auto),
+            _text(raw.get("start_from")))
         if not form.steps and not form.minutes:
             raise ValueError("steps must be a whole number from 1 to 1,000,000 when minutes is 0")
         return form

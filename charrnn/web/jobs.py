@@ -24,6 +24,7 @@ from .. import checkpoint as ckpt
 from .. import shelf
 from ..kinds import CHAR_LM
 from ..lm.corpus import Corpus, load_corpus
+from ..lm.budget import FINETUNE_RECIPE
 from ..lm.gutenberg import GutenbergError
 from ..lm.sizing import embed_for
 from ..lm.train import BUDGET_LR, BUDGET_SEQ_LEN, TrainConfig, best_path, log_path, train
@@ -194,17 +195,19 @@ class TrainRequest:
         return f"{job.state.capitalize()} {self.name} on {self.source} at {at}{losses}.{saved}"
 
 
-def make_request(form: TrainForm, device: str = "auto", seed: int = 1) -> TrainRequest:
+def make_request(form: TrainForm, device: str = "auto", seed: int = 1, start: Path | None = None) -> TrainRequest:
     """The request of a parsed training form; ValueError for uploads that are missing or too large.
 
     Several books or uploaded texts make one corpus (each cleaned on its own, each one's end held out); uploaded
     texts win over the books. A step count runs that many steps, validating every tenth; with none, the run trains
     to the form's minutes of wall time (see charrnn.lm.train). Sizes and the learning rate left at 0 are automatic:
     STEP_RUN's for a step count; for a time budget, sized for the machine (hidden, batch) or the budget recipe's
-    (seq_len, lr).
+    (seq_len, lr). With `start` (the checkpoint form.start_from names) the run fine-tunes it (`fine_tune_config`).
     """
     text_files = _uploads(form.text_file)
     books = () if text_files else form.book
+    if start is not None:
+        return _request(books, text_files, form.name, {}, fine_tune_config(form, start, device, seed))
     if form.steps:
         hidden = form.hidden or STEP_RUN.hidden
         steps, every = form.steps, max(1, form.steps // 10)
@@ -220,6 +223,18 @@ def make_request(form: TrainForm, device: str = "auto", seed: int = 1) -> TrainR
     embed = form.embed or (embed_for(hidden) if hidden else None)
     model = dict(embed=embed, hidden=hidden, layers=form.layers, cell=form.cell)
     return _request(books, text_files, form.name, model, config)
+
+
+def fine_tune_config(form: TrainForm, start: Path, device: str, seed: int) -> TrainConfig:
+    """A run fine-tuning `start`: the fine-tuning recipe (`FINETUNE_RECIPE`, as `charrnn train --init-from`) where
+    the form leaves a setting at 0; the form's sizes are not used (the model's are)."""
+    steps = form.steps or None
+    every = {} if steps is None else dict(warmup=min(100, steps // 10), eval_every=max(1, steps // 10),
+                                          save_every=max(1, steps // 10))
+    return FINETUNE_RECIPE.train_config(None if steps else form.minutes, steps=steps,
+                                        batch_size=form.batch_size or None, seq_len=form.seq_len or None,
+                                        lr=form.lr or None, seed=int(seed), device=device, init_from=str(start),
+                                        **every)
 
 
 def _uploads(value: tuple[str, ...]) -> tuple[Path, ...]:
@@ -242,7 +257,10 @@ def _request(books, text_files, name, model: dict, config: TrainConfig) -> Train
         default = text_files[0].stem + (f"-and-{len(text_files) - 1}-more" if len(text_files) > 1 else "")
     else:
         default = "gutenberg-" + "-".join(map(str, books))
-    size = f"h{model['hidden']}" if model["hidden"] else f"{config.minutes:g}min"
+    if config.init_from:
+        size = f"ft-{Path(config.init_from).stem}"
+    else:
+        size = f"h{model['hidden']}" if model["hidden"] else f"{config.minutes:g}min"
     stem = shelf.safe_stem((name or "").strip() or f"{default}-{size}")
     return TrainRequest(stem, model, config, books, text_files)
 

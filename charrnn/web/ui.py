@@ -198,12 +198,13 @@ def train_tab(app: WebApp) -> gr.events.Dependency:
 
     def train(book, text_file=None, name="", cell=TRAIN.cell, hidden=TRAIN.hidden, layers=TRAIN.layers,
               steps=TRAIN.steps, batch_size=TRAIN.batch_size, seq_len=TRAIN.seq_len, lr=TRAIN.lr,
-              minutes=TRAIN.minutes, progress=gr.Progress(track_tqdm=True)):
-        """Train a character model on Gutenberg books or uploaded texts; yields status and loss curve."""
-        with shown_as_message(ValueError, jobs.JobBusy, Refused):
+              minutes=TRAIN.minutes, start_from=TRAIN.start_from, progress=gr.Progress(track_tqdm=True)):
+        """Train a character model on Gutenberg books or uploaded texts, new or fine-tuned from a model of the
+        folder; yields status and loss curve."""
+        with shown_as_message(ValueError, jobs.JobBusy, Refused):  # CheckpointError is a ValueError
             app.check_open()  # public mode: refused before the form is read
             form = TrainForm.from_widgets(book, text_file, name, cell, hidden, layers, steps, batch_size, seq_len,
-                                          lr, minutes)
+                                          lr, minutes, start_from)
             job = app.start_training(form)
         progress(0, desc=f"loading {job.request.source}")
         for _ in app.watch(job):
@@ -215,6 +216,12 @@ def train_tab(app: WebApp) -> gr.events.Dependency:
 
     stop_training = stopper(app.stop_training, "Stopping: the checkpoint is being saved",
                             "No character model is being trained")
+
+    def start_menu(chosen: str | None = TRAIN.start_from) -> Menu:
+        """The "Start from" choices: a new model, then the folder's character models; `chosen` kept if listed."""
+        models = app.menu(CHAR_LM).choices
+        value = chosen if chosen in [name for _, name in models] else TRAIN.start_from
+        return Menu([("a new model", TRAIN.start_from), *models], value)
 
     with gr.Tab("Train", visible=not app.public) as tab:  # public: hidden, and its endpoints refused
         gr.Markdown("Train a character model on Project Gutenberg books (pick them or type any ID) or on your "
@@ -229,6 +236,9 @@ def train_tab(app: WebApp) -> gr.events.Dependency:
                 text_file = gr.File(label="…or upload .txt files (used instead of the books)", file_types=[".txt"],
                                     type="filepath", file_count="multiple", elem_id="train-uploads")
                 run_name = gr.Textbox(label="Checkpoint name", placeholder="automatic")
+                start_from = gr.Dropdown(**asdict(start_menu()), label="Start from", elem_id="train-start-from",
+                                         info="a new model, or fine-tune a character model of the folder (its "
+                                              "sizes: cell, hidden units and layers here are then not used)")
             with gr.Column():
                 with gr.Row():
                     cell = gr.Dropdown(["lstm", "gru", "rnn"], value=TRAIN.cell, label="Cell")
@@ -248,12 +258,16 @@ def train_tab(app: WebApp) -> gr.events.Dependency:
         status = gr.Markdown(min_height=90, elem_id="train-status")
         plot = gr.LinePlot(None, x="step", y="loss", color="split", title="Loss (nats per character)",
                            y_title="loss", height=320)
+        # new inputs go last: API calls are by position
         event = start.click(train, inputs=[book, text_file, run_name, cell, hidden, layers, steps, batch_size,
-                                           seq_len, lr, minutes],  # new inputs go last: API calls are by position
+                                           seq_len, lr, minutes, start_from],
                             outputs=[status, plot], api_name="train", concurrency_limit=4, concurrency_id="train",
                             show_progress_on=[status])
         stop.click(stop_training, api_name="stop_training", concurrency_limit=None)
     tab.select(app.training_status, None, status, api_visibility="private", queue=False)
+    for trigger in (tab.select, event.then):
+        trigger(lambda chosen: dropdown(start_menu(chosen)), start_from, start_from, api_visibility="private",
+                queue=False)
     return event
 
 

@@ -206,9 +206,12 @@ class WebApp:
     def start_training(self, form: TrainForm) -> jobs.Job:
         """Start training a character model from a parsed form (`TrainForm.parse`) in the background; ValueError for
         missing or too large uploads, JobBusy if a job runs. With no steps the run trains to the form's minutes;
-        sizes left at 0 are automatic (see jobs.make_request); Refused in public mode."""
+        sizes left at 0 are automatic (see jobs.make_request). A form naming a character model to start from
+        fine-tunes that checkpoint of the folder (CheckpointError when it is not a usable one). Refused in public
+        mode."""
         self.check_open()
-        return self.jobs.start(jobs.make_request(form, device=self.device))
+        start = self._pick(CHAR_LM, form.start_from) if form.start_from else None
+        return self.jobs.start(jobs.make_request(form, device=self.device, start=start))
 
     @staticmethod
     def watch(job: jobs.Job, every: float = 1.0) -> Iterator[jobs.Job]:
