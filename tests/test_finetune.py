@@ -81,6 +81,14 @@ def test_resuming_a_fine_tuning_run(base, tmp_path):
         train(corpus(NEW), TINY_MODEL, tiny_config(init_from=base), out=scratch, resume=True, progress=False)
 
 
+def test_the_command_says_how_many_characters_it_added(base, tmp_path, capsys):
+    text = tmp_path / "new.txt"
+    text.write_text(NEW, encoding="utf-8")
+    assert main(["train", "--text", str(text), "--init-from", str(base), "--steps", "3", "--seq-len", "20",
+                 "--out", str(tmp_path / "ft.pt"), "--quiet"]) == 0
+    assert " chars_added=12 " in capsys.readouterr().out
+
+
 def test_init_from_errors_are_one_line(base, tmp_path, capsys):
     text = tmp_path / "new.txt"
     text.write_text(NEW, encoding="utf-8")
