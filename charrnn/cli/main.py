@@ -279,11 +279,10 @@ def _add_train(sub) -> None:
                    help="default 512; with --minutes, sized from the measured throughput unless given")
     p.add_argument("--layers", type=int, default=None, help="default 1")
     p.add_argument("--dropout", type=float, default=None,
-                   help="default 0 (with --init-from: the checkpoint's)")
+                   help="default 0 (with --init-from too, whatever the checkpoint trained with)")
     p.add_argument("--weight-drop", type=float, default=None,
                    help="AWD-LSTM DropConnect: drop this fraction of the hidden-to-hidden weights, one mask per "
-                        "batch (training only; 0.2-0.5 regularises small corpora; default 0, with --init-from the "
-                        "checkpoint's)")
+                        "batch (training only; 0.2-0.5 regularises small corpora; default 0, with --init-from too)")
     p.add_argument("--cell", choices=["lstm", "gru", "rnn"], default=None, help="default lstm")
     p.add_argument("--lr", type=float, default=None,
                    help=f"default {TrainConfig.lr:g} (with --minutes {BUDGET_RECIPE.lr:g}, with --init-from "
