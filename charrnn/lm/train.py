@@ -29,7 +29,7 @@ from .. import checkpoint as ckpt
 from .. import distributed
 from ..files import output_lock
 from ..training import autocast, optimizer_step, stop_signals
-from .budget import BUDGET_RECIPE, Budget, lr_at_progress, note_sizing, size_run, start_budget
+from .budget import Budget, lr_at_progress, note_sizing, size_run, start_budget
 from .config import TrainConfig, TrainResult
 from .corpus import Corpus
 from .data import CharWindows, StreamBatches, Vocab, first_chars, split_ids
@@ -38,7 +38,6 @@ from .model import map_state
 from .run import (DivergedError, RunLog, RunState, best_path, join_torchrun, log_path, note_start, prepare_files,
                   resumable, run_device, save_latest, settings, slim, start_run)
 
-BUDGET_LR, BUDGET_SEQ_LEN = BUDGET_RECIPE.lr, BUDGET_RECIPE.seq_len  # web/jobs.py's names, until it reads the recipe
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:

@@ -24,10 +24,10 @@ from .. import checkpoint as ckpt
 from .. import shelf
 from ..kinds import CHAR_LM
 from ..lm.corpus import Corpus, load_corpus
-from ..lm.budget import FINETUNE_RECIPE
+from ..lm.budget import BUDGET_RECIPE, FINETUNE_RECIPE
 from ..lm.gutenberg import GutenbergError
 from ..lm.sizing import embed_for
-from ..lm.train import BUDGET_LR, BUDGET_SEQ_LEN, TrainConfig, best_path, log_path, train
+from ..lm.train import TrainConfig, best_path, log_path, train
 from .forms import TrainForm
 
 RUNS_DIR = ".train"
@@ -217,9 +217,9 @@ def make_request(form: TrainForm, device: str = "auto", seed: int = 1, start: Pa
                              device=device)
     else:  # a time budget: blank hidden and batch are sized for the device (charrnn.lm.sizing), batches are streams
         hidden = form.hidden or None
-        config = TrainConfig(minutes=form.minutes, batch_size=form.batch_size or None,
-                             seq_len=form.seq_len or BUDGET_SEQ_LEN, lr=form.lr or BUDGET_LR, batching="streams",
-                             seed=int(seed), device=device)
+        config = BUDGET_RECIPE.train_config(form.minutes, batch_size=form.batch_size or None,
+                                            seq_len=form.seq_len or None, lr=form.lr or None, seed=int(seed),
+                                            device=device)
     embed = form.embed or (embed_for(hidden) if hidden else None)
     model = dict(embed=embed, hidden=hidden, layers=form.layers, cell=form.cell)
     return _request(books, text_files, form.name, model, config)
