@@ -4,7 +4,7 @@ import pickle
 import pytest
 
 from charrnn.serve.engine_process import STOPPED, ProcessEngine, _portable
-from tests.test_engine import OPTIONS, alone, collect, tiny_lm
+from tests.serve.test_engine import OPTIONS, alone, collect, tiny_lm
 
 pytestmark = pytest.mark.skipif(__import__("os").name != "posix", reason="the process engine needs POSIX sockets")
 

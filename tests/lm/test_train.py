@@ -14,7 +14,7 @@ from charrnn.lm.config import DEFAULT_STEPS
 from charrnn.lm.run import best_path, log_path
 from charrnn.lm.train import lr_at
 
-from .helpers import REPEAT, TINY_MODEL, tiny_config, train, train_tiny
+from ..helpers import REPEAT, TINY_MODEL, tiny_config, train, train_tiny
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])

@@ -8,7 +8,7 @@ from charrnn.web import jobs
 from charrnn.web.forms import TrainForm, parse_book
 from charrnn import load_char_lm, shelf
 
-from .helpers import REPEAT
+from ..helpers import REPEAT
 
 
 @pytest.fixture

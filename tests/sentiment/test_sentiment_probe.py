@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-PROBES = sorted((Path(__file__).parent / "data").glob("word_order_probe*.tsv"))
+PROBES = sorted((Path(__file__).parents[1] / "data").glob("word_order_probe*.tsv"))
 LEVEL = 0.90  # the target
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def probe() -> list[tuple[str, int]]:

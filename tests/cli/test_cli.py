@@ -8,8 +8,8 @@ from charrnn import evaluate_stream, load_char_lm
 from charrnn.cli import main
 from charrnn.lm.data import split_ids
 
-from .conftest import ROOT, shared_file
-from .helpers import REPEAT
+from ..conftest import ROOT, shared_file
+from ..helpers import REPEAT
 
 SHIPPED = ROOT / "checkpoints" / "mysterious-island.pt"
 

@@ -11,7 +11,7 @@ from charrnn.lm.data import StreamBatches
 from charrnn.lm.model import CharRNN
 from charrnn.lm.sizing import CHARS_PER_PARAM, MAX_PARAMS_PER_CHAR, Sizing, model_config, params, size_for_budget
 
-from .helpers import REPEAT
+from ..helpers import REPEAT
 
 
 def test_streams_read_on_contiguously_and_restart_only_where_they_say():

@@ -10,9 +10,9 @@ from charrnn import checkpoint as ckpt
 from charrnn.sentiment import MAX_TOKENS, load_sentiment, predict
 from charrnn.sentiment.datasets import load_labelled, repeat_split
 
-from .sentiment_fixtures import shared_imdb
+from ..sentiment_fixtures import shared_imdb
 
-SHIPPED = Path(__file__).resolve().parents[1] / "checkpoints" / "imdb-sentiment.pt"
+SHIPPED = Path(__file__).resolve().parents[2] / "checkpoints" / "imdb-sentiment.pt"
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +44,7 @@ def test_accuracy_on_a_sample_of_real_test_reviews(model):
 
 
 CHECKPOINTS = SHIPPED.parent
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "datasets"
 
 
 def _shared(path: Path) -> Path:

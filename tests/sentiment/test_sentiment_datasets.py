@@ -13,7 +13,7 @@ from charrnn.sentiment.datasets import (
 )
 from charrnn.sentiment.formats import MAX_ROW_BYTES
 
-from .sentiment_fixtures import SHARED, reviews, write_tar
+from ..sentiment_fixtures import SHARED, reviews, write_tar
 
 SST2_DEV = SHARED / "datasets" / "sst2" / "dev.tsv"
 SARCASM = SHARED / "datasets" / "sarcasm" / "Sarcasm_Headlines_Dataset.json"

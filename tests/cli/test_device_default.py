@@ -15,8 +15,8 @@ from charrnn.cli import main
 from charrnn.lm.charlm import load_char_lm
 from charrnn.sentiment.kind import load_sentiment
 
-from .apphelpers import labelled_csv
-from .helpers import REPEAT, train_tiny
+from ..apphelpers import labelled_csv
+from ..helpers import REPEAT, train_tiny
 
 
 @pytest.fixture()

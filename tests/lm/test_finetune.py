@@ -14,7 +14,7 @@ from charrnn.lm.finetune import file_sha256, load_start
 from charrnn.lm.run import best_path
 from charrnn.lm.sample import generate
 
-from .helpers import TINY_MODEL, tiny_config, train_tiny
+from ..helpers import TINY_MODEL, tiny_config, train_tiny
 
 NEW = "ΑΒΓΔ ΕΖΗΘ ΙΚΛΜ. " * 80  # Greek capitals: characters the base model never saw
 

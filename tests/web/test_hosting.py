@@ -14,7 +14,7 @@ from gradio_client.exceptions import AppError, AuthenticationError  # noqa: E402
 
 from charrnn.web.webapp import PUBLIC_REFUSAL  # noqa: E402
 
-from .apphelpers import checkpoint_folder, labelled_csv, launch  # noqa: E402
+from ..apphelpers import checkpoint_folder, labelled_csv, launch  # noqa: E402
 
 USERS = [("ann", "correct:horse"), ("bob", "battery")]
 

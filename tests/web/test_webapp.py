@@ -18,8 +18,8 @@ from charrnn.sentiment import default_sentiment_checkpoint, load_labelled, prese
 from charrnn.web.forms import ClassifierForm, TrainForm
 from charrnn.web.webapp import WebApp
 
-from .apphelpers import SHIPPED, labelled_csv
-from .helpers import train_tiny
+from ..apphelpers import SHIPPED, labelled_csv
+from ..helpers import train_tiny
 
 
 def generate(app, prompt, checkpoint=None, warn=None, **raw):

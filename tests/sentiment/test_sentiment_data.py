@@ -8,7 +8,7 @@ import pytest
 from charrnn.sentiment import ImdbError, download_imdb, load_imdb, split_train_val
 from charrnn.sentiment.data import URL_ENV
 
-from .sentiment_fixtures import reviews, shared_imdb, write_folder, write_tar
+from ..sentiment_fixtures import reviews, shared_imdb, write_folder, write_tar
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from charrnn.lm.dynamic import (
     gradient_rms,
 )
 
-from .helpers import REPEAT
+from ..helpers import REPEAT
 
 LETTERS = "abcdefghijklmnopqrstuvwxyz .\n"
 PATTERN = "jaws zip vex quo. "  # a phrase the model below never saw

@@ -15,7 +15,7 @@ from charrnn.sentiment.ensemble import combine_classifiers, quantize_rows
 from charrnn.sentiment.explain import explain
 from charrnn.sentiment.predict import predict
 
-from .sentiment_fixtures import reviews, write_tar
+from ..sentiment_fixtures import reviews, write_tar
 
 TEXTS = ["A wonderful film, I loved it.", "Dull and awful.", "not good", "", "great great great but the end"]
 

@@ -14,7 +14,7 @@ from charrnn.sentiment import (
 )
 from charrnn.sentiment.text import bucket_batches, encode
 
-from .sentiment_fixtures import review
+from ..sentiment_fixtures import review
 
 
 def test_tokenizer_drops_html_and_keeps_emoticons():

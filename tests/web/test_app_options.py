@@ -10,7 +10,7 @@ from charrnn.cli.main import build_parser, main
 from charrnn.web import options
 from charrnn.web.options import auth_pair, hosting, read_auth_file
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def app_args(*argv: str):

@@ -19,8 +19,8 @@ from charrnn import shelf  # noqa: E402
 from charrnn import checkpoint as ckpt  # noqa: E402
 from charrnn.lm.sample import MAX_LENGTH  # noqa: E402
 
-from .apphelpers import SHIPPED, checkpoint_folder, labelled_csv, launch  # noqa: E402
-from .helpers import REPEAT  # noqa: E402
+from ..apphelpers import SHIPPED, checkpoint_folder, labelled_csv, launch  # noqa: E402
+from ..helpers import REPEAT  # noqa: E402
 
 BOOK = 4242
 SENTIMENT = SHIPPED / "imdb-sentiment.pt"

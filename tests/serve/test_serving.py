@@ -10,7 +10,7 @@ from charrnn.serve import models, options, scoring, streaming
 from charrnn import checkpoint as ckpt
 from charrnn.lm.sample import MAX_LENGTH, MAX_TEMPERATURE
 
-from .helpers import train_tiny
+from ..helpers import train_tiny
 
 
 @pytest.fixture(scope="module")

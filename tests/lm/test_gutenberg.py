@@ -6,7 +6,7 @@ from charrnn.lm import gutenberg
 from charrnn.lm.gutenberg import GutenbergError, chapter_slice, download, strip_gutenberg
 from charrnn.lm.textfile import decode
 
-from .conftest import shared_file
+from ..conftest import shared_file
 
 BODY = "CHAPTER I\n\nIt was a dark and stormy night.\nThe end.\n"
 

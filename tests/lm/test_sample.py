@@ -9,7 +9,7 @@ from charrnn import VocabError, generate, load_char_lm, stream
 from charrnn.lm.sample import Dice, draw, next_char_probs
 from charrnn.lm.run import best_path
 
-from .helpers import train_tiny
+from ..helpers import train_tiny
 
 
 @pytest.fixture(scope="module")

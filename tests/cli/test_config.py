@@ -11,10 +11,10 @@ from charrnn.cli.config import file_options, recorded_options, subcommand, to_to
 from charrnn.cli.config import tomllib  # the stdlib parser, or tomli on Python 3.10
 from charrnn.cli.main import build_parser
 
-from .apphelpers import labelled_csv
-from .helpers import REPEAT
+from ..apphelpers import labelled_csv
+from ..helpers import REPEAT
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 RECIPES = {"mysterious-island": ["train"], "tiny-shakespeare": ["train"],
            "reviews-sentences": ["sentiment", "train"], "sarcasm": ["sentiment", "train"]}
 

@@ -15,7 +15,7 @@ from charrnn.cli import main
 from charrnn.sentiment import load_sentiment
 from charrnn.sentiment.kind import default_sentiment_checkpoint
 
-from .sentiment_fixtures import review, reviews, write_tar
+from ..sentiment_fixtures import review, reviews, write_tar
 
 
 @pytest.fixture(scope="module")
@@ -195,5 +195,5 @@ def test_checkpoints_without_classes_are_negative_positive(trained, tmp_path):
     ckpt.save({**old, "classes": ["same", "same"]}, tmp_path / "bad.pt")
     with pytest.raises(ckpt.CheckpointError, match="not two names"):
         load_sentiment(tmp_path / "bad.pt")
-    shipped = Path(__file__).resolve().parents[1] / "checkpoints"
+    shipped = Path(__file__).resolve().parents[2] / "checkpoints"
     assert default_sentiment_checkpoint(shipped).name == "reviews-sentences.pt"
