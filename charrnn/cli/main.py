@@ -28,7 +28,7 @@ from ..lm.textfile import read_text
 from ..lm.evaluate import evaluate_parts
 from ..lm.dynamic import DynamicConfig, evaluate_dynamic, METHODS
 from .sentiment import register
-from . import share
+from .share import register as register_share
 from ..web.options import add_options as add_app_options, hosting
 from .config import add_config_option, apply_config, recorded_options, subcommand
 from .show import add_show
@@ -375,7 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto (default: cuda, then mps, then cpu), cpu, cuda, cuda:N, mps")
     _add_dynamic(p)
     p.set_defaults(func=cmd_evaluate)
-    share.register(sub)
+    register_share(sub)
     register(sub)
     add_show(sub, {CHAR_LM: subcommand(parser, ["train"]), SENTIMENT: subcommand(parser, ["sentiment", "train"])})
     _add_app(sub)

@@ -109,12 +109,7 @@ def train(
             if budget is not None:
                 run.metrics["budget_seconds"] = budget.used()
             if dctx.is_main and (run.step % config.log_every == 0 or last):
-                loss_v = _finite_loss(run, loss, out)
-                log.write({"step": run.step, "train_loss": loss_v, "lr": run.opt.param_groups[0]["lr"],
-                           "chars_seen": run.chars_seen, "seconds": round(run.seconds, 1),
-                           "precision": run.precision})
-                rate = (run.chars_seen - since[0]) / max(run.seconds - since[1], 1e-9)
-                since = (run.chars_seen, run.seconds)
+                loss_v, rate, since = _log_train(run, loss, out, log, since)
                 postfix.update(loss=f"{loss_v:.3f}", chars_s=f"{rate:,.0f}")
                 bar.set_postfix(postfix, refresh=False)
             if dctx.is_main and (last or (run.step % config.eval_every == 0 if budget is None
@@ -222,6 +217,17 @@ def _read_loss(run: RunState, loss: torch.Tensor) -> float:
     value = loss.item()
     run.seconds += time.perf_counter() - t0
     return value
+
+
+def _log_train(run: RunState, loss: torch.Tensor, out: Path, log: RunLog, since: tuple[int, float]
+               ) -> tuple[float, float, tuple[int, float]]:
+    """Rank 0 at a log step: the loss (checked finite) written to the log. Returns it, the characters/s since the
+    last record (`since`: its characters seen and seconds), and the new mark."""
+    loss_v = _finite_loss(run, loss, out)
+    log.write({"step": run.step, "train_loss": loss_v, "lr": run.opt.param_groups[0]["lr"],
+               "chars_seen": run.chars_seen, "seconds": round(run.seconds, 1), "precision": run.precision})
+    rate = (run.chars_seen - since[0]) / max(run.seconds - since[1], 1e-9)
+    return loss_v, rate, (run.chars_seen, run.seconds)
 
 
 def _finite_loss(run: RunState, loss: torch.Tensor, out: Path) -> float:
