@@ -89,21 +89,33 @@ def read_bytes(path: str | os.PathLike, limit: int | None = None, what: str = "f
 def output_lock(path: str | os.PathLike) -> Iterator[Path]:
     """Hold an exclusive lock on `<path>.lock` while a run writes `path`; a second run is refused at once.
 
-    The lock is the kernel's (flock): it goes with the process, so a killed run leaves no stale lock behind.
+    The lock is the kernel's (flock): it goes with the process, so a killed run leaves no stale lock behind (at
+    most the empty file, which the next run takes over). The file is removed when the run ends; a run that locked a
+    file another run had just removed tries again on the new one.
     """
     path = Path(path)
     lock = path.with_name(path.name + ".lock")
     lock.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        if fcntl is None:
+            break
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise OutputLockedError(f"another run is writing {path} (it holds {lock.name}); wait for it to end "
+                                    f"or choose another output") from None
+        try:
+            if os.stat(lock).st_ino == os.fstat(fd).st_ino:
+                break  # the file on disk is the one locked
+        except FileNotFoundError:
+            pass
+        os.close(fd)
     try:
-        if fcntl is not None:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise OutputLockedError(f"another run is writing {path} (it holds {lock.name}); wait for it to end "
-                                        f"or choose another output") from None
         yield lock
     finally:
+        lock.unlink(missing_ok=True)
         os.close(fd)
 
 
