@@ -28,7 +28,6 @@ class TensorBoardLog:
         except ImportError:
             raise TensorBoardMissing(MISSING) from None
         self.writer = SummaryWriter(log_dir=str(folder))
-        self._last: tuple[float, float] | None = None  # (chars_seen, seconds) of the previous train record
 
     def _scalar(self, tag: str, value: Any, step: int) -> None:
         if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
@@ -43,10 +42,7 @@ class TensorBoardLog:
             self._scalar("loss/train", record["train_loss"], step)
             self._scalar("bpc/train", record["train_loss"] / math.log(2), step)
             self._scalar("lr", record.get("lr"), step)
-            now = (record.get("chars_seen"), record.get("seconds"))
-            if self._last is not None and None not in now and now[1] > self._last[1]:
-                self._scalar("chars_per_second", (now[0] - self._last[0]) / (now[1] - self._last[1]), step)
-            self._last = now if None not in now else self._last
+            self._scalar("chars_per_second", record.get("chars_per_second"), step)  # since the previous record
         if "val_loss" in record:
             self._scalar("loss/val", record["val_loss"], step)
             self._scalar("bpc/val", record.get("val_bpc"), step)

@@ -224,9 +224,10 @@ def _log_train(run: RunState, loss: torch.Tensor, out: Path, log: RunLog, since:
     """Rank 0 at a log step: the loss (checked finite) written to the log. Returns it, the characters/s since the
     last record (`since`: its characters seen and seconds), and the new mark."""
     loss_v = _finite_loss(run, loss, out)
-    log.write({"step": run.step, "train_loss": loss_v, "lr": run.opt.param_groups[0]["lr"],
-               "chars_seen": run.chars_seen, "seconds": round(run.seconds, 1), "precision": run.precision})
     rate = (run.chars_seen - since[0]) / max(run.seconds - since[1], 1e-9)
+    log.write({"step": run.step, "train_loss": loss_v, "lr": run.opt.param_groups[0]["lr"],
+               "chars_seen": run.chars_seen, "seconds": round(run.seconds, 1), "chars_per_second": round(rate),
+               "precision": run.precision})
     return loss_v, rate, (run.chars_seen, run.seconds)
 
 
