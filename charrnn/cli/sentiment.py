@@ -41,7 +41,7 @@ def _data(args, classes: tuple[str, ...] | None = None, test: str | None = None,
     text_column, label_column = _columns(args, record)
     print(f"reading {', '.join(map(str, sources))}" + (f" and {test}" if test else ""), file=sys.stderr)
     first = load_labelled(sources[0], fmt, text_column, label_column, test=test, classes=classes)
-    more = [load_labelled(s, "auto" if fmt == "imdb" else fmt, text_column, label_column,
+    more = [load_labelled(s, "auto" if fmt in ("imdb", "imdb-stars") else fmt, text_column, label_column,
                           classes=first.classes)
             for s in sources[1:]]
     return combine(first, *more)

@@ -89,12 +89,15 @@ def load_labelled(path: str | os.PathLike, format: str = "auto", text_column: st
                   classes: tuple[str, ...] | None = None) -> LabelledData:
     """Read a labelled dataset. `format` "auto" goes by the extension and the first line; columns are found by
     header name unless given. `test` is a second file of the same kind, read as the test split. With `classes`
-    (a model's), the labels are mapped onto those classes and one class alone is accepted."""
+    (a model's), the labels are mapped onto those classes and one class alone is accepted; an IMDb archive found
+    by "auto" for a model of the star classes is read as imdb-stars."""
     path = Path(path)
     if format not in FORMATS:
         raise DatasetError(f"unknown dataset format {format!r}; choose from {', '.join(FORMATS)}")
     _readable(path, "data file")
     fmt = detect_format(path) if format == "auto" else format
+    if fmt == "imdb" and format == "auto" and classes is not None and tuple(classes) == STAR_CLASSES:
+        fmt = "imdb-stars"
     if fmt in ("imdb", "imdb-stars"):
         data = _imdb(path, fmt)
         if classes is not None and tuple(classes) != data.classes:

@@ -103,7 +103,8 @@ def test_imdb_stars_are_four_classes_from_the_file_names(tmp_path):
     assert sorted(data.train_labels) == sorted(expected) and len(set(data.train_labels)) == 4
     assert len(data.test_labels) == 20
     with pytest.raises(DatasetError, match="the classes of --format imdb are negative/positive, not 1-2/3-4/7-8/9-10"):
-        load_labelled(tmp_path / "imdb.tar.gz", classes=STAR_CLASSES)
+        load_labelled(tmp_path / "imdb.tar.gz", "imdb", classes=STAR_CLASSES)
+    assert load_labelled(tmp_path / "imdb.tar.gz", classes=STAR_CLASSES).format == "imdb-stars"  # auto, for a model
     bad = write_tar(tmp_path / "bad.tar.gz", {**files, "aclImdb/train/pos/99_5.txt": "a middling film"})
     with pytest.raises(DatasetError, match="IMDb review train/pos/99_5: no star rating 1-4 or 7-10"):
         load_labelled(bad, "imdb-stars")
