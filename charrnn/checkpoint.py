@@ -22,7 +22,8 @@ from . import hub, modelfolder
 
 FORMAT_VERSION = 1  # what checkpoints are written as
 INT8_FORMAT_VERSION = 2  # with int8 matrices and their row scales ("scales"): a charrnn without them refuses the file
-READS_UP_TO = INT8_FORMAT_VERSION
+MULTICLASS_FORMAT_VERSION = 3  # a classifier of more than two classes: a charrnn that reads only two refuses it
+READS_UP_TO = MULTICLASS_FORMAT_VERSION
 MAX_PARAMS_ENV = "CHARRNN_MAX_PARAMS"
 DEFAULT_MAX_PARAMS = 100_000_000  # weights a checkpoint may hold; the largest shipped model has 19M
 

@@ -106,6 +106,9 @@ def model_card(obj: dict, source: str, folder: str) -> str:
         lines += ["", f"Model: {shown}`{text if len(text) <= 300 else text[:297] + '...'}`."]
     if isinstance(classes, (list, tuple)) and len(classes) == 2:
         lines += ["", f"Classes: 0 = `{classes[0]}`, 1 = `{classes[1]}`; predictions are P(`{classes[1]}`)."]
+    elif isinstance(classes, (list, tuple)) and len(classes) > 2:
+        named = ", ".join(f"{i} = `{c}`" for i, c in enumerate(classes[:100]))
+        lines += ["", f"Classes ({len(classes)}): {named}; predictions are each class's probability (softmax)."]
     figures = _plain_items(metrics)
     if figures:
         lines += ["", "## Figures", "", "| metric | value |", "|---|---|"]

@@ -35,7 +35,7 @@ class CheckpointInfo:
     modified: dt.datetime
     metrics: Mapping[str, str | int | float] = field(default_factory=dict)
     error: str | None = None
-    classes: tuple[str, ...] = ()  # a classifier's class names as recorded (label 0, label 1); () when none
+    classes: tuple[str, ...] = ()  # a classifier's class names as recorded (label 0, 1, ...); () when none
 
     @property
     def corpus(self) -> str | None:
@@ -94,7 +94,7 @@ def _plain(value) -> bool:
 
 def _names(value) -> tuple[str, ...]:
     """Recorded class names when they are a short list of short strings, else ()."""
-    ok = isinstance(value, (list, tuple)) and len(value) <= 10 and all(isinstance(v, str) and len(v) <= 200
+    ok = isinstance(value, (list, tuple)) and len(value) <= 100 and all(isinstance(v, str) and len(v) <= 200
                                                                      for v in value)
     return tuple(value) if ok else ()
 

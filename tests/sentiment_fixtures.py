@@ -68,3 +68,40 @@ def write_folder(root: Path, files: dict[str, str]) -> Path:
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_text(text, encoding="utf-8")
     return root / "aclImdb"
+
+
+# ---------------------------------------------------------------- several classes
+
+TOPICS = {  # class name -> its keywords; the names are listed out of alphabetical order on purpose
+    "sports": ["goal", "match", "striker", "league", "coach"],
+    "arts": ["painting", "gallery", "sculpture", "canvas", "museum"],
+    "tech": ["laptop", "software", "chip", "server", "code"],
+    "food": ["recipe", "soup", "bakery", "spicy", "dessert"],
+    "travel": ["flight", "hotel", "beach", "passport", "island"],
+}
+
+
+def keyword_rows(classes: list[str], per_class: int, seed: int = 0) -> list[tuple[str, str]]:
+    """(text, label) rows, interleaved: each text is filler with two keywords of its class, so a tiny model learns
+    the class from the words alone. `classes` are TOPICS names, or labels given to TOPICS in order."""
+    rng = random.Random(seed)
+    keywords = list(TOPICS.values())
+    rows = []
+    for i in range(per_class):
+        for c, label in enumerate(classes):
+            words = rng.choices(FILLER, k=rng.randint(2, 6))
+            for word in rng.sample(TOPICS.get(label, keywords[c]), 2):
+                words.insert(rng.randrange(len(words) + 1), word)
+            rows.append((" ".join(words), label))
+    return rows
+
+
+def keyword_csv(path: Path, classes: list[str], per_class: int, seed: int = 0) -> Path:
+    """keyword_rows as a CSV file with columns text,label."""
+    import csv
+
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        out = csv.writer(f)
+        out.writerow(["text", "label"])
+        out.writerows(keyword_rows(classes, per_class, seed))
+    return path

@@ -1,4 +1,5 @@
-"""`charrnn sentiment train | evaluate | predict`: a two-class text classifier on IMDb or any labelled file."""
+"""`charrnn sentiment train | evaluate | predict`: a text classifier (2 to 100 classes) on IMDb or any labelled
+file."""
 from __future__ import annotations
 
 import argparse
@@ -13,30 +14,35 @@ from .config import add_config_option, recorded_options
 from .sentiment_tools import register_tools
 from ..sentiment.data import download_imdb
 from ..sentiment.datasets import combine, load_labelled, Preferred, repeat_split, same_rows
-from ..sentiment.train import accuracy, preset, PRESETS, train_sentiment
+from ..sentiment.formats import FORMATS
+from ..sentiment.metrics import accuracy_of, confusion_matrix, confusion_table, macro_f1
+from ..sentiment.train import predictions, preset, PRESETS, train_sentiment
 from ..sentiment.kind import default_sentiment_checkpoint, load_sentiment
 from ..sentiment.text import encode
-from ..sentiment.predict import predict
+from ..sentiment.predict import predict, predict_proba
 
-FORMAT_HELP = ("auto (default: by extension and contents), imdb (archive or folder), glue (SST-2 TSV), sarcasm "
+FORMAT_HELP = ("auto (default: by extension and contents), imdb (archive or folder), imdb-stars (the same reviews in "
+               "four classes by their star rating: 1-2, 3-4, 7-8, 9-10), glue (SST-2 TSV), sarcasm "
                "(headline/is_sarcastic JSON lines or list), sentiment140 (CSV without header), csv, tsv, jsonl, json")
 
 
-def _data(args, classes: tuple[str, str] | None = None, test: str | None = None, record: dict | None = None):
+def _data(args, classes: tuple[str, ...] | None = None, test: str | None = None, record: dict | None = None):
     """The dataset named by --data/--format/--text-column/--label-column (IMDb, downloaded, without --data);
     `test`: a test file read alongside; `classes`: a model's, which the labels must match; `record`: the
-    checkpoint's data record, whose columns are the defaults."""
+    checkpoint's data record, whose columns (and format imdb-stars, for --format auto) are the defaults."""
     record = record or {}
+    fmt = "imdb-stars" if args.format == "auto" and record.get("format") == "imdb-stars" else args.format
     if args.data:
-        sources, fmt = [Path(d) for d in args.data], args.format
-    elif args.format in ("auto", "imdb"):
-        sources, fmt = [download_imdb()], "imdb"
+        sources = [Path(d) for d in args.data]
+    elif fmt in ("auto", "imdb", "imdb-stars"):
+        sources, fmt = [download_imdb()], "imdb" if fmt == "auto" else fmt
     else:
         raise ValueError(f"--format {args.format} needs --data FILE")
     text_column, label_column = _columns(args, record)
     print(f"reading {', '.join(map(str, sources))}" + (f" and {test}" if test else ""), file=sys.stderr)
     first = load_labelled(sources[0], fmt, text_column, label_column, test=test, classes=classes)
-    more = [load_labelled(s, "auto" if fmt == "imdb" else fmt, text_column, label_column, classes=first.classes)
+    more = [load_labelled(s, "auto" if fmt in ("imdb", "imdb-stars") else fmt, text_column, label_column,
+                          classes=first.classes)
             for s in sources[1:]]
     return combine(first, *more)
 
@@ -72,8 +78,9 @@ def cmd_train(args) -> None:
 def _train(args, model: dict, config, board) -> dict:
     """Read the data and train, each epoch's record also going to TensorBoard when `board` is given."""
     data = _data(args, test=args.test or None)
-    print(f"{len(data.train_texts):,} labelled texts ({data.format}); class 0 = {data.classes[0]!r}, "
-          f"class 1 = {data.classes[1]!r}", file=sys.stderr)
+    shown = ", ".join(f"class {i} = {c!r}" for i, c in enumerate(data.classes[:10]))
+    more = f", ... ({len(data.classes)} classes)" if len(data.classes) > 10 else ""
+    print(f"{len(data.train_texts):,} labelled texts ({data.format}); {shown}{more}", file=sys.stderr)
     return train_sentiment(data, model, config, out=args.out, test=args.test is not None, progress=not args.quiet,
                            on_epoch=board.epoch_record if board else None)
 
@@ -87,10 +94,12 @@ def _print_result(result: dict) -> None:
         line += f" glove_coverage={result['glove_coverage']:.4f}"
     if "test_accuracy" in result:
         line += f" test_accuracy={result['test_accuracy']:.4f} n={result['n_test']}"
+    if "test_macro_f1" in result:
+        line += f" test_macro_f1={result['test_macro_f1']:.4f}"
     print(line)
 
 
-def _evaluation_rows(args, classes: tuple[str, str], record: dict) -> tuple[list[str], list[int], str]:
+def _evaluation_rows(args, classes: tuple[str, ...], record: dict) -> tuple[list[str], list[int], str]:
     """The texts and labels evaluate measures, and what they are: the --test file, the dataset's test split, or
     the held-out rows the checkpoint recorded (the same rows as in training)."""
     if args.test and not args.data:
@@ -120,13 +129,19 @@ def cmd_evaluate(args) -> None:
     texts, labels, what = _evaluation_rows(args, sm.classes, record if isinstance(record, dict) else {})
     t0 = time.perf_counter()
     seqs = encode(sm.vocab, texts, sm.max_tokens, sm.tokenizer)
-    acc = accuracy(sm.model, seqs, labels, sm.device, args.batch_size)
+    matrix = confusion_matrix(labels, predictions(sm.model, seqs, sm.device, args.batch_size), len(sm.classes))
+    acc = accuracy_of(matrix)
     dt = max(time.perf_counter() - t0, 1e-9)
     n = len(texts)
     print(f"evaluated {n:,} {what} texts in {dt:.1f} s ({n / dt:,.0f} texts/s)", file=sys.stderr)
+    found = {"test_accuracy": round(acc, 4), "n_test": n}
+    if len(sm.classes) > 2:
+        found["test_macro_f1"] = round(macro_f1(matrix), 4)
+        print(confusion_table(matrix, sm.classes))
+        print(f"macro_f1={macro_f1(matrix):.4f}")
     if args.record and what == "test":
         state = ckpt.load(args.checkpoint, kind=SENTIMENT)
-        state["metrics"] = {**state.get("metrics", {}), "test_accuracy": round(acc, 4), "n_test": n}
+        state["metrics"] = {**state.get("metrics", {}), **found}
         ckpt.save(state, args.checkpoint)
         print(f"recorded test_accuracy in {args.checkpoint}", file=sys.stderr)
     elif args.record:
@@ -143,10 +158,24 @@ def cmd_predict(args) -> None:
         raise ValueError("give texts to score, or - to read one text per line from stdin")
     path = args.checkpoint or default_sentiment_checkpoint(args.checkpoints)
     sm = load_sentiment(path, device=args.device)
+    if len(sm.classes) > 2:
+        _print_classes(sm, texts, path if not args.checkpoint else None)
+        return
     if not args.checkpoint:
         print(f"using {path}: P({sm.classes[1]}) per text", file=sys.stderr)
     for p, t in zip(predict(sm, texts), texts):
         print(f"{p:.4f}\t{t}")
+
+
+def _print_classes(sm, texts: list[str], default: Path | None) -> None:
+    """A classifier of more than two classes: a header line (the classes, `label`, `text`), then per text each
+    class's probability, the predicted class and the text, tab-separated."""
+    if default is not None:
+        print(f"using {default}: each class's probability per text", file=sys.stderr)
+    print("\t".join([*sm.classes, "label", "text"]))
+    for row, t in zip(predict_proba(sm, texts), texts):
+        best = max(range(len(row)), key=row.__getitem__)
+        print("\t".join([*(f"{p:.4f}" for p in row), sm.classes[best], t]))
 
 
 def _add_data_options(p: argparse.ArgumentParser, test_help: str, test_nargs: str | None = None) -> None:
@@ -154,12 +183,13 @@ def _add_data_options(p: argparse.ArgumentParser, test_help: str, test_nargs: st
                                                    "CSV, TSV, JSON lines or JSON file (default: download IMDb); "
                                                    "repeat it to train on several (same classes; the first one's "
                                                    "test split is the test split)")
-    p.add_argument("--format", choices=["auto", "imdb", "glue", "sarcasm", "sentiment140", "csv", "tsv", "jsonl",
-                                        "json"], default="auto", help=FORMAT_HELP)
+    p.add_argument("--format", choices=list(FORMATS), default="auto", help=FORMAT_HELP)
     p.add_argument("--text-column", help="the text column or field (default: text, sentence, content, review or "
                                          "headline)")
     p.add_argument("--label-column", help="the label column or field (default: label, sentiment, is_sarcastic or "
-                                          "polarity); two distinct values: 0/1, -1/1, 0/4, true/false or two names")
+                                          "polarity); 2 to 100 distinct values: 0/1, -1/1, 0/4, true/false, names, "
+                                          "star ratings (more than two: numbers in numeric order, else names in "
+                                          "alphabetical order)")
     if test_nargs:
         p.add_argument("--test", nargs=test_nargs, const="", metavar="FILE", help=test_help)
     else:
@@ -220,18 +250,21 @@ def _add_train(sub) -> None:
 
 def _add_evaluate(sub) -> None:
     p = sub.add_parser("evaluate", help="accuracy on the test split (IMDb's 25,000 reviews, or --test FILE), else "
-                                        "on the held-out rows recorded in the checkpoint")
+                                        "on the held-out rows recorded in the checkpoint; for more than two "
+                                        "classes also the confusion matrix and macro-F1")
     p.add_argument("--checkpoint", required=True)
     _add_data_options(p, "measure on FILE (same format as --data; alone, without --data, it is read by itself)")
     p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--record", action="store_true", help="store the test accuracy in the checkpoint's metrics")
+    p.add_argument("--record", action="store_true", help="store the test accuracy (and macro-F1) in the checkpoint's "
+                                                         "metrics")
     p.add_argument("--device", default="auto", help="auto (default: cuda, then mps, then cpu), cpu, cuda, cuda:N, mps")
     p.set_defaults(func=cmd_evaluate)
 
 
 def _add_predict(sub) -> None:
     p = sub.add_parser("predict", help="P(second class) for each text, e.g. P(positive): `<probability>\\t<text>` "
-                                       "per line")
+                                       "per line; more than two classes: a header line of the classes, then each "
+                                       "class's probability, the predicted class and the text")
     p.add_argument("--checkpoint", help="the classifier (default: the app's, reviews-sentences.pt in --checkpoints, "
                                         "else the newest sentiment checkpoint there)")
     p.add_argument("--checkpoints", default="checkpoints", help="the folder the default classifier is taken from")
@@ -242,7 +275,8 @@ def _add_predict(sub) -> None:
 
 def register(subparsers) -> None:
     """Add the `sentiment` command and its subcommands to charrnn's parser (one `_add_*(sub)` line each)."""
-    s = subparsers.add_parser("sentiment", help="two-class text classifier: IMDb reviews, SST-2, sarcasm, your files")
+    s = subparsers.add_parser("sentiment", help="text classifier (2 to 100 classes): IMDb reviews and star "
+                                                "ratings, SST-2, sarcasm, your files")
     sub = s.add_subparsers(dest="sentiment_command", required=True)
     _add_train(sub)
     _add_evaluate(sub)

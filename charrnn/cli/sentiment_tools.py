@@ -22,7 +22,7 @@ def cmd_explain(args) -> None:
     else:
         raise ValueError("give a text to explain, or - to read it from stdin")
     sm = load_sentiment(args.checkpoint or default_sentiment_checkpoint(args.checkpoints), device=args.device)
-    exp = explain(sm, text, args.limit)
+    exp = explain(sm, text, args.limit, target=args.target)
     if not exp.known_words:  # no pretend answer: the classifier has nothing to go on
         raise ValueError(f"{NO_KNOWN_WORDS}: none of the words is in its vocabulary")
     print(explanation_table(exp))
@@ -84,6 +84,9 @@ def register_tools(sub) -> None:
     p.add_argument("--checkpoints", default="checkpoints", help="where to find the default classifier")
     p.add_argument("--device", default="auto", help="auto (default: cuda, then mps, then cpu), cpu, cuda, cuda:N, mps")
     p.add_argument("--limit", type=int, default=500, help="explain at most this many tokens (default 500)")
+    p.add_argument("--class", dest="target", metavar="NAME",
+                   help="explain the pull towards this class (default: the second of two classes, else the "
+                        "predicted one)")
     p.add_argument("text", nargs="*", help="the text (words are joined with spaces), or - to read it from stdin")
     p.set_defaults(func=cmd_explain)
 

@@ -1,10 +1,11 @@
-"""Two-class text classification (IMDb sentiment, SST-2, sarcasm, your files): data, tokenizer, (Bi)LSTM classifier,
-training, prediction and CLI."""
+"""Text classification into 2 to 100 classes (IMDb sentiment and star ratings, SST-2, sarcasm, your files): data,
+tokenizer, (Bi)LSTM classifier, training, prediction and CLI."""
 from .data import IMDB_SHA256, IMDB_URL, Imdb, ImdbError, Review, download_imdb, load_imdb, split_train_val
-from .datasets import DatasetError, LabelledData, from_imdb, load_labelled, make_split, repeat_split
+from .datasets import (DatasetError, LabelledData, MAX_CLASSES, STAR_CLASSES, from_imdb, from_imdb_stars,
+                       load_labelled, make_split, repeat_split)
 from .model import SentimentConfig, SentimentLSTM
 from .kind import CLASSES, MAX_TOKENS, SentimentModel, default_sentiment_checkpoint, load_sentiment
-from .predict import predict
+from .predict import predict, predict_proba
 from .vectors import (GloveResult, WordVectors, detect_format, learn_vectors, load_glove, load_vectors,
                       save_word2vec_text)
 from .explain import Explanation, explain, explanation_table, highlights, running_series
@@ -18,5 +19,6 @@ __all__ = [
     "preset", "train_sentiment", "Explanation", "explain", "explanation_table", "highlights", "running_series",
     "WordVectors", "detect_format", "learn_vectors", "load_vectors", "save_word2vec_text",
     "preset", "train_sentiment", "DatasetError", "LabelledData", "from_imdb", "load_labelled", "make_split",
-    "repeat_split", "CLASSES", "default_sentiment_checkpoint",
+    "repeat_split", "CLASSES", "default_sentiment_checkpoint", "MAX_CLASSES", "STAR_CLASSES", "from_imdb_stars",
+    "predict_proba",
 ]

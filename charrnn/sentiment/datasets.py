@@ -1,8 +1,12 @@
-"""Labelled-text datasets for the classifier: IMDb, SST-2 (GLUE TSV), the sarcasm headlines, Sentiment140, and
-generic CSV/TSV/JSON lines/JSON files; two classes mapped to labels 0 and 1, and a seeded, repeatable held-out split.
+"""Labelled-text datasets for the classifier: IMDb (two classes, or four bins of its star ratings), SST-2 (GLUE TSV),
+the sarcasm headlines, Sentiment140, and generic CSV/TSV/JSON lines/JSON files; 2 to MAX_CLASSES classes mapped to
+labels 0, 1, ..., and a seeded, repeatable held-out split.
 
 The files' formats, rows and columns are sentiment.formats' (DatasetError and Preferred come from there too); here
-the label values become classes 0 and 1, datasets combine, and the held-out split is made and repeated.
+the label values become classes 0, 1, ..., datasets combine, and the held-out split is made and repeated.
+
+Class order: two classes keep their meaning (class 1 is the larger number, true, or the positive-sounding name);
+more than two are in numeric order when every label is a number, else in alphabetical order (case-insensitive).
 """
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ from pathlib import Path
 import torch
 
 from ..files import NotRegularFileError, regular_file
-from .data import Imdb, ImdbError, load_imdb
+from .data import Imdb, ImdbError, Review, load_imdb
 from .formats import FORMATS, DatasetError, Preferred, Table, detect_format, read_table
 
 DEFAULT_VAL_FRACTION = 0.1
@@ -23,17 +27,20 @@ POSITIVE_WORDS = {"pos", "positive", "sarcastic", "yes", "y", "true", "1", "good
 NEGATIVE_WORDS = {"neg", "negative", "not", "not sarcastic", "no", "n", "false", "0", "bad", "ham", "normal"}
 SENTIMENT_CLASSES = ("negative", "positive")
 SARCASM_CLASSES = ("not sarcastic", "sarcastic")
+MAX_CLASSES = 100  # label values a classifier takes at most (and 2 at least)
+STAR_BINS = {"1-2": (1, 2), "3-4": (3, 4), "7-8": (7, 8), "9-10": (9, 10)}  # imdb-stars: class -> ratings
+STAR_CLASSES = tuple(STAR_BINS)
 
 
 @dataclass
 class LabelledData:
-    """Texts labelled 0 or 1 (classes[0] or classes[1]); test_* is the dataset's own test split, or None."""
+    """Texts labelled 0 .. len(classes) - 1 (classes[label]); test_* is the dataset's own test split, or None."""
 
     train_texts: list[str]
     train_labels: list[int]
     test_texts: list[str] | None
     test_labels: list[int] | None
-    classes: tuple[str, str]
+    classes: tuple[str, ...]
     source: str
     format: str
     text_column: str | None = None
@@ -52,24 +59,50 @@ def from_imdb(imdb: Imdb) -> LabelledData:
                         imdb.source, "imdb")
 
 
+def star_class(review: Review) -> int:
+    """The imdb-stars class of a review named `<split>/<pos|neg>/<id>_<rating>`: its STAR_BINS index."""
+    rating = review.name.rsplit("_", 1)[-1]
+    for i, (low, high) in enumerate(STAR_BINS.values()):
+        if rating.isdigit() and low <= int(rating) <= high:
+            return i
+    raise DatasetError(f"IMDb review {review.name}: no star rating 1-4 or 7-10 after its '_'")
+
+
+def from_imdb_stars(imdb: Imdb) -> LabelledData:
+    """IMDb's labelled reviews with their star ratings (in the file names) as four classes: 1-2, 3-4, 7-8, 9-10."""
+    return LabelledData([r.text for r in imdb.train], [star_class(r) for r in imdb.train],
+                        [r.text for r in imdb.test], [star_class(r) for r in imdb.test], STAR_CLASSES,
+                        imdb.source, "imdb-stars")
+
+
+def _imdb(path: Path, fmt: str) -> LabelledData:
+    """The IMDb archive or folder at `path` as two classes ("imdb") or four star bins ("imdb-stars")."""
+    try:
+        imdb = load_imdb(path)
+    except ImdbError as e:
+        raise DatasetError(str(e)) from None
+    return from_imdb_stars(imdb) if fmt == "imdb-stars" else from_imdb(imdb)
+
+
 def load_labelled(path: str | os.PathLike, format: str = "auto", text_column: str | None = None,
                   label_column: str | None = None, test: str | os.PathLike | None = None,
-                  classes: tuple[str, str] | None = None) -> LabelledData:
+                  classes: tuple[str, ...] | None = None) -> LabelledData:
     """Read a labelled dataset. `format` "auto" goes by the extension and the first line; columns are found by
     header name unless given. `test` is a second file of the same kind, read as the test split. With `classes`
-    (a model's), the labels are mapped onto those classes and one class alone is accepted."""
+    (a model's), the labels are mapped onto those classes and one class alone is accepted; an IMDb archive found
+    by "auto" for a model of the star classes is read as imdb-stars."""
     path = Path(path)
     if format not in FORMATS:
         raise DatasetError(f"unknown dataset format {format!r}; choose from {', '.join(FORMATS)}")
     _readable(path, "data file")
     fmt = detect_format(path) if format == "auto" else format
-    if fmt == "imdb":
-        try:
-            data = from_imdb(load_imdb(path))
-        except ImdbError as e:
-            raise DatasetError(str(e)) from None
-        if classes is not None and tuple(classes) != SENTIMENT_CLASSES:
-            raise DatasetError(f"{path}: IMDb's classes are negative/positive, not {'/'.join(classes)}")
+    if fmt == "imdb" and format == "auto" and classes is not None and tuple(classes) == STAR_CLASSES:
+        fmt = "imdb-stars"
+    if fmt in ("imdb", "imdb-stars"):
+        data = _imdb(path, fmt)
+        if classes is not None and tuple(classes) != data.classes:
+            raise DatasetError(f"{path}: the classes of --format {fmt} are {'/'.join(data.classes)}, not "
+                               f"{'/'.join(classes)}" + (" (give --format imdb-stars)" if fmt == "imdb" else ""))
     else:
         table = read_table(path, fmt, text_column, label_column)
         texts, labels, found = _labels(path, table, classes)
@@ -112,11 +145,8 @@ def with_test(data: LabelledData, path: str | os.PathLike) -> LabelledData:
     path = Path(path)
     _readable(path, "test file")
     fmt = detect_format(path) if data.format == "imdb" else data.format
-    if fmt == "imdb":
-        try:
-            test = from_imdb(load_imdb(path))
-        except ImdbError as e:
-            raise DatasetError(str(e)) from None
+    if fmt in ("imdb", "imdb-stars"):
+        test = _imdb(path, data.format if data.format == "imdb-stars" else fmt)
         texts, labels = test.test_texts, test.test_labels
     else:
         table = read_table(path, fmt, *(Preferred(c) if c else None for c in (data.text_column, data.label_column)))
@@ -173,34 +203,63 @@ def _order(values: list[str]) -> list[str]:
     return sorted(values)
 
 
-def _labels(path: Path, table: Table, classes: tuple[str, str] | None
-            ) -> tuple[list[str], list[int], tuple[str, str]]:
-    """The texts, their 0/1 labels and the class names; DatasetError for one class (unless `classes` are given)
-    or more than two."""
-    first: dict[str, int] = {}
+def class_order(values: list[str]) -> list[str]:
+    """Three or more label values in class order: numeric order when all are numbers, else alphabetical
+    (case-insensitive, ties by the exact spelling)."""
+    if all(_number(v) is not None for v in values):
+        return sorted(values, key=lambda v: _number(v))
+    return sorted(values, key=lambda v: (v.casefold(), v))
+
+
+def _labels(path: Path, table: Table, classes: tuple[str, ...] | None
+            ) -> tuple[list[str], list[int], tuple[str, ...]]:
+    """The texts, their labels 0 .. C-1 and the class names; DatasetError for one class (unless `classes` are
+    given), more than MAX_CLASSES, or a value that is not one of `classes`."""
+    first: dict[str, int] = {}  # each label value (one spelling: _normal) and the line it first appears on
     normal = []
     for line, _, label in table.rows:
         value = _normal(label)
         normal.append(value)
-        if value not in first:
-            if len(first) == 2:
-                shown = ", ".join(repr(v) for v in first)
-                raise DatasetError(f"{path} line {line}: a third label value {value!r} (after {shown}); "
-                                   f"the classifier needs exactly two classes")
-            first[value] = line
+        first.setdefault(value, line)
     values = list(first)
-    mapping, names = _mapping(path, table, values, classes)
+    if len(values) > MAX_CLASSES:
+        raise DatasetError(f"{path}: {len(values):,} label values in column {table.label_column!r}; a classifier "
+                           f"takes 2 to {MAX_CLASSES} classes (is that the label column?)")
+    if classes is not None and len(classes) == 2 and len(values) > 2:
+        shown = ", ".join(repr(v) for v in values[:2])
+        raise DatasetError(f"{path} line {first[values[2]]}: a third label value {values[2]!r} (after {shown}); "
+                           f"the model has two classes")
+    if (classes is None and len(values) > 2) or (classes is not None and len(classes) > 2):
+        mapping, names = _multi_mapping(path, values, first, classes)
+    else:
+        mapping, names = _mapping(path, table, values, classes)
     return [t for _, t, _ in table.rows], [mapping[v] for v in normal], names
 
 
-def _mapping(path: Path, table: Table, values: list[str], classes: tuple[str, str] | None
+def _multi_mapping(path: Path, values: list[str], first: dict[str, int], classes: tuple[str, ...] | None
+                   ) -> tuple[dict[str, int], tuple[str, ...]]:
+    """Label values onto 3 or more classes: their own (`class_order`), or a model's, matched by name."""
+    if classes is None:
+        ordered = class_order(values)
+        return {v: i for i, v in enumerate(ordered)}, tuple(ordered)
+    index = {_normal(str(c)).casefold(): i for i, c in enumerate(classes)}
+    for v in values:
+        if v.casefold() not in index:
+            shown = ", ".join(repr(c) for c in classes[:10]) + (", ..." if len(classes) > 10 else "")
+            raise DatasetError(f"{path} line {first[v]}: label {v!r} is not one of the model's {len(classes)} "
+                               f"classes ({shown})")
+    return {v: index[v.casefold()] for v in values}, tuple(str(c) for c in classes)
+
+
+def _mapping(path: Path, table: Table, values: list[str], classes: tuple[str, ...] | None
              ) -> tuple[dict[str, int], tuple[str, str]]:
+    """Label values (one or two) onto two classes: their own (`_order`), or a model's."""
     numeric = all(_number(v) is not None or v in ("true", "false") for v in values)
     meaning = _meaning(table.label_column, table.format) if numeric else None
     if classes is None:
         if len(values) < 2:
-            raise DatasetError(f"{path}: every row is labelled {values[0]!r} ({table.label_column!r}): "
-                               f"a classifier needs two classes")
+            raise DatasetError(f"{path}: every row is labelled {values[0]!r} ({table.label_column!r}): 1 class; "
+                               f"a classifier needs 2 to {MAX_CLASSES}")
         ordered = _order(values)
         names = meaning or (SENTIMENT_CLASSES if numeric else tuple(ordered))
         return {v: i for i, v in enumerate(ordered)}, (names[0], names[1])

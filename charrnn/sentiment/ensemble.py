@@ -1,10 +1,10 @@
 """One classifier from several: `charrnn sentiment ensemble` combines sentiment checkpoints that share a
 vocabulary, tokenizer and class names (say, seeds of one recipe fine-tuned from one pre-trained LM) into a single
-`sentiment` checkpoint whose model averages their probabilities (`model.SentimentEnsemble`). Every tool that
-takes a classifier (predict, evaluate, explain, the app) takes it as it is. Weights are stored at half precision
-(float16: on SST-2 dev no probability moved by more than 2e-4) so that three members of 30,000 words stay under
-25 MB, or as int8 (`precision="int8"`: each row of each matrix rounded to 255 levels of its own scale, a quarter
-of float32) for five or more."""
+`sentiment` checkpoint whose model averages their probabilities (`model.SentimentEnsemble`; each class's, for more
+than two). Every tool that takes a classifier (predict, evaluate, explain, the app) takes it as it is. Weights are
+stored at half precision (float16: on SST-2 dev no probability moved by more than 2e-4) so that three members of
+30,000 words stay under 25 MB, or as int8 (`precision="int8"`: each row of each matrix rounded to 255 levels of its
+own scale, a quarter of float32) for five or more."""
 from __future__ import annotations
 
 import os
@@ -15,7 +15,7 @@ import torch
 from .. import checkpoint as ckpt
 from ..kinds import SENTIMENT
 from ..training import checkpoint_dict
-from .kind import check, sentiment_classes, stored_weights
+from .kind import check, multiclass_format, sentiment_classes, stored_weights
 
 MAX_MEMBERS = 16
 PRECISIONS = ("float32", "float16", "int8")
@@ -109,10 +109,12 @@ def combine_classifiers(paths: list[str | os.PathLike], out: str | os.PathLike, 
         weights, scales = quantize_rows(weights)
     elif precision == "float16":
         weights = {k: v.half() if v.is_floating_point() else v for k, v in weights.items()}
+    classes = list(sentiment_classes(states[0], names[0]))
     state = checkpoint_dict(SENTIMENT, {"members": cfgs}, config, list(states[0]["vocab"]), weights,
                             {"members": members, "n_members": len(cfgs)}, **({"scales": scales} if scales else {}),
                             tokenizer={**tok, **({"max_tokens": read} if read else {})},
-                            classes=list(sentiment_classes(states[0], names[0])), data=_split_record(states))
+                            classes=classes, data=_split_record(states))
+    multiclass_format(state, len(classes))
     check(state, os.path.basename(out))  # what is written loads
     path = ckpt.save(state, out)
     return {"out": str(path), "members": len(cfgs), "bytes": path.stat().st_size, "max_tokens": read}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .kind import CLASSES, SentimentModel
-from .predict import predict_ids
+from .predict import probabilities_ids
 from .text import UNK_ID, tokenizer
 
 EXPLAIN_LIMIT = 500  # at most this many tokens are explained (fewer when the model itself reads fewer)
@@ -15,12 +15,13 @@ NO_KNOWN_WORDS = "no known words: the classifier has nothing to go on"
 
 @dataclass
 class Explanation:
-    """What the model read and how each token moved its answer.
+    """What the model read and how each token moved its answer towards one class, `classes[target]`: the second
+    of two (as ever), else the predicted class unless another was asked for.
 
-    `probability` is P(second class) for the tokens explained. `contributions[i]` is the occlusion effect of
-    token i: P(all tokens) - P(all tokens but i), so positive pushes towards the second class. `running[k-1]`
-    is P(first k tokens), so `running[-1] == probability`. `notice` is non-empty when the number deserves a
-    caveat: no known word, or the text was cut.
+    `probability` is P(target class) for the tokens explained. `contributions[i]` is the occlusion effect of
+    token i: P(all tokens) - P(all tokens but i), so positive pushes towards the target class. `running[k-1]`
+    is P(first k tokens), so `running[-1] == probability`. `probabilities` are every class's for the tokens
+    explained. `notice` is non-empty when the number deserves a caveat: no known word, or the text was cut.
     """
 
     tokens: list[str]
@@ -28,24 +29,45 @@ class Explanation:
     probability: float
     contributions: list[float]
     running: list[float]
-    classes: tuple[str, str] = CLASSES
+    classes: tuple[str, ...] = CLASSES
     cut: int = 0  # tokens after the explained ones, which the explanation ignores
     notice: str = ""
+    target: int = 1  # the index of the class explained
+    probabilities: tuple[float, ...] = ()  # every class's probability for the tokens explained
     known_words: int = field(init=False)
 
     def __post_init__(self) -> None:
         self.known_words = sum(self.known)
 
 
-def _classes(sm: SentimentModel) -> tuple[str, str]:
+def _classes(sm: SentimentModel) -> tuple[str, ...]:
     classes = getattr(sm, "classes", None)
-    return tuple(classes) if classes and len(classes) == 2 else CLASSES
+    return tuple(classes) if classes and len(classes) >= 2 else CLASSES
 
 
-def explain(sm: SentimentModel, text: str, limit: int = EXPLAIN_LIMIT) -> Explanation:
-    """Explain the model's answer for `text` by occlusion: each token's contribution is how much P(second class)
+def class_index(classes: tuple[str, ...], name: str) -> int:
+    """The index of the class called `name` (exactly, else ignoring case); ValueError naming the classes."""
+    for same in (lambda c: c == name, lambda c: c.casefold() == name.strip().casefold()):
+        hits = [i for i, c in enumerate(classes) if same(c)]
+        if hits:
+            return hits[0]
+    shown = ", ".join(classes[:20]) + (", ..." if len(classes) > 20 else "")
+    raise ValueError(f"no class {name!r}: the classifier's classes are {shown}")
+
+
+def _target(classes: tuple[str, ...], full: list[float], target: str | None) -> int:
+    """The class to explain: the one named, else the second of two, else the most probable."""
+    if target is not None:
+        return class_index(classes, target)
+    return 1 if len(classes) == 2 else max(range(len(full)), key=full.__getitem__)
+
+
+def explain(sm: SentimentModel, text: str, limit: int = EXPLAIN_LIMIT, target: str | None = None) -> Explanation:
+    """Explain the model's answer for `text` by occlusion: each token's contribution is how much P(target class)
     drops when that token alone is removed from the sequence (a faithful, model-agnostic measure: the model is
-    simply run again without the word). The running probability is P after the first k tokens.
+    simply run again without the word). The running probability is P after the first k tokens. The target is the
+    class named `target` (ValueError for a name the model does not have), else the second of two classes, else the
+    predicted (most probable) class.
 
     The text goes through the checkpoint's own tokenizer and is cut to min(model.max_tokens, limit) tokens; all
     prefixes and all occlusions are scored in a few length-bucketed batches, so a few hundred tokens take a
@@ -65,10 +87,13 @@ def explain(sm: SentimentModel, text: str, limit: int = EXPLAIN_LIMIT) -> Explan
     seqs = [ids[:k] for k in range(1, n + 1)] + [ids[:i] + ids[i + 1:] or [UNK_ID] for i in range(n)]
     if not seqs:
         seqs = [[UNK_ID]]
-    probs = predict_ids(sm.model, seqs, max(1, TOKEN_BUDGET // max(1, n)), sm.device)
-    running = probs[:n]
-    probability = running[-1] if n else probs[0]
-    contributions = [probability - p for p in probs[n:]]
+    rows = probabilities_ids(sm.model, seqs, max(1, TOKEN_BUDGET // max(1, n)), sm.device)
+    classes = _classes(sm)
+    full = rows[n - 1] if n else rows[0]
+    t = _target(classes, full, target)
+    running = [row[t] for row in rows[:n]]
+    probability = full[t]
+    contributions = [probability - row[t] for row in rows[n:]]
     notes = []
     if not any(known):
         notes.append(NO_KNOWN_WORDS)
@@ -77,13 +102,14 @@ def explain(sm: SentimentModel, text: str, limit: int = EXPLAIN_LIMIT) -> Explan
     elif cut:
         notes.append(f"explained the first {n} tokens; the other {cut} are left out, and the probability is "
                      "for the first ones only")
-    return Explanation(tokens, known, probability, contributions, running, _classes(sm), cut, "; ".join(notes))
+    return Explanation(tokens, known, probability, contributions, running, classes, cut, "; ".join(notes), t,
+                       tuple(full))
 
 
 def highlights(exp: Explanation, normalize: bool = True) -> list[tuple[str, float]]:
     """(token, score) pairs for a highlighted text (Gradio's HighlightedText): score in [-1, 1], positive towards
-    the second class. With `normalize` the strongest contribution is scaled to +-1 so the colours show the
-    ranking; without it the score is the raw change in probability."""
+    the class explained (the second of two). With `normalize` the strongest contribution is scaled to +-1 so the
+    colours show the ranking; without it the score is the raw change in probability."""
     scale = max((abs(c) for c in exp.contributions), default=0.0) if normalize else 1.0
     scale = scale or 1.0
     return [(t, max(-1.0, min(1.0, c / scale))) for t, c in zip(exp.tokens, exp.contributions)]
@@ -96,10 +122,23 @@ def running_series(exp: Explanation) -> list[dict]:
             for k, (t, p) in enumerate(zip(exp.tokens, exp.running), 1)]
 
 
+def _legend(exp: Explanation) -> str:
+    """What the sign of a contribution means."""
+    name = exp.classes[exp.target]
+    if len(exp.classes) == 2:
+        return f"+ towards {name}, - towards {exp.classes[1 - exp.target]}"
+    return f"+ towards {name}, - away from it"
+
+
 def explanation_table(exp: Explanation) -> str:
-    """A readable report: the probability line, any notice, then token, contribution and running probability."""
-    neg, pos = exp.classes
-    lines = [f"P({pos}) = {exp.probability:.4f}  ({len(exp.tokens)} tokens, {exp.known_words} known)"]
+    """A readable report: the probability line (and for more than two classes every class's probability), any
+    notice, then token, contribution and running probability."""
+    name = exp.classes[exp.target]
+    lines = [f"P({name}) = {exp.probability:.4f}  ({len(exp.tokens)} tokens, {exp.known_words} known)"]
+    if len(exp.classes) > 2 and exp.probabilities:
+        best = max(range(len(exp.probabilities)), key=exp.probabilities.__getitem__)
+        lines.append("classes: " + ", ".join(f"{c} {p:.4f}" for c, p in zip(exp.classes, exp.probabilities))
+                     + f" (predicted: {exp.classes[best]})")
     if exp.notice:
         lines.append(f"note: {exp.notice}")
     if exp.tokens:
@@ -109,6 +148,6 @@ def explanation_table(exp: Explanation) -> str:
         for t, known, c, r in zip(exp.tokens, exp.known, exp.contributions, exp.running):
             shown = t if known else t + "?"
             lines.append(f"{shown:<{width}}  {c:>+12.4f}  {r:>7.4f}")
-        lines.append(f"(contribution: change in P({pos}) when the token is removed, + towards {pos}, "
-                     f"- towards {neg}; ? marks a word the model does not know)")
+        lines.append(f"(contribution: change in P({name}) when the token is removed, {_legend(exp)}; "
+                     f"? marks a word the model does not know)")
     return "\n".join(lines)

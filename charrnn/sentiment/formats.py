@@ -1,6 +1,6 @@
 """The labelled-file formats the classifier reads (GLUE TSV, the sarcasm headlines, Sentiment140, generic CSV/TSV,
-JSON lines and JSON lists; IMDb archives and folders are sentiment.data's): which format a file is, its raw rows,
-and its text and label columns, found by name.
+JSON lines and JSON lists; IMDb archives and folders, read as imdb or imdb-stars, are sentiment.data's): which
+format a file is, its raw rows, and its text and label columns, found by name.
 
 Files are read row by row with a per-row size limit, so a damaged file (a 50 MB line) is refused early; every
 problem is one DatasetError line naming the file and, where it applies, the line. What the label values mean, and
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 _SPACE = re.compile(r"[ \t\r\n]*")
-FORMATS = ("auto", "imdb", "glue", "sarcasm", "sentiment140", "csv", "tsv", "jsonl", "json")
+FORMATS = ("auto", "imdb", "imdb-stars", "glue", "sarcasm", "sentiment140", "csv", "tsv", "jsonl", "json")
 DELIMITED = ("csv", "tsv", "glue", "sentiment140")  # the formats read as delimited records (the rest: JSON)
 MAX_ROW_BYTES = 1 << 20  # a row (line, or JSON list item) longer than this is refused: no review is a megabyte
 TEXT_NAMES = ("text", "sentence", "content", "review", "headline")

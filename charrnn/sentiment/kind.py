@@ -11,7 +11,7 @@ from .. import checkpoint as ckpt
 from .. import shelf
 from ..device import pick_device
 from ..kinds import SENTIMENT, Kind, Metrics, fit_model, metric, register
-from .datasets import SENTIMENT_CLASSES
+from .datasets import MAX_CLASSES, SENTIMENT_CLASSES
 from .model import SentimentConfig, SentimentEnsemble, SentimentLSTM
 from .text import TOKENIZER, TOKENIZERS, WordVocab
 
@@ -30,7 +30,7 @@ class SentimentModel:
     max_tokens: int = MAX_TOKENS
     device: torch.device = torch.device("cpu")
     tokenizer: str = TOKENIZER
-    classes: tuple[str, str] = CLASSES  # names of label 0 and label 1; predictions are P(classes[1])
+    classes: tuple[str, ...] = CLASSES  # names of labels 0, 1, ...; a two-class model's predictions are P(classes[1])
 
 
 def sentiment_parts(state: dict, name: str, meta: bool = False) -> tuple[WordVocab, SentimentLSTM, int]:
@@ -87,16 +87,41 @@ def stored_weights(state: dict, dequantize: bool = True) -> dict[str, torch.Tens
     return {**weights, **{k: weights[k].float() * s.float()[:, None] for k, s in scales.items()}}
 
 
-def sentiment_classes(state: dict, name: str) -> tuple[str, str]:
-    """The checkpoint's two class names (label 0, label 1); ("negative", "positive") when it records none."""
+def sentiment_classes(state: dict, name: str) -> tuple[str, ...]:
+    """The checkpoint's class names (label 0, label 1, ...), as many as its model has outputs for;
+    ("negative", "positive") when it records none (older checkpoints: two classes)."""
     classes = state.get("classes")
-    if classes is None:
+    want = _n_classes(state)
+    if classes is None and want == 2:
         return CLASSES
-    names = isinstance(classes, (list, tuple)) and len(classes) == 2 and classes[0] != classes[1]
+    names = (isinstance(classes, (list, tuple)) and 2 <= len(classes) <= MAX_CLASSES
+             and len(set(map(str, classes))) == len(classes))
     if not names or not all(isinstance(c, str) and c.strip() and len(c) <= 200 for c in classes):
         raise ckpt.CheckpointError(f"{name} is not a usable sentiment checkpoint: its classes are "
-                                   f"{ckpt.short(classes, 60)}, not two names")
-    return classes[0], classes[1]
+                                   f"{ckpt.short(classes, 60)}, not 2 to {MAX_CLASSES} distinct names")
+    if len(classes) != want:
+        raise ckpt.CheckpointError(f"{name} is not a usable sentiment checkpoint: it names {len(classes)} classes "
+                                   f"but its model has {want}")
+    return tuple(classes)
+
+
+def multiclass_format(state: dict, n_classes: int) -> dict:
+    """`state` (a new checkpoint) with the format version an older charrnn refuses when it has more than two
+    classes, so that it says "upgrade charrnn" instead of failing on the model's settings."""
+    if n_classes > 2:
+        state["format_version"] = max(state["format_version"], ckpt.MULTICLASS_FORMAT_VERSION)
+    return state
+
+
+def _n_classes(state: dict) -> int:
+    """The number of classes the checkpoint's model config says (its first member's; 2 when it says none)."""
+    try:
+        model_cfg = state["config"]["model"]
+        first = model_cfg["members"][0] if "members" in model_cfg else model_cfg
+        n = first.get("n_classes", 2)
+    except (KeyError, TypeError, IndexError, AttributeError):
+        return 2  # the model's own check reports what is wrong with its config
+    return n if isinstance(n, int) and not isinstance(n, bool) else 2
 
 
 def load_sentiment(path: str | os.PathLike, device: str = "auto") -> SentimentModel:

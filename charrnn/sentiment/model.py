@@ -1,4 +1,4 @@
-"""Embedding -> (Bi)LSTM that padding never reaches -> pooling -> FC -> one logit, and GloVe-format vectors."""
+"""Embedding -> (Bi)LSTM that padding never reaches -> pooling -> FC -> one logit (two classes) or one per class."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from .datasets import MAX_CLASSES
 from .text import PAD_ID
 
 POOLINGS = ("last", "mean", "max", "meanmax")
@@ -21,8 +22,12 @@ class SentimentConfig:
     dropout: float = 0.0
     pooling: str = "last"  # last: final hidden state; mean/max/meanmax: over the real (unpadded) steps
     fc: int = 64
+    n_classes: int = 2  # two: one logit (sigmoid); more: one logit per class (softmax). Older checkpoints: two
 
     def __post_init__(self) -> None:
+        if isinstance(self.n_classes, bool) or not isinstance(self.n_classes, int) or \
+                not 2 <= self.n_classes <= MAX_CLASSES:
+            raise ValueError(f"n_classes must be a whole number from 2 to {MAX_CLASSES}, got {self.n_classes!r}")
         if self.pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}; got {self.pooling!r}")
         if min(self.vocab_size, self.embed, self.hidden, self.layers, self.fc) < 1:
@@ -30,8 +35,27 @@ class SentimentConfig:
         if not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
 
+    @property
+    def outputs(self) -> int:
+        """The logits per text: 1 for two classes (as every two-class checkpoint has it), else one per class."""
+        return 1 if self.n_classes == 2 else self.n_classes
+
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The settings a checkpoint records; n_classes only when it is not 2, so a two-class checkpoint is what an
+        older charrnn wrote and reads."""
+        d = asdict(self)
+        if self.n_classes == 2:
+            del d["n_classes"]
+        return d
+
+
+def probabilities(out: torch.Tensor) -> torch.Tensor:
+    """(batch, classes) probabilities from a classifier's output: one logit per text for two classes ([1 - p, p]
+    with p its sigmoid, as ever), else a logit per class (softmax)."""
+    if out.dim() == 1:
+        p = torch.sigmoid(out.float())
+        return torch.stack([1 - p, p], dim=1)
+    return torch.softmax(out.float(), dim=1)
 
 
 def reverse_within_length(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -43,7 +67,8 @@ def reverse_within_length(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tenso
 
 
 class SentimentLSTM(nn.Module):
-    """Reviews as right-padded id tensors plus lengths in, one logit (positive) per review out.
+    """Reviews as right-padded id tensors plus lengths in, one logit (of the second class) per review out for two
+    classes, shape (batch,); for more, one logit per class, shape (batch, classes).
 
     Padding never reaches a real step's state, exactly as with pack_padded_sequence: each direction is its own
     LSTM run over the padded batch, the forward one reading each review left to right (padding only follows
@@ -66,7 +91,7 @@ class SentimentLSTM(nn.Module):
         features = cfg.hidden * dirs * (2 if cfg.pooling == "meanmax" else 1)
         self.dropout = nn.Dropout(cfg.dropout)
         self.fc1 = nn.Linear(features, cfg.fc)
-        self.fc2 = nn.Linear(cfg.fc, 1)
+        self.fc2 = nn.Linear(cfg.fc, cfg.outputs)
 
     def encode(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Top-layer LSTM outputs (batch, time, hidden * directions); only steps before each length are meaningful."""
@@ -98,11 +123,13 @@ class SentimentLSTM(nn.Module):
             if self.cfg.pooling in ("max", "meanmax"):
                 pooled.append(out.masked_fill(~mask, float("-inf")).amax(1))
             feats = torch.cat(pooled, dim=1)
-        return self.fc2(torch.relu(self.fc1(self.dropout(feats)))).squeeze(1)
+        out = self.fc2(torch.relu(self.fc1(self.dropout(feats))))
+        return out.squeeze(1) if self.cfg.outputs == 1 else out
 
 
 class SentimentEnsemble(nn.Module):
-    """Classifiers over one vocabulary read the same ids; the logit out is that of their mean probability.
+    """Classifiers over one vocabulary read the same ids; the logit out is that of their mean probability (more than
+    two classes: the log of each class's mean probability, whose softmax is that mean).
 
     Averaging probabilities of models trained from different seeds (or different LMs) cancels part of each one's
     own errors; the members keep their own sizes and pooling.
@@ -114,8 +141,14 @@ class SentimentEnsemble(nn.Module):
             raise ValueError(f"an ensemble needs at least 2 members, got {len(cfgs)}")
         if len({c.vocab_size for c in cfgs}) != 1:
             raise ValueError("the members' vocabulary sizes differ")
+        if len({c.n_classes for c in cfgs}) != 1:
+            raise ValueError("the members' numbers of classes differ")
         self.members = nn.ModuleList(SentimentLSTM(c) for c in cfgs)
+        self.cfg = cfgs[0]  # the members' shared settings (vocabulary size, classes) are read from the first
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        if self.cfg.outputs > 1:
+            p = torch.stack([torch.softmax(m(ids, lengths).float(), dim=1) for m in self.members]).mean(0)
+            return p.clamp_min(1e-30).log()
         p = torch.stack([torch.sigmoid(m(ids, lengths).float()) for m in self.members]).mean(0)
         return torch.logit(p, eps=1e-7)

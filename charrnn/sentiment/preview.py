@@ -1,5 +1,5 @@
-"""A look at a labelled data file before training on it: its format, its columns, the first rows, and the two
-classes with their counts, found the way `load_labelled` will read it (and refused for the same reasons)."""
+"""A look at a labelled data file before training on it: its format, its columns, the first rows, and the classes
+with their counts, found the way `load_labelled` will read it (and refused for the same reasons)."""
 from __future__ import annotations
 
 import os
@@ -24,16 +24,16 @@ class Preview:
     text_column: str
     label_column: str
     rows: list[list[str]]  # the first rows, one cell per column, long cells shortened
-    classes: tuple[str, str]  # the names of label 0 and label 1
-    counts: tuple[int, int]  # rows of each class
+    classes: tuple[str, ...]  # the names of labels 0, 1, ...
+    counts: tuple[int, ...]  # rows of each class
     data: LabelledData
 
     @property
     def summary(self) -> str:
         """One line: rows, format, columns and classes."""
-        (a, b), (na, nb) = self.classes, self.counts
-        return (f"{na + nb:,} rows, format {self.format}; text column {self.text_column!r}, label column "
-                f"{self.label_column!r}; classes: {a} ({na:,} rows) / {b} ({nb:,} rows)")
+        each = " / ".join(f"{c} ({n:,} rows)" for c, n in zip(self.classes, self.counts))
+        return (f"{sum(self.counts):,} rows, format {self.format}; text column {self.text_column!r}, label column "
+                f"{self.label_column!r}; {len(self.classes)} classes: {each}")
 
 
 def _short(value) -> str:
@@ -65,8 +65,9 @@ def _first_records(path: Path, fmt: str, n: int) -> tuple[list[str], list[list[s
 
 def preview_dataset(path: str | os.PathLike, format: str = "auto", text_column: str | None = None,
                     label_column: str | None = None, rows: int = PREVIEW_ROWS) -> Preview:
-    """Read the whole file as training will (DatasetError for what training would refuse: one class, three, a
-    damaged or non-text file) and describe it. Columns not given are found by their names, as in training."""
+    """Read the whole file as training will (DatasetError for what training would refuse: one class, more than
+    MAX_CLASSES, a damaged or non-text file) and describe it. Columns not given are found by their names, as in
+    training."""
     path = Path(path)
     if format not in UPLOAD_FORMATS:
         raise DatasetError(f"unknown dataset format {format!r}; choose from {', '.join(UPLOAD_FORMATS)}")
@@ -77,6 +78,8 @@ def preview_dataset(path: str | os.PathLike, format: str = "auto", text_column: 
         raise DatasetError(f"{path.name} looks like an IMDb archive or folder; upload a CSV, TSV, JSON or JSONL file")
     data = load_labelled(path, fmt, text_column or None, label_column or None)
     columns, first = _first_records(path, data.format, rows)
-    ones = sum(data.train_labels)
+    counts = [0] * len(data.classes)
+    for y in data.train_labels:
+        counts[y] += 1
     return Preview(data.format, columns, str(data.text_column), str(data.label_column), first, data.classes,
-                   (len(data.train_labels) - ones, ones), data)
+                   tuple(counts), data)

@@ -1,5 +1,6 @@
-"""Training for the sentiment classifier: length-bucketed batches, Adam, clipping, AMP on CUDA,
-early stopping on validation accuracy (best weights kept), and one slim `sentiment` checkpoint."""
+"""Training for the sentiment classifier: length-bucketed batches, Adam, clipping, AMP on CUDA, a sigmoid and binary
+cross-entropy for two classes or a softmax and cross-entropy for more, early stopping on validation accuracy (best
+weights kept), and one slim `sentiment` checkpoint."""
 from __future__ import annotations
 
 import os
@@ -27,10 +28,12 @@ from ..training import (
 from .data import VAL_SIZE, Imdb
 from .augment import augment
 from .lexicon import lexicon_sentences, reads_as_sentiment
-from .datasets import DEFAULT_VAL_FRACTION, LabelledData, Split, from_imdb, make_split
+from .datasets import DEFAULT_VAL_FRACTION, MAX_CLASSES, LabelledData, Split, from_imdb, make_split
+from .kind import multiclass_format
 from .model import SentimentConfig, SentimentLSTM
 from .vectors import load_glove
-from .predict import predict_ids
+from .metrics import confusion_matrix, macro_f1
+from .predict import predicted, probabilities_ids
 from .wordlm import PretrainedLM, init_classifier, load_word_lm
 from .text import (
     UNK_ID,
@@ -66,7 +69,8 @@ class SentimentTrainConfig:
     glove: str = ""
     freeze: bool = False
     tokenizer: str = WORDS  # "words" (negation-aware) or "chapter" (the book's)
-    augment: float = 0.0  # negation/contrast examples made from short training phrases, as a share of the rows
+    augment: float = 0.0  # negation/contrast examples made from short training phrases, as a share of the rows;
+    #   only for two classes (a negation flips the class), else none are added
     lexicon: float = 0.0  # sentences from the built-in sentiment lexicon (lexicon.py), as a share of the rows;
     #   only for classes named as polarity (negative/positive, neg/pos, bad/good), else none are added
     pretrained: str = ""  # a pre-trained word LM (wordlm.py): its vocabulary, tokenizer, embedding and LSTMs
@@ -141,29 +145,38 @@ def preset(
     return model, SentimentTrainConfig(**train)
 
 
+def predictions(model: SentimentLSTM, seqs: list[list[int]], device: torch.device | str = "cpu",
+                batch_size: int = 256) -> list[int]:
+    """The class the model picks for each id sequence (two classes: the second when P > 0.5)."""
+    return predicted(probabilities_ids(model, seqs, batch_size, device))
+
+
 def accuracy(model: SentimentLSTM, seqs: list[list[int]], labels: list[int], device: torch.device | str = "cpu",
              batch_size: int = 256) -> float:
-    probs = predict_ids(model, seqs, batch_size, device)
-    return sum((p > 0.5) == bool(y) for p, y in zip(probs, labels)) / max(1, len(labels))
+    """The share of sequences whose predicted class is their label."""
+    return sum(p == y for p, y in zip(predictions(model, seqs, device, batch_size), labels)) / max(1, len(labels))
 
 
-def _check_labeled(texts: list[str] | None, labels: list[int] | None, what: str) -> None:
+def _check_labeled(texts: list[str] | None, labels: list[int] | None, what: str, n_classes: int) -> None:
     if not texts:
         raise ValueError(f"no {what} texts")
     if not any(isinstance(t, str) and t.strip() for t in texts):
         raise ValueError(f"every {what} text is empty: nothing to learn from")
-    if labels is None or len(labels) != len(texts) or any(y not in (0, 1) for y in labels):
-        raise ValueError(f"{what} texts must each be labeled 0 or 1")
+    if labels is None or len(labels) != len(texts) or any(y not in range(n_classes) for y in labels):
+        raise ValueError(f"{what} texts must each be labeled with a class from 0 to {n_classes - 1}")
 
 
 def _checked_data(data: LabelledData | Imdb, test: bool) -> LabelledData:
     """The labelled data, its training split (and with `test` its test split) checked to be usable."""
     labelled = from_imdb(data) if isinstance(data, Imdb) else data
-    _check_labeled(labelled.train_texts, labelled.train_labels, "training")
+    n_classes = len(labelled.classes)
+    if not 2 <= n_classes <= MAX_CLASSES:
+        raise ValueError(f"a classifier takes 2 to {MAX_CLASSES} classes, got {n_classes}")
+    _check_labeled(labelled.train_texts, labelled.train_labels, "training", n_classes)
     if test:
         if not labelled.has_test:
             raise ValueError(f"{labelled.source or 'the data'} has no test split: give a test file")
-        _check_labeled(labelled.test_texts, labelled.test_labels, "test")
+        _check_labeled(labelled.test_texts, labelled.test_labels, "test", n_classes)
     return labelled
 
 
@@ -199,7 +212,7 @@ def train_sentiment(
     split = _split(labelled, config)
     data = _prepare_data(labelled, split, config, lm.vocab if lm else None)
     metrics: dict = {"corpus": os.path.basename(labelled.source)} if labelled.source else {}
-    model = _build_model(model_config, config, data.vocab, device, metrics, lm)
+    model = _build_model(model_config, config, data, device, metrics, lm)
     opt = torch.optim.Adam(_param_groups(model, config), lr=config.lr, weight_decay=config.weight_decay)
     precision = precision_for(device, config.amp)
     fit = _Fit(model, opt, grad_scaler(device, precision), device, precision)
@@ -239,11 +252,22 @@ def train_sentiment(
     metrics.update(epochs=len(history), train_seconds=round(seconds, 1), history=history)
     if test:
         model.load_state_dict(best_state)
-        test_ids = encode(data.vocab, labelled.test_texts, config.max_tokens, config.tokenizer)
-        metrics.update(test_accuracy=round(accuracy(model, test_ids, labelled.test_labels, device), 4),
-                       n_test=len(test_ids))
+        metrics.update(_test_metrics(model, data, labelled, config, device))
     ckpt.save(_checkpoint(model, config, data, best_state, metrics), out)
     return {**metrics, "out": str(out), "stopped": stopped}
+
+
+def _test_metrics(model: SentimentLSTM, data: _Reviews, labelled: LabelledData, config: SentimentTrainConfig,
+                  device: torch.device) -> dict:
+    """The test split's accuracy and size, and for more than two classes its macro-F1."""
+    test_ids = encode(data.vocab, labelled.test_texts, config.max_tokens, config.tokenizer)
+    guesses = predictions(model, test_ids, device)
+    right = sum(p == y for p, y in zip(guesses, labelled.test_labels))
+    found = {"test_accuracy": round(right / max(1, len(test_ids)), 4), "n_test": len(test_ids)}
+    if len(data.classes) > 2:
+        matrix = confusion_matrix(labelled.test_labels, guesses, len(data.classes))
+        found["test_macro_f1"] = round(macro_f1(matrix), 4)
+    return found
 
 
 @dataclass
@@ -253,17 +277,17 @@ class _Reviews:
 
     vocab: WordVocab
     train_ids: list[list[int]]
-    y_train: torch.Tensor  # float labels, for the loss
+    y_train: torch.Tensor  # labels for the loss: floats for two classes (binary cross-entropy), else class indices
     val_ids: list[list[int]]
     y_val: list[int]
-    classes: tuple[str, str]
+    classes: tuple[str, ...]
     record: dict  # {"format", "source", "text_column", "label_column", "split": {...}}
 
 
 def _split(data: LabelledData, config: SentimentTrainConfig) -> Split:
     """IMDb keeps the chapter's fixed-size split (config.val_size) unless a fraction is asked for; others hold out
     config.val_fraction (default DEFAULT_VAL_FRACTION)."""
-    if config.val_fraction is None and data.format == "imdb":
+    if config.val_fraction is None and data.format in ("imdb", "imdb-stars"):
         return make_split(data, val_size=config.val_size, seed=config.seed)
     return make_split(data, val_fraction=config.val_fraction or DEFAULT_VAL_FRACTION, seed=config.seed)
 
@@ -274,7 +298,8 @@ def _prepare_data(data: LabelledData, split: Split, config: SentimentTrainConfig
     the held-out rows."""
     tokens_of = tokenizer(config.tokenizer)
     texts, labels = [data.train_texts[i] for i in split.train], [data.train_labels[i] for i in split.train]
-    if config.augment:
+    two = len(data.classes) == 2
+    if config.augment and two:  # negations flip the class: two classes only
         more_texts, more_labels = augment(texts, labels, round(config.augment * len(texts)), seed=config.seed)
         texts, labels = texts + more_texts, labels + more_labels
     if config.lexicon and reads_as_sentiment(data.classes):  # its labels are polarity: none for sarcasm, spam
@@ -287,16 +312,18 @@ def _prepare_data(data: LabelledData, split: Split, config: SentimentTrainConfig
     del train_tokens
     record = {"format": data.format, "source": os.path.basename(data.source), "text_column": data.text_column,
               "label_column": data.label_column, "split": split.record}
-    return _Reviews(vocab, train_ids, torch.tensor([float(y) for y in labels]),
+    y_train = torch.tensor([float(y) for y in labels]) if two else torch.tensor(labels, dtype=torch.long)
+    return _Reviews(vocab, train_ids, y_train,
                     encode(vocab, [data.train_texts[i] for i in split.val], config.max_tokens, config.tokenizer),
-                    [data.train_labels[i] for i in split.val], (str(data.classes[0]), str(data.classes[1])), record)
+                    [data.train_labels[i] for i in split.val], tuple(str(c) for c in data.classes), record)
 
 
-def _build_model(model_config: dict | None, config: SentimentTrainConfig, vocab: WordVocab, device: torch.device,
+def _build_model(model_config: dict | None, config: SentimentTrainConfig, data: _Reviews, device: torch.device,
                  metrics: dict, lm: PretrainedLM | None = None) -> SentimentLSTM:
-    """The classifier on `device`, its embedding taken from GloVe (and frozen) when the config asks, or its
-    embedding and first layer from a pre-trained LM."""
-    model_cfg = SentimentConfig(vocab_size=len(vocab), **(model_config or {}))
+    """The classifier of the data's vocabulary and classes on `device`, its embedding taken from GloVe (and frozen)
+    when the config asks, or its embedding and first layer from a pre-trained LM."""
+    vocab = data.vocab
+    model_cfg = SentimentConfig(vocab_size=len(vocab), **{**(model_config or {}), "n_classes": len(data.classes)})
     model = SentimentLSTM(model_cfg)
     if lm is not None:
         init_classifier(model, lm)
@@ -354,7 +381,8 @@ def _train_epoch(fit: _Fit, data: _Reviews, config: SentimentTrainConfig, epoch:
         y = data.y_train[b].to(fit.device)
         with autocast(fit.device, fit.precision):
             logits = fit.model(ids.to(fit.device), lens)
-        loss = F.binary_cross_entropy_with_logits(logits.float(), y)
+        loss = (F.binary_cross_entropy_with_logits(logits.float(), y) if logits.dim() == 1
+                else F.cross_entropy(logits.float(), y))
         optimizer_step(loss, fit.opt, fit.scaler, fit.model, config.grad_clip)
         total += loss.item() * len(b)
         seen += len(b)
@@ -365,8 +393,10 @@ def _train_epoch(fit: _Fit, data: _Reviews, config: SentimentTrainConfig, epoch:
 
 def _checkpoint(model: SentimentLSTM, config: SentimentTrainConfig, data: _Reviews,
                 state_dict: dict[str, torch.Tensor], metrics: dict) -> dict:
-    """The slim `sentiment` checkpoint: settings, tokenizer, vocabulary, class names (index 0 and 1), the data's
-    record with its held-out split, the best weights and the metrics."""
-    return checkpoint_dict(KIND, model.cfg.to_dict(), config, list(data.vocab.words), state_dict, metrics,
-                           tokenizer={"name": config.tokenizer, "max_tokens": config.max_tokens},
-                           classes=list(data.classes), data=data.record)
+    """The slim `sentiment` checkpoint: settings, tokenizer, vocabulary, class names (index 0, 1, ...), the data's
+    record with its held-out split, the best weights and the metrics. With more than two classes its format is
+    the one an older charrnn refuses ("upgrade charrnn")."""
+    state = checkpoint_dict(KIND, model.cfg.to_dict(), config, list(data.vocab.words), state_dict, metrics,
+                            tokenizer={"name": config.tokenizer, "max_tokens": config.max_tokens},
+                            classes=list(data.classes), data=data.record)
+    return multiclass_format(state, len(data.classes))

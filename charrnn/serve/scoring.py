@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ..sentiment.explain import NO_KNOWN_WORDS
 from ..sentiment.kind import SentimentModel
-from ..sentiment.predict import predict_ids
+from ..sentiment.predict import predict_ids, probabilities_ids
 from ..sentiment.text import UNK_ID, encode
 
 
@@ -35,11 +35,13 @@ def known_words(model: SentimentModel, text: str) -> int:
 
 
 def class_probabilities(model: SentimentModel, text: str) -> dict[str, float]:
-    """{class name: probability} of one text (checked by `review_text` first) for both of the model's classes;
+    """{class name: probability} of one text (checked by `review_text` first) for every one of the model's classes;
     ValueError for a text without a word the model knows (its answer would say nothing about the text)."""
     ids = _ids(model, text)
     if not any(i != UNK_ID for i in ids):
         raise ValueError(f"{NO_KNOWN_WORDS}: none of the words is in its vocabulary")
+    if len(model.classes) > 2:
+        return dict(zip(model.classes, probabilities_ids(model.model, [ids], 1, model.device)[0]))
     p = _probability(model, ids)
     negative, positive = model.classes
     return {positive: p, negative: 1.0 - p}

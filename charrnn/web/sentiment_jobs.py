@@ -1,4 +1,4 @@
-"""Training a two-class text classifier in the background for the web app, as a kind of `charrnn.web.jobs.Job`
+"""Training a text classifier in the background for the web app, as a kind of `charrnn.web.jobs.Job`
 (sharing its one-job-at-a-time manager): check an uploaded data file and the form, train, publish.
 
 An uploaded file is read once per upload: its preview (which reads it whole, as training will) is kept, keyed by
@@ -122,7 +122,9 @@ class ClassifierRequest:
                               (r["epoch"], float(r["val_accuracy"]), "validation accuracy"))]
 
     def summary(self, job: Job) -> str:
-        what = f"classifier {self.name} on {self.source} ({' / '.join(self.data.classes)})"
+        classes = self.data.classes
+        names = " / ".join(classes) if len(classes) <= 5 else f"{len(classes)} classes: {' / '.join(classes[:3])} / …"
+        what = f"classifier {self.name} on {self.source} ({names})"
         if job.state == "failed":
             return f"Training {what} failed: {job.error}"
         last = job.records[-1] if job.records else None

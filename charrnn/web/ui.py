@@ -4,8 +4,9 @@ plain errors into messages (gr.Error), its notices into toasts and its values in
 Endpoint names (api_name) and their inputs and outputs are a contract with API clients: generate, sentiment,
 train, stop_training, download, upload; and explain, preview_dataset, train_classifier, stop_classifier.
 
-/sentiment returns a Label of the classifier's two classes (IMDb: positive, negative). Empty text, and text
-without a word the classifier knows, get an error message and no number (in the page the Label is cleared first).
+/sentiment returns a Label of every one of the classifier's classes (IMDb: positive, negative). Empty text, and
+text without a word the classifier knows, get an error message and no number (in the page the Label is cleared
+first). /explain explains the pull towards the second of two classes, or the predicted one of more.
 """
 from __future__ import annotations
 
@@ -133,29 +134,33 @@ def generate_tab(app: WebApp) -> tuple[gr.Tab, gr.Dropdown]:
 
 
 def highlighted(explained: Explained) -> gr.HighlightedText:
-    """The words coloured by their contribution (scores mode: red towards the second class, purple the first)."""
-    negative, positive = explained.classes
+    """The words coloured by their contribution (scores mode: red towards the class explained, the second of two;
+    purple towards the other of two, or away from it)."""
+    target = explained.classes[explained.target]
+    other = (f"towards {explained.classes[1 - explained.target]}" if len(explained.classes) == 2
+             else "away from it")
     tokens: list[tuple[str, float | None]] = []
     for token, score in explained.highlights:
         tokens += [(" ", None), (token, round(score, 4))] if tokens else [(token, round(score, 4))]
-    return gr.HighlightedText(tokens, label=f"Each word's pull: red towards {positive}, purple towards {negative}")
+    return gr.HighlightedText(tokens, label=f"Each word's pull: red towards {target}, purple {other}")
 
 
 def running_plot(explained: Explained) -> gr.LinePlot:
     frame = pd.DataFrame(explained.series, columns=["position", "token", "probability"])
-    return gr.LinePlot(frame, y_title=f"P({explained.classes[1]})")
+    return gr.LinePlot(frame, y_title=f"P({explained.classes[explained.target]})")
 
 
 def sentiment_tab(app: WebApp) -> tuple[gr.Tab, gr.Dropdown]:
-    """Classify a text with a two-class classifier, and explain the answer word by word."""
+    """Classify a text, and explain the answer word by word."""
 
     def sentiment(text, checkpoint=None):
-        """The probability of each of the classifier's two classes (IMDb: positive, negative)."""
+        """The probability of each of the classifier's classes (IMDb: positive, negative)."""
         with shown_as_message(ValueError, CheckpointError, ImportError):
             return app.sentiment(text, checkpoint)
 
     def explain(text, checkpoint=None):
-        """Each word's contribution (-1 to 1, towards the second class when positive) and the running probability."""
+        """Each word's contribution (-1 to 1, towards the second of two classes, or the predicted one of more, when
+        positive) and the running probability."""
         with shown_as_message(ValueError, CheckpointError, ImportError):
             explained = app.explain(text, checkpoint, warn=gr.Warning)
         return highlighted(explained), running_plot(explained)
@@ -171,7 +176,7 @@ def sentiment_tab(app: WebApp) -> tuple[gr.Tab, gr.Dropdown]:
                     classify = gr.Button("Classify", variant="primary", elem_id="classify")
                     explain_button = gr.Button("Explain", elem_id="explain")
             with gr.Column(scale=1):
-                verdict = gr.Label(label="Probability", num_top_classes=2, elem_id="verdict")
+                verdict = gr.Label(label="Probability", elem_id="verdict")  # every class
         words = gr.HighlightedText(label="Each word's pull (Explain)", show_legend=True, elem_id="explanation")
         running = gr.LinePlot(None, x="position", y="probability", tooltip=["token"], y_lim=[0, 1], height=220,
                               title="Probability as the text is read", x_title="words read", elem_id="running")
@@ -311,7 +316,7 @@ def classifier_settings() -> list[gr.components.Component]:
 
 
 def classifier_tab(app: WebApp, classifiers: gr.Dropdown) -> gr.events.Dependency:
-    """Train a two-class classifier on an uploaded CSV/TSV/JSON(L) file; the new one is selected in `classifiers`
+    """Train a classifier on an uploaded CSV/TSV/JSON(L) file; the new one is selected in `classifiers`
     when it is saved. Returns the training event (the lists refresh when it ends)."""
 
     def preview(file, format="auto", text_column=None, label_column=None):
@@ -346,8 +351,9 @@ def classifier_tab(app: WebApp, classifiers: gr.Dropdown) -> gr.events.Dependenc
                               "No classifier is being trained")
 
     with gr.Tab("Train a classifier", visible=not app.public):  # public: hidden, and its endpoints refused
-        gr.Markdown("Train a two-class text classifier on your own labelled texts: a CSV, TSV, JSON or JSON lines "
-                    "file with a text column and a label column of two values. Check the columns in the preview, "
+        gr.Markdown("Train a text classifier on your own labelled texts: a CSV, TSV, JSON or JSON lines file with "
+                    "a text column and a label column of 2 to 100 values (more than two: numbers in numeric order, "
+                    "names in alphabetical order). Check the columns and classes in the preview, "
                     "then train; the best epoch is kept (also when you stop) and appears under Sentiment. One "
                     "training job runs at a time.")
         with gr.Row():

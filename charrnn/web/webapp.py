@@ -51,14 +51,16 @@ class Listing:
 
 @dataclass(frozen=True)
 class Explained:
-    """Why a classifier said what it said, as plain data: its class names, P(classes[1]), each token with its
-    contribution scaled to [-1, 1] (positive: towards classes[1]) and the running probability as rows
-    {position, token, probability} (P(classes[1]) after the first `position` tokens)."""
+    """Why a classifier said what it said, as plain data: its class names, P(classes[target]) (the second of two, the
+    predicted one of more), each token with its contribution scaled to [-1, 1] (positive: towards classes[target])
+    and the running probability as rows {position, token, probability} (P(classes[target]) after the first
+    `position` tokens)."""
 
-    classes: tuple[str, str]
+    classes: tuple[str, ...]
     probability: float
     highlights: list[tuple[str, float]]
     series: list[dict]
+    target: int = 1
 
 
 def _ignore(message: str) -> None:
@@ -69,8 +71,9 @@ def _label(info: shelf.CheckpointInfo) -> str:
     """A dropdown line: a classifier's name, class names and score; other kinds' name, corpus and score."""
     if info.kind != SENTIMENT:
         return info.label
-    classes = info.classes if len(info.classes) == 2 else CLASSES
-    return " — ".join(p for p in (info.name, " / ".join(classes), info.score) if p)
+    classes = info.classes if len(info.classes) >= 2 else CLASSES
+    names = " / ".join(classes) if len(classes) <= 5 else f"{len(classes)} classes: {' / '.join(classes[:3])} / …"
+    return " — ".join(p for p in (info.name, names, info.score) if p)
 
 
 class WebApp:
@@ -173,7 +176,7 @@ class WebApp:
                 self._streams -= 1
 
     def sentiment(self, text: str | None, checkpoint: str | None = None) -> dict[str, float]:
-        """The probability of each of the classifier's two classes (IMDb: positive, negative) for `text`.
+        """The probability of each of the classifier's classes (IMDb: positive, negative) for `text`.
 
         ValueError for empty text, and for text without a word the classifier knows: no number is given then.
         """
@@ -194,7 +197,7 @@ class WebApp:
             raise ValueError(f"{NO_KNOWN_WORDS}: none of the words is in its vocabulary")
         if exp.notice:
             warn(exp.notice)
-        return Explained(exp.classes, exp.probability, highlights(exp), running_series(exp))
+        return Explained(exp.classes, exp.probability, highlights(exp), running_series(exp), exp.target)
 
     # ------------------------------------------------------------ training
 

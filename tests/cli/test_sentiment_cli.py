@@ -193,7 +193,10 @@ def test_checkpoints_without_classes_are_negative_positive(trained, tmp_path):
     ckpt.save(old, tmp_path / "old.pt")
     assert load_sentiment(tmp_path / "old.pt").classes == ("negative", "positive")
     ckpt.save({**old, "classes": ["same", "same"]}, tmp_path / "bad.pt")
-    with pytest.raises(ckpt.CheckpointError, match="not two names"):
+    with pytest.raises(ckpt.CheckpointError, match="not 2 to 100 distinct names"):
         load_sentiment(tmp_path / "bad.pt")
+    ckpt.save({**old, "classes": ["a", "b", "c"]}, tmp_path / "three.pt")  # names that do not fit the model
+    with pytest.raises(ckpt.CheckpointError, match="it names 3 classes but its model has 2"):
+        load_sentiment(tmp_path / "three.pt")
     shipped = Path(__file__).resolve().parents[2] / "checkpoints"
     assert default_sentiment_checkpoint(shipped).name == "reviews-sentences.pt"

@@ -140,8 +140,9 @@ BAD_FILES = {  # name: (contents or a writer, the error's text)
     "blank.jsonl": ("\n\n", "is empty"),
     "cols.csv": ("body,stars\na,1\nb,0\n", "no text column .*columns found: 'body', 'stars'"),
     "nolabel.tsv": ("text\tscore\na\t1\n", "no label column .*columns found: 'text', 'score'"),
-    "one.csv": ("text,label\na,1\nb,1\n", "every row is labelled '1'"),
-    "three.csv": ("text,label\na,1\nb,0\nc,2\n", "line 4: a third label value '2'"),
+    "one.csv": ("text,label\na,1\nb,1\n", "every row is labelled '1' .*: 1 class; a classifier needs 2 to 100"),
+    "many.csv": ("text,label\n" + "".join(f"t{i},{i}\n" for i in range(101)),
+                 "101 label values in column 'label'; a classifier takes 2 to 100 classes"),
     "latin.csv": (b"text,label\na,1\ncaf\xe9,0\n", "line 3: bytes that are not UTF-8"),
     "ragged.csv": ("text,label\na,1\nb,0,extra\n", "line 3: 3 fields, expected 2"),
     "huge.csv": (_big_line, f"line 2 is longer than {MAX_ROW_BYTES:,} bytes"),
@@ -185,7 +186,7 @@ def test_bad_file_from_a_subprocess_has_no_traceback(tmp_path):
     import subprocess
     import sys
 
-    path = _bad_file(tmp_path, "three.csv")
+    path = _bad_file(tmp_path, "many.csv")
     run = subprocess.run([sys.executable, "-m", "charrnn", "sentiment", "train", "--data", str(path), "--quiet"],
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 2 and run.stdout == ""
