@@ -1,13 +1,14 @@
 """Every sentiment checkpoint against every dataset it applies to: the classifier x dataset table of
 docs/BENCHMARKS.md, from which the app's default classifier is picked.
 
-    python bench/sentiment_table.py [CHECKPOINT ...] [--skip-imdb]
+    python bench/sentiment_table.py [CHECKPOINT ...] [--skip-imdb] [--average]
 
 Columns: IMDb test (25,000 reviews), SST-2 dev (872 sentences), the sarcasm headlines' held-out split (the rows the
 checkpoint held out, for a checkpoint trained on that file), and the word-order probes of the test suite
 (tests/data/word_order_probe*.tsv: probe, probe2, ... probe6). A dataset applies when its class names are the
 checkpoint's: a sarcasm model is not scored on movie reviews. Accuracy is the share of texts whose P(second
-class) > 0.5.
+class) > 0.5. --average adds a last row: the mean of the listed checkpoints' probabilities, where all apply (what
+averaging shipped classifiers of different vocabularies would give, measured before building it).
 """
 from __future__ import annotations
 
@@ -53,12 +54,14 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("checkpoints", nargs="*", help="default: every sentiment checkpoint in checkpoints/")
     p.add_argument("--skip-imdb", action="store_true", help="leave out the 25,000 IMDb test reviews (minutes)")
+    p.add_argument("--average", action="store_true", help="a last row: the mean of the checkpoints' probabilities")
     args = p.parse_args()
     paths = args.checkpoints or sorted(str(f) for f in (ROOT / "checkpoints").glob("*.pt")
                                        if ckpt.load(f).get("kind") == "sentiment")
     names = [n for n in ("imdb", "sst2", "sarcasm", *PROBES) if not (n == "imdb" and args.skip_imdb)]
     print("| checkpoint | classes | " + " | ".join(names) + " |")
     print("|---|---|" + "---|" * len(names))
+    scored: dict[str, list] = {}  # dataset -> each checkpoint's (probabilities, labels), None where it does not apply
     for path in paths:
         sm = load_sentiment(path)
         record = ckpt.load(path).get("data") or {}
@@ -67,13 +70,29 @@ def main() -> None:
             got = rows(name, tuple(sm.classes), record if isinstance(record, dict) else {})
             if got is None:
                 cells.append("n/a")
+                scored.setdefault(name, []).append(None)
                 continue
             t0 = time.perf_counter()
             texts, labels = got
             probs = predict(sm, texts, batch_size=256)
-            acc = sum((q > 0.5) == bool(y) for q, y in zip(probs, labels)) / len(labels)
-            cells.append(f"{acc:.4f} (n={len(labels):,}, {time.perf_counter() - t0:.0f} s)")
+            scored.setdefault(name, []).append((probs, labels))
+            cells.append(f"{accuracy(probs, labels):.4f} (n={len(labels):,}, {time.perf_counter() - t0:.0f} s)")
         print(f"| {path} | {' / '.join(sm.classes)} | " + " | ".join(cells) + " |", flush=True)
+    if args.average:
+        print(f"| mean of the {len(paths)} | | " + " | ".join(_mean_cell(scored[n]) for n in names) + " |")
+
+
+def accuracy(probs: list[float], labels: list[int]) -> float:
+    return sum((q > 0.5) == bool(y) for q, y in zip(probs, labels)) / len(labels)
+
+
+def _mean_cell(results: list) -> str:
+    """The accuracy of the checkpoints' mean probability, or n/a where one of them does not apply."""
+    if any(r is None for r in results):
+        return "n/a"
+    labels = results[0][1]
+    mean = [sum(r[0][i] for r in results) / len(results) for i in range(len(labels))]
+    return f"{accuracy(mean, labels):.4f} (n={len(labels):,})"
 
 
 if __name__ == "__main__":

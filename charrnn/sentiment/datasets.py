@@ -21,13 +21,13 @@ import torch
 from ..files import NotRegularFileError, regular_file
 from .data import Imdb, ImdbError, Review, load_imdb
 from .formats import FORMATS, DatasetError, Preferred, Table, detect_format, read_table
+from .model import MAX_CLASSES
 
 DEFAULT_VAL_FRACTION = 0.1
 POSITIVE_WORDS = {"pos", "positive", "sarcastic", "yes", "y", "true", "1", "good", "spam", "toxic", "ironic"}
 NEGATIVE_WORDS = {"neg", "negative", "not", "not sarcastic", "no", "n", "false", "0", "bad", "ham", "normal"}
 SENTIMENT_CLASSES = ("negative", "positive")
 SARCASM_CLASSES = ("not sarcastic", "sarcastic")
-MAX_CLASSES = 100  # label values a classifier takes at most (and 2 at least)
 STAR_BINS = {"1-2": (1, 2), "3-4": (3, 4), "7-8": (7, 8), "9-10": (9, 10)}  # imdb-stars: class -> ratings
 STAR_CLASSES = tuple(STAR_BINS)
 

@@ -11,8 +11,8 @@ from .. import checkpoint as ckpt
 from .. import shelf
 from ..device import pick_device
 from ..kinds import SENTIMENT, Kind, Metrics, fit_model, metric, register
-from .datasets import MAX_CLASSES, SENTIMENT_CLASSES
-from .model import SentimentConfig, SentimentEnsemble, SentimentLSTM
+from .datasets import SENTIMENT_CLASSES
+from .model import MAX_CLASSES, SentimentConfig, SentimentEnsemble, SentimentLSTM
 from .text import TOKENIZER, TOKENIZERS, WordVocab
 
 MAX_TOKENS = 500  # texts are cut to their first MAX_TOKENS tokens (the checkpoint's own setting when it has one)
