@@ -6,7 +6,8 @@ train, stop_training, download, upload; and explain, preview_dataset, train_clas
 
 /sentiment returns a Label of every one of the classifier's classes (IMDb: positive, negative). Empty text, and
 text without a word the classifier knows, get an error message and no number (in the page the Label is cleared
-first). /explain explains the pull towards the second of two classes, or the predicted one of more.
+first). /explain explains the pull towards the class its third input names (blank, the default: the second of two
+classes, or the predicted one of more).
 """
 from __future__ import annotations
 
@@ -158,11 +159,11 @@ def sentiment_tab(app: WebApp) -> tuple[gr.Tab, gr.Dropdown]:
         with shown_as_message(ValueError, CheckpointError, ImportError):
             return app.sentiment(text, checkpoint)
 
-    def explain(text, checkpoint=None):
-        """Each word's contribution (-1 to 1, towards the second of two classes, or the predicted one of more, when
-        positive) and the running probability."""
+    def explain(text, checkpoint=None, towards=""):
+        """Each word's contribution (-1 to 1, towards the class `towards` names, or when blank the second of two
+        classes, the predicted one of more, when positive) and the running probability."""
         with shown_as_message(ValueError, CheckpointError, ImportError):
-            explained = app.explain(text, checkpoint, warn=gr.Warning)
+            explained = app.explain(text, checkpoint, towards, warn=gr.Warning)
         return highlighted(explained), running_plot(explained)
 
     with gr.Tab("Sentiment") as tab:
@@ -170,8 +171,12 @@ def sentiment_tab(app: WebApp) -> tuple[gr.Tab, gr.Dropdown]:
             with gr.Column(scale=2):
                 review = gr.Textbox(label="Text to classify", lines=6, placeholder="Type or paste a review…",
                                     elem_id="review")
-                choice = dropdown(app.menu(SENTIMENT), label="Classifier", allow_custom_value=True,
+                classifiers = app.menu(SENTIMENT)
+                choice = dropdown(classifiers, label="Classifier", allow_custom_value=True,
                                   info="its classes and accuracy; train your own under Train a classifier")
+                towards = dropdown(app.explain_targets(classifiers.value), label="Explain towards",
+                                   allow_custom_value=True,  # API callers name a class of whichever classifier
+                                   elem_id="towards", info="the class Explain measures each word's pull towards")
                 with gr.Row():
                     classify = gr.Button("Classify", variant="primary", elem_id="classify")
                     explain_button = gr.Button("Explain", elem_id="explain")
@@ -186,8 +191,10 @@ def sentiment_tab(app: WebApp) -> tuple[gr.Tab, gr.Dropdown]:
               api_visibility="private").then(sentiment, inputs=[review, choice], outputs=verdict,
                                              api_name="sentiment", concurrency_limit=4, concurrency_id="sentiment")
         explain_button.click(lambda: (None, None, None), None, cleared, queue=False, api_visibility="private").then(
-            explain, inputs=[review, choice], outputs=[words, running], api_name="explain", concurrency_limit=2,
-            concurrency_id="explain")
+            explain, inputs=[review, choice, towards], outputs=[words, running], api_name="explain",
+            concurrency_limit=2, concurrency_id="explain")
+        choice.change(lambda name: dropdown(app.explain_targets(name)), choice, towards, queue=False,
+                      api_visibility="private")
     return tab, choice
 
 

@@ -184,20 +184,31 @@ class WebApp:
         model = self.models[SENTIMENT].get(self._pick(SENTIMENT, checkpoint))
         return scoring.class_probabilities(model, text)
 
-    def explain(self, text: str | None, checkpoint: str | None = None,
+    def explain(self, text: str | None, checkpoint: str | None = None, target: str | None = None,
                 warn: Callable[[str], None] = _ignore) -> Explained:
-        """Each word's contribution to the classifier's answer, and the probability as the text is read.
+        """Each word's contribution to the classifier's answer, and the probability as the text is read: towards the
+        class named `target`, or when it is blank the second of two classes, the predicted one of more.
 
-        ValueError as for `sentiment`; a caveat (the text was cut) goes to `warn`.
+        ValueError as for `sentiment`, and for a class the classifier does not have; a caveat (the text was cut)
+        goes to `warn`.
         """
         text = scoring.review_text(text)
         model = self.models[SENTIMENT].get(self._pick(SENTIMENT, checkpoint))
-        exp = explain(model, text)
+        exp = explain(model, text, target=target or None)
         if not exp.known_words:
             raise ValueError(f"{NO_KNOWN_WORDS}: none of the words is in its vocabulary")
         if exp.notice:
             warn(exp.notice)
         return Explained(exp.classes, exp.probability, highlights(exp), running_series(exp), exp.target)
+
+    def explain_targets(self, checkpoint: str | None = None) -> Menu:
+        """What /explain can pull towards with the classifier `checkpoint` (the folder's default when blank): first
+        the default rule (value ""), then each of its classes by name."""
+        infos = {i.name: i for i in shelf.list_checkpoints(self.folder, SENTIMENT)}
+        info = infos.get(checkpoint or self._default(SENTIMENT) or "")
+        classes = info.classes if info is not None and len(info.classes) >= 2 else ()
+        rule = f"{classes[1]} (the second class)" if len(classes) == 2 else "the predicted class"
+        return Menu([(rule, ""), *((c, c) for c in classes)], "")
 
     # ------------------------------------------------------------ training
 

@@ -1,12 +1,13 @@
 """The app with classifiers of more than two classes, end to end through gradio_client: the preview counts each
 class, a 5-class file trains from the Train a classifier tab, /sentiment's Label has every class and /explain pulls
-towards the predicted one. The app runs in a subprocess on a folder of generated classifiers only."""
+towards the predicted one, or the class its third input names. The app runs in a subprocess on a folder of generated classifiers only."""
 from __future__ import annotations
 
 import pytest
 
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402
+from gradio_client.exceptions import AppError  # noqa: E402
 
 from charrnn import shelf  # noqa: E402
 from charrnn.sentiment import load_labelled, preset, train_sentiment  # noqa: E402
@@ -55,6 +56,27 @@ def test_the_label_shows_every_class_and_explain_pulls_towards_the_predicted_one
         ["a", "painting", "of", "a", "striker"]
 
 
+def test_explain_pulls_towards_the_class_the_user_picks(client):
+    text = "the painting in the gallery and the goal of the striker"
+    pull = {}
+    for target in ("sports", "arts"):
+        words, _ = client.predict(text, "topics.pt", target, api_name="/explain")
+        assert words["label"] == f"Each word's pull: red towards {target}, purple away from it"
+        scores = {w["token"]: w["class_or_confidence"] for w in words["value"] if w["class_or_confidence"] is not None}
+        pull[target] = (scores["goal"] + scores["striker"]) - (scores["painting"] + scores["gallery"])
+    assert pull["sports"] > 0 > pull["arts"]  # each class's keywords pull harder towards it than the other's
+    with pytest.raises(AppError, match="no class 'food': the classifier's classes are arts, sports, tech"):
+        client.predict("a painting", "topics.pt", "food", api_name="/explain")
+
+
+def test_the_explain_menu_lists_the_chosen_classifier_s_classes(app):
+    from charrnn.web.webapp import WebApp
+
+    menu = WebApp(app.folder).explain_targets("topics.pt")
+    assert menu.choices == [("the predicted class", ""), ("arts", "arts"), ("sports", "sports"), ("tech", "tech")]
+    assert menu.value == ""
+
+
 def test_a_five_class_file_is_previewed_with_its_counts_and_trained_in_the_app(app, client, tmp_path):
     data = handle_file(str(keyword_csv(tmp_path / "five.csv", FIVE, 40)))
     table, *found, summary = client.predict(data, "auto", None, None, api_name="/preview_dataset")
@@ -64,6 +86,8 @@ def test_a_five_class_file_is_previewed_with_its_counts_and_trained_in_the_app(a
     status, _, menu = client.predict(data, "csv", "text", "label", "five", "best", 4, 16, 16, 16, 0.01, None,
                                      api_name="/train_classifier")
     name = menu["value"]
+    words, _ = client.predict("a spicy soup recipe", name, "food", api_name="/explain")  # not the menu's first classes
+    assert words["label"] == "Each word's pull: red towards food, purple away from it"
     assert name == "five.pt" and status.startswith(
         "Finished classifier five on five.csv (arts / food / sports / tech / travel)"), status
     assert shelf.describe(app.folder / name).classes == ("arts", "food", "sports", "tech", "travel")
