@@ -31,6 +31,12 @@ class AppProcess:
             self.proc.kill()
             self.proc.wait()
 
+    def client(self, downloads: Path):
+        """A gradio_client for this app, quiet, its downloaded files under `downloads`."""
+        from gradio_client import Client  # only the end-to-end tests need it; they skip without it
+
+        return Client(self.url, verbose=False, download_files=str(downloads))
+
 
 def free_port() -> int:
     with socket.socket() as s:

@@ -348,9 +348,7 @@ def app(files, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def client(app, tmp_path_factory):
-    from gradio_client import Client
-
-    return Client(app.url, verbose=False, download_files=str(tmp_path_factory.mktemp("downloads")))
+    return app.client(tmp_path_factory.mktemp("downloads"))
 
 
 def app_error(call, expected: str):

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 gradio_client = pytest.importorskip("gradio_client")
-from gradio_client import Client, handle_file  # noqa: E402
+from gradio_client import handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 
 from charrnn import shelf  # noqa: E402
@@ -58,7 +58,7 @@ def app(tmp_path_factory, gutenberg):
 
 @pytest.fixture(scope="module")
 def client(app, tmp_path_factory):
-    return Client(app.url, verbose=False, download_files=str(tmp_path_factory.mktemp("downloads")))
+    return app.client(tmp_path_factory.mktemp("downloads"))
 
 
 def generate(client, prompt, checkpoint="tiny.pt", length=40, temperature=0.8, top_k=0, top_p=1.0, seed=1, n=1):

@@ -1,12 +1,13 @@
 """The app with classifiers of more than two classes, end to end through gradio_client: the preview counts each
 class, a 5-class file trains from the Train a classifier tab, /sentiment's Label has every class and /explain pulls
-towards the predicted one, or the class its third input names. The app runs in a subprocess on a folder of generated classifiers only."""
+towards the predicted one, or the class its third input names. The app runs in a subprocess on a folder of
+generated classifiers only."""
 from __future__ import annotations
 
 import pytest
 
 gradio_client = pytest.importorskip("gradio_client")
-from gradio_client import Client, handle_file  # noqa: E402
+from gradio_client import handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 
 from charrnn import shelf  # noqa: E402
@@ -37,7 +38,7 @@ def app(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def client(app, tmp_path_factory):
-    return Client(app.url, verbose=False, download_files=str(tmp_path_factory.mktemp("downloads")))
+    return app.client(tmp_path_factory.mktemp("downloads"))
 
 
 def confidences(label: dict) -> dict:
