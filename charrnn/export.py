@@ -101,7 +101,10 @@ def model_card(obj: dict, source: str, folder: str) -> str:
     model = obj["config"].get("model") if isinstance(obj.get("config"), Mapping) else None
     if isinstance(model, Mapping):
         members = model.get("members")
-        shown = f"an ensemble of {len(members)} members, the first " if isinstance(members, list) else ""
+        blend = model.get("blend") if isinstance(model.get("blend"), Mapping) else None
+        shown = (f"a blend (texts up to {blend.get('split_at')} tokens and longer ones go to their own parts) of "
+                 f"{len(members)} members, the first " if blend and isinstance(members, list) else
+                 f"an ensemble of {len(members)} members, the first " if isinstance(members, list) else "")
         text = json.dumps(members[0] if shown else model)
         lines += ["", f"Model: {shown}`{text if len(text) <= 300 else text[:297] + '...'}`."]
     if isinstance(classes, (list, tuple)) and len(classes) == 2:

@@ -64,7 +64,8 @@ def cmd_train(args) -> None:
              seed=args.seed, device=args.device, glove=args.glove, freeze=args.freeze or None,
              grad_clip=args.grad_clip, val_fraction=args.val_fraction, augment=args.augment,
              lexicon=args.lexicon, pretrained=args.pretrained,
-             pretrained_lr=args.pretrained_lr, options=recorded_options(args)),
+             pretrained_lr=args.pretrained_lr,
+             pretrained_member=args.pretrained_member, options=recorded_options(args)),
     )
     board = open_log(args.tensorboard)  # before the data is read: a missing package fails first
     try:
@@ -234,8 +235,11 @@ def _add_train(sub) -> None:
                    help="pretrained word vectors, GloVe text format (`word v1 v2 ...`); set --embed to their size")
     p.add_argument("--freeze", action="store_true", help="keep the pretrained vectors fixed")
     p.add_argument("--pretrained", metavar="LM",
-                   help="a word LM from `charrnn sentiment pretrain`: the classifier takes its vocabulary, tokenizer, "
-                        "embedding and LSTMs (and its embed/hidden sizes) as its starting point")
+                   help="a word LM from `charrnn sentiment pretrain`, or a sentiment classifier: the classifier takes "
+                        "its vocabulary, tokenizer, embedding and (first-layer) LSTMs (and its embed/hidden sizes) as "
+                        "its starting point")
+    p.add_argument("--pretrained-member", type=int, metavar="N",
+                   help="with --pretrained an ensemble classifier: the member whose encoder to start from (default 0)")
     p.add_argument("--pretrained-lr", type=float,
                    help="with --pretrained: the LM's layers learn at this times --lr (e.g. 0.3; default 1)")
     p.add_argument("--seed", type=int)

@@ -10,6 +10,7 @@ from ..sentiment.data import load_imdb
 from ..sentiment.text import tokenize_words
 from ..sentiment.vectors import learn_vectors, save_word2vec_text
 from ..sentiment.wordlm import pretrain_word_lm, PretrainConfig
+from ..sentiment.blend import SPLIT_AT, blend_classifiers
 from ..sentiment.ensemble import combine_classifiers
 
 
@@ -77,6 +78,12 @@ def cmd_ensemble(args) -> None:
     print(f"out={r['out']} members={r['members']} max_tokens={r['max_tokens']} mb={r['bytes'] / 1e6:.1f}")
 
 
+def cmd_blend(args) -> None:
+    precision = "float32" if args.full_precision else "float16" if args.float16 else "int8"
+    r = blend_classifiers(args.short, args.long, args.out, args.split_at, precision)
+    print(f"out={r['out']} parts={r['parts']} members={r['members']} words={r['words']} mb={r['bytes'] / 1e6:.1f}")
+
+
 def register_tools(sub) -> None:
     """Add `explain`, `vectors`, `pretrain` and `ensemble` to the `sentiment` subcommands `sub`."""
     p = sub.add_parser("explain", help="per-word contributions (occlusion) and the running probability of a text")
@@ -136,3 +143,18 @@ def register_tools(sub) -> None:
     size.add_argument("--int8", action="store_true", help="store each matrix as int8 rows with a scale each (a "
                                                           "quarter of float32: room for five or more members)")
     p.set_defaults(func=cmd_ensemble)
+
+    p = sub.add_parser("blend", help="join classifiers of any vocabularies into one: short texts get the mean of "
+                                     "--short, longer ones the mean of --long")
+    p.add_argument("--short", nargs="+", required=True, metavar="CHECKPOINT",
+                   help="the classifiers (single or ensembles) for texts of at most --split-at tokens")
+    p.add_argument("--long", nargs="+", required=True, metavar="CHECKPOINT",
+                   help="the classifiers for longer texts (a file in both lists reads both)")
+    p.add_argument("--split-at", type=int, default=SPLIT_AT,
+                   help=f"a text of at most this many tokens is short (default {SPLIT_AT})")
+    p.add_argument("--out", required=True, help="the blend checkpoint to write")
+    size = p.add_mutually_exclusive_group()
+    size.add_argument("--full-precision", action="store_true", help="store float32 weights (default: int8 rows "
+                                                                    "with a scale each, a quarter of the size)")
+    size.add_argument("--float16", action="store_true", help="store float16 weights")
+    p.set_defaults(func=cmd_blend)

@@ -56,6 +56,11 @@ def sentiment_settings(obj: dict) -> dict:
     """`charrnn sentiment train` options matching a classifier's recorded settings (no command line recorded)."""
     config, data = _dict(obj.get("config")), _dict(obj.get("data"))
     model, train = _dict(config.get("model")), _dict(config.get("train"))
+    if "blend" in model:
+        raise ValueError("it is a blend (charrnn sentiment blend of "
+                         f"{', '.join(map(str, train.get('short') or []))} for short texts and "
+                         f"{', '.join(map(str, train.get('long') or []))} for long ones): no single training run "
+                         "made it")
     if "members" in model:
         raise ValueError("it is an ensemble (charrnn sentiment ensemble of "
                          f"{', '.join(map(str, train.get('members') or []))}): no single training run made it")
@@ -111,17 +116,20 @@ def describe(path: Path, obj: dict) -> list[str]:
     lines = [f"file      {path} ({path.stat().st_size / 2**20:.1f} MiB, format {obj.get('format_version')})",
              f"kind      {obj.get('kind')}" + (f" (classes {' / '.join(map(str, obj['classes']))})"
                                                if isinstance(obj.get("classes"), list) else ""),
-             f"model     {_pairs(model, skip=('members',))}; {params:,} parameters"
+             f"model     {_pairs(model, skip=('members', 'blend'))}; {params:,} parameters"
              + (f"; {len(model['members'])} members" if isinstance(model.get("members"), list) else "")]
     if obj.get("kind") == CHAR_LM:
         lines.append(f"text      {_pairs(_dict(obj.get('preprocessing')))}")
     elif isinstance(obj.get("data"), dict):
         lines.append(f"data      {_pairs(obj['data'], skip=('split',))}")
-    lines.append(f"training  {_pairs(train, skip=('options', 'members'))}")
+    lines.append(f"training  {_pairs(train, skip=('options', 'members', 'short', 'long'))}")
     lines.append(f"metrics   {_pairs(_dict(obj.get('metrics')), skip=('history', 'members'))}")
     options = recorded(obj)
     if options is not None:
         lines.append(f"started   {_command(obj.get('kind'), options)}")
+    elif isinstance(model.get("blend"), dict) and isinstance(train.get("short"), list):
+        lines.append(f"started   charrnn sentiment blend --short {' '.join(map(str, train['short']))} --long "
+                     f"{' '.join(map(str, train.get('long') or []))} --split-at {train.get('split_at')}")
     elif isinstance(train.get("members"), list):
         lines.append(f"started   charrnn sentiment ensemble {' '.join(map(str, train['members']))}")
     else:

@@ -33,6 +33,9 @@ def _member(path: str | os.PathLike) -> tuple[dict, list[dict], dict[str, torch.
     state = ckpt.load(path, kind=SENTIMENT)
     check(state, ckpt.display_name(path))
     model_cfg, weights = state["config"]["model"], stored_weights(state)
+    if "blend" in model_cfg:
+        raise ckpt.CheckpointError(f"{ckpt.display_name(path)} is a blend (charrnn sentiment blend) already: it "
+                                   f"joins no ensemble or blend; give the classifiers it was made of")
     if "members" in model_cfg:  # an ensemble: its members join one by one
         return state, list(model_cfg["members"]), weights
     return state, [dict(model_cfg)], {f"members.0.{k}": v for k, v in weights.items()}

@@ -12,7 +12,7 @@ from .. import shelf
 from ..device import pick_device
 from ..kinds import SENTIMENT, Kind, Metrics, fit_model, metric, register
 from .datasets import SENTIMENT_CLASSES
-from .model import MAX_CLASSES, SentimentConfig, SentimentEnsemble, SentimentLSTM
+from .model import MAX_CLASSES, SentimentBlend, SentimentConfig, SentimentEnsemble, SentimentLSTM, check_maps
 from .text import TOKENIZER, TOKENIZERS, WordVocab
 
 MAX_TOKENS = 500  # texts are cut to their first MAX_TOKENS tokens (the checkpoint's own setting when it has one)
@@ -52,10 +52,14 @@ def sentiment_parts(state: dict, name: str, meta: bool = False) -> tuple[WordVoc
         vocab = WordVocab(list(state["vocab"]))
         model_cfg = state["config"]["model"]
         cfgs = [SentimentConfig(**c) for c in (model_cfg["members"] if "members" in model_cfg else [model_cfg])]
-        if any(c.vocab_size != len(vocab) for c in cfgs):
+        blend = model_cfg.get("blend") if "members" in model_cfg else None
+        if blend is None and any(c.vocab_size != len(vocab) for c in cfgs):
             raise ValueError(f"vocabulary has {len(vocab)} words but the model expects {cfgs[0].vocab_size}")
         weights = stored_weights(state, dequantize=not meta)
-        if "members" not in model_cfg:
+        if blend is not None:  # a blend (blend.py): parts of other vocabularies, each mapped from this one
+            model = fit_model(lambda: SentimentBlend(cfgs, blend, len(vocab)), weights, len(cfgs), meta)
+            check_maps(model, weights)
+        elif "members" not in model_cfg:
             model = fit_model(lambda: SentimentLSTM(cfgs[0]), weights, cfgs[0].layers, meta)
         else:  # an ensemble (ensemble.py): members.<i>.* weights, stored as float16 or int8, used as float32
             model = fit_model(lambda: SentimentEnsemble(cfgs), weights, len(cfgs), meta)

@@ -152,3 +152,96 @@ class SentimentEnsemble(nn.Module):
             return p.clamp_min(1e-30).log()
         p = torch.stack([torch.sigmoid(m(ids, lengths).float()) for m in self.members]).mean(0)
         return torch.logit(p, eps=1e-7)
+
+
+TEXTS = ("short", "long", "all")  # which texts a blend's part reads: up to `split_at` tokens, more, or any
+
+
+def check_blend(spec: dict, n_members: int) -> tuple[int, list[dict]]:
+    """A blend's (split_at, parts) from its recorded spec; ValueError naming what is wrong. Each part names its
+    members (every member in exactly one part), the tokens it reads and the texts it scores; short and long texts
+    each need at least one part."""
+    split_at, parts = spec["split_at"], spec["parts"]
+    if isinstance(split_at, bool) or not isinstance(split_at, int) or split_at < 1:
+        raise ValueError(f"split_at must be a whole number of tokens, at least 1, got {split_at!r}")
+    if not isinstance(parts, list) or not parts:
+        raise ValueError("a blend needs at least one part")
+    seen: list[int] = []
+    for part in parts:
+        members, reads, texts = part["members"], part["reads"], part["texts"]
+        if not isinstance(members, list) or not members or not all(
+                isinstance(i, int) and not isinstance(i, bool) for i in members):
+            raise ValueError(f"a part's members must be a list of member numbers, got {members!r}")
+        if isinstance(reads, bool) or not isinstance(reads, int) or reads < 1:
+            raise ValueError(f"a part's reads must be a whole number of tokens, at least 1, got {reads!r}")
+        if texts not in TEXTS:
+            raise ValueError(f"a part's texts must be one of {', '.join(TEXTS)}, got {texts!r}")
+        seen += members
+    if sorted(seen) != list(range(n_members)):
+        raise ValueError(f"the parts must name each of the {n_members} members exactly once")
+    for which in ("short", "long"):
+        if not any(p["texts"] in (which, "all") for p in parts):
+            raise ValueError(f"no part scores {which} texts")
+    return split_at, [{"members": list(p["members"]), "reads": p["reads"], "texts": p["texts"]} for p in parts]
+
+
+class SentimentBlend(nn.Module):
+    """Classifiers with different vocabularies, each reading the texts it is good at, as one model.
+
+    The blend's vocabulary is the union of its parts'; ids arrive in it and each part maps them into its own
+    (`maps.<part>`, a word another part knows is `<unk>` to this one), reads its own number of tokens and averages
+    its members' probabilities, as an ensemble does. A text of at most `split_at` tokens gets the mean of the
+    parts for short texts, a longer one the mean of the parts for long texts (parts marked "all" take both). So
+    every tool that runs a classifier on ids (predict, evaluate, explain by occlusion) runs the blend exactly as
+    it answers: the logit out is that of the mean probability (more than two classes: the log of each class's).
+    """
+
+    def __init__(self, cfgs: list[SentimentConfig], spec: dict, vocab_size: int):
+        super().__init__()
+        if len({c.n_classes for c in cfgs}) != 1:
+            raise ValueError("the members' numbers of classes differ")
+        self.split_at, self.parts = check_blend(spec, len(cfgs))
+        for part in self.parts:
+            if len({cfgs[i].vocab_size for i in part["members"]}) != 1:
+                raise ValueError("the members of one part must share its vocabulary")
+        self.members = nn.ModuleList(SentimentLSTM(c) for c in cfgs)
+        self.maps = nn.Module()
+        for i in range(len(self.parts)):
+            self.maps.register_buffer(str(i), torch.zeros(vocab_size, dtype=torch.int32))
+        self.cfg = SentimentConfig(**{**asdict(cfgs[0]), "vocab_size": vocab_size})
+
+    def part_vocab_size(self, i: int) -> int:
+        """The vocabulary size of part i's members (its map's values must be below it)."""
+        return self.members[self.parts[i]["members"][0]].cfg.vocab_size
+
+    def _part(self, i: int, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Part i's mean class probabilities (batch, classes) for blend ids."""
+        part = self.parts[i]
+        lengths = lengths.clamp(max=part["reads"])
+        mapped = getattr(self.maps, str(i))[ids[:, :int(lengths.max())]].long()
+        return torch.stack([probabilities(self.members[j](mapped, lengths)) for j in part["members"]]).mean(0)
+
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        lengths = lengths.to(ids.device)
+        short = lengths <= self.split_at
+        p = torch.zeros(ids.shape[0], self.cfg.n_classes, device=ids.device)
+        for rows, which in ((short, "short"), (~short, "long")):
+            rows = rows.nonzero().squeeze(1)
+            if len(rows):
+                parts = [i for i, part in enumerate(self.parts) if part["texts"] in (which, "all")]
+                p[rows] = torch.stack([self._part(i, ids[rows], lengths[rows]) for i in parts]).mean(0)
+        if self.cfg.outputs > 1:
+            return p.clamp_min(1e-30).log()
+        return torch.logit(p[:, 1], eps=1e-7)
+
+
+def check_maps(blend: SentimentBlend, weights: dict[str, torch.Tensor]) -> None:
+    """ValueError unless each of the blend's stored maps is whole numbers into its part's vocabulary that keep
+    `<pad>` and `<unk>` (0 and 1) as they are: an id out of range would index past an embedding."""
+    for i in range(len(blend.parts)):
+        m = weights[f"maps.{i}"]
+        size = blend.part_vocab_size(i)
+        if m.dtype not in (torch.int32, torch.int64) or m.dim() != 1 or len(m) < 2:
+            raise ValueError(f"maps.{i} is not a list of word ids")
+        if int(m.min()) < 0 or int(m.max()) >= size or m[:2].tolist() != [PAD_ID, 1]:
+            raise ValueError(f"maps.{i} holds ids outside its part's vocabulary of {size} words")

@@ -34,7 +34,7 @@ from .model import SentimentConfig, SentimentLSTM
 from .vectors import load_glove
 from .metrics import confusion_matrix, macro_f1
 from .predict import predicted, probabilities_ids
-from .wordlm import PretrainedLM, init_classifier, load_word_lm
+from .wordlm import PretrainedLM, init_classifier, load_encoder
 from .text import (
     UNK_ID,
     WORDS,
@@ -75,6 +75,7 @@ class SentimentTrainConfig:
     #   only for classes named as polarity (negative/positive, neg/pos, bad/good), else none are added
     pretrained: str = ""  # a pre-trained word LM (wordlm.py): its vocabulary, tokenizer, embedding and LSTMs
     pretrained_lr: float = 1.0  # the LM's layers learn at this times lr (ULMFiT's discriminative rates: < 1)
+    pretrained_member: int = 0  # when `pretrained` is a classifier ensemble: the member whose encoder starts ours
     options: dict | None = None  # the command line that started the run, resolved (`charrnn show --config`)
 
     def __post_init__(self) -> None:
@@ -91,6 +92,7 @@ class SentimentTrainConfig:
         number("weight_decay", self.weight_decay, 0.0, (0, None))
         number("grad_clip", self.grad_clip, 0.0, (0, None), note=" (0: off)")
         whole("seed", self.seed, 1, (-(2**63), 2**64 - 1))
+        whole("pretrained_member", self.pretrained_member, 0, (0, 15))
         if self.lr_decay not in ("none", "linear"):
             raise ValueError(f"lr_decay must be 'none' or 'linear', got {self.lr_decay!r}")
         tokenizer(self.tokenizer)  # ValueError for an unknown name
@@ -206,7 +208,7 @@ def train_sentiment(
     gen = torch.Generator().manual_seed(config.seed)
     lm = None
     if config.pretrained:
-        lm = load_word_lm(config.pretrained)
+        lm = load_encoder(config.pretrained, config.pretrained_member)
         config = replace(config, tokenizer=lm.tokenizer)
         model_config = {**(model_config or {}), "embed": lm.config.embed, "hidden": lm.config.hidden}
     split = _split(labelled, config)

@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from .. import checkpoint as ckpt
 from ..device import pick_device
-from ..kinds import check_shapes
+from ..kinds import SENTIMENT, check_shapes
 from ..training import checkpoint_dict, cpu_state_dict, stop_signals
 from .text import PAD_ID, WORDS, WordVocab, tokenizer
 from .vectors import load_glove
@@ -222,6 +222,32 @@ def load_word_lm(path: str | os.PathLike) -> PretrainedLM:
                         dict(obj.get("metrics", {})))
 
 
+def load_encoder(path: str | os.PathLike, member: int = 0) -> PretrainedLM:
+    """A start for `charrnn sentiment train --pretrained`: a word LM (`load_word_lm`), or a sentiment classifier
+    whose vocabulary, tokenizer, embedding and first-layer LSTMs (of ensemble member `member`) are taken as if they
+    were an LM's: a classifier fine-tuned on one dataset is then the starting point for another (transfer from
+    IMDb reviews to sentences, say). CheckpointError when it is neither, or has no such member."""
+    obj = ckpt.load(path)
+    if obj["kind"] != SENTIMENT:
+        return load_word_lm(path)
+    name = ckpt.display_name(path)
+    from .kind import build_sentiment  # the classifier kind is built on this module's neighbours, not on it
+    if "blend" in obj["config"]["model"]:
+        raise ckpt.CheckpointError(f"{name} is a blend: start from one of the classifiers it was made of")
+    sm = build_sentiment(obj, name)
+    members = list(sm.model.members) if hasattr(sm.model, "members") else [sm.model]
+    if not 0 <= member < len(members):
+        raise ckpt.CheckpointError(f"{name} has {len(members)} member(s): --pretrained-member must be 0 to "
+                                   f"{len(members) - 1}, got {member}")
+    clf = members[member]
+    weights = {"embedding.weight": clf.embedding.weight.detach().clone()}
+    for mine, theirs in (("forward_lstm", clf.forward_lstms), ("backward_lstm", clf.backward_lstms)):
+        if theirs is not None:
+            weights.update({f"{mine}.{k}": v.detach().clone() for k, v in theirs[0].state_dict().items()})
+    cfg = WordLMConfig(vocab_size=len(sm.vocab), embed=clf.cfg.embed, hidden=clf.cfg.hidden)
+    return PretrainedLM(sm.vocab, cfg, sm.tokenizer, weights, {"from_classifier": name, "member": member})
+
+
 def init_classifier(model: nn.Module, lm: PretrainedLM) -> None:
     """Copy the LM's embedding and LSTMs into the classifier's embedding and first-layer LSTMs (the backward one
     only when the classifier has it). The classifier must use the LM's vocabulary, embedding and hidden sizes."""
@@ -233,7 +259,7 @@ def init_classifier(model: nn.Module, lm: PretrainedLM) -> None:
     with torch.no_grad():
         model.embedding.weight.copy_(state["embedding.weight"])
         targets = [("forward_lstm", model.forward_lstms[0])]
-        if model.backward_lstms is not None:
+        if model.backward_lstms is not None and any(k.startswith("backward_lstm.") for k in state):
             targets.append(("backward_lstm", model.backward_lstms[0]))
         for name, lstm in targets:
             lstm.load_state_dict({k.split(".", 1)[1]: v for k, v in state.items() if k.startswith(name + ".")})

@@ -1,0 +1,182 @@
+"""`charrnn sentiment blend`: classifiers of different vocabularies joined into one that routes by text length,
+and `--pretrained` from a classifier's encoder."""
+from __future__ import annotations
+
+import re
+
+import pytest
+import torch
+
+from charrnn import checkpoint as ckpt
+from charrnn import shelf
+from charrnn.cli import main
+from charrnn.sentiment import load_sentiment
+from charrnn.sentiment.blend import blend_classifiers
+from charrnn.sentiment.ensemble import combine_classifiers
+from charrnn.sentiment.explain import explain
+from charrnn.sentiment.predict import predict
+from charrnn.sentiment.text import tokenize_words
+from charrnn.sentiment.wordlm import load_encoder
+
+from ..sentiment_fixtures import reviews, write_tar
+
+SYNONYMS = {"good": "fine", "great": "superb", "bad": "poor", "awful": "dreadful", "movie": "picture"}
+SHORT = ["great", "awful film", "not good", "", "superb", "dreadful picture"]  # at most SPLIT tokens
+LONG = ["the movie was great and the actor was wonderful too", "a boring plot and an awful awful waste of a film",
+        "superb superb picture but a dreadful dreadful ending overall"]
+SPLIT = 3
+
+
+def _train(data, out, *extra: str, seed: str = "1") -> None:
+    assert main(["sentiment", "train", "--data", str(data), "--preset", "best", "--embed", "16", "--hidden", "16",
+                 "--epochs", "3", "--lr", "0.01", "--batch-size", "16", "--device", "cpu", "--quiet", "--seed", seed,
+                 "--out", str(out), *extra]) == 0
+
+
+@pytest.fixture(scope="module")
+def parts(tmp_path_factory):
+    """Three classifiers: a and c on the same reviews and split (one vocabulary, other models), b on reviews with other words for some
+    (another vocabulary: its words "fine", "superb", ... are unknown to a)."""
+    tmp = tmp_path_factory.mktemp("blend")
+    files = reviews({"train": 60, "test": 10})
+    other = {k: " ".join(SYNONYMS.get(w, w) for w in v.split(" ")) for k, v in reviews({"train": 60, "test": 10},
+                                                                                     seed=5).items()}
+    _train(write_tar(tmp / "a.tar.gz", files), tmp / "a.pt")
+    _train(write_tar(tmp / "b.tar.gz", other), tmp / "b.pt", "--pooling", "last", "--fc", "8")
+    _train(tmp / "a.tar.gz", tmp / "c.pt", "--pooling", "max", "--fc", "12")  # a's split: a's vocabulary
+    return tmp
+
+
+def _p(path, texts):
+    return predict(load_sentiment(path), texts)
+
+
+def test_short_texts_get_the_short_parts_and_long_texts_the_long_ones(parts, capsys):
+    tmp = parts
+    assert "superb" not in ckpt.load(tmp / "a.pt")["vocab"] and "superb" in ckpt.load(tmp / "b.pt")["vocab"]
+    assert main(["sentiment", "blend", "--short", str(tmp / "a.pt"), "--long", str(tmp / "b.pt"), "--split-at",
+                 str(SPLIT), "--out", str(tmp / "ab.pt"), "--full-precision"]) == 0
+    line = capsys.readouterr().out.strip()
+    words = len(ckpt.load(tmp / "ab.pt")["vocab"])
+    assert re.fullmatch(rf"out=\S+ab\.pt parts=2 members=2 words={words} mb=\d+\.\d", line)
+    assert words > len(ckpt.load(tmp / "a.pt")["vocab"])  # the union: b's own words joined a's
+    assert all(len(tokenize_words(t)) <= SPLIT for t in SHORT) and all(len(tokenize_words(t)) > SPLIT for t in LONG)
+    assert _p(tmp / "ab.pt", SHORT) == pytest.approx(_p(tmp / "a.pt", SHORT), abs=1e-5)
+    assert _p(tmp / "ab.pt", LONG) == pytest.approx(_p(tmp / "b.pt", LONG), abs=1e-5)
+    # in one batch, mixed: each row still goes its own way
+    assert _p(tmp / "ab.pt", SHORT + LONG) == pytest.approx(_p(tmp / "a.pt", SHORT) + _p(tmp / "b.pt", LONG),
+                                                            abs=1e-5)
+    assert max(abs(x - y) for x, y in zip(_p(tmp / "a.pt", LONG), _p(tmp / "b.pt", LONG))) > 0.01
+
+
+def test_a_classifier_in_both_lists_reads_both_and_parts_are_averaged(parts):
+    tmp = parts
+    r = blend_classifiers([tmp / "a.pt", tmp / "b.pt"], [tmp / "b.pt", tmp / "c.pt"], tmp / "abc.pt", SPLIT,
+                          "float32")
+    assert r["parts"] == 3 and r["members"] == 3
+    a, b, c = (_p(tmp / f"{n}.pt", SHORT + LONG) for n in "abc")
+    want = [(x + y) / 2 for x, y in zip(a, b)][:len(SHORT)] + [(y + z) / 2 for y, z in zip(b, c)][len(SHORT):]
+    assert _p(tmp / "abc.pt", SHORT + LONG) == pytest.approx(want, abs=1e-5)
+    # An ensemble is one part: its members' mean counts once.
+    combine_classifiers([tmp / "a.pt", tmp / "c.pt"], tmp / "ac.pt", precision="float32")
+    blend_classifiers([tmp / "ac.pt", tmp / "b.pt"], [tmp / "b.pt"], tmp / "acb.pt", SPLIT, "float32")
+    ac = [(x + z) / 2 for x, z in zip(a, c)]
+    assert _p(tmp / "acb.pt", SHORT) == pytest.approx([(x + y) / 2 for x, y in zip(ac, b)][:len(SHORT)], abs=1e-5)
+    # int8 (the default) keeps the answers within rounding, in about a quarter of the size.
+    blend_classifiers([tmp / "ac.pt", tmp / "b.pt"], [tmp / "b.pt"], tmp / "acb8.pt", SPLIT)
+    assert _p(tmp / "acb8.pt", SHORT + LONG) == pytest.approx(_p(tmp / "acb.pt", SHORT + LONG), abs=2e-2)
+    size = {n: sum(v.numel() * v.element_size() for k, v in ckpt.load(tmp / n)["state_dict"].items()
+                   if k.startswith("members.")) for n in ("acb.pt", "acb8.pt")}
+    assert size["acb8.pt"] < 0.35 * size["acb.pt"]
+
+
+def test_a_blend_is_a_sentiment_checkpoint_everywhere(parts, tmp_path, capsys):
+    tmp = parts
+    blend_classifiers([tmp / "a.pt"], [tmp / "b.pt"], tmp_path / "ab.pt", SPLIT)
+    sm = load_sentiment(tmp_path / "ab.pt")
+    assert sm.classes == ("negative", "positive") and sm.max_tokens == 500
+    info = shelf.describe(tmp_path / "ab.pt")
+    assert info.kind == "sentiment" and info.error is None
+    for text in ("superb superb picture was dreadful", "good film"):  # a long text, then a short one
+        exp = explain(sm, text)
+        assert exp.probability == pytest.approx(predict(sm, [text])[0], abs=1e-6)
+        assert exp.known == [True] * len(exp.tokens)  # words of either part are known to the blend
+    assert main(["sentiment", "evaluate", "--checkpoint", str(tmp_path / "ab.pt"), "--data",
+                 str(tmp / "a.tar.gz")]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1].endswith("n=20")  # the archive's test split
+    assert main(["show", "--checkpoint", str(tmp_path / "ab.pt")]) == 0
+    out = capsys.readouterr().out
+    assert "charrnn sentiment blend --short a.pt --long b.pt --split-at 3" in out
+    # exported as a folder, it answers the same
+    assert main(["export", "--checkpoint", str(tmp_path / "ab.pt"), "--out", str(tmp_path / "dir")]) == 0
+    assert _p(tmp_path / "dir", SHORT + LONG) == pytest.approx(_p(tmp_path / "ab.pt", SHORT + LONG), abs=1e-6)
+
+
+@pytest.mark.parametrize("tamper", ["id past the part's vocabulary", "negative id", "pad mapped", "float map",
+                                    "member in two parts", "no part for long texts", "split_at zero"])
+def test_a_tampered_blend_is_refused_in_one_line(parts, tmp_path, tamper):
+    tmp = parts
+    blend_classifiers([tmp / "a.pt"], [tmp / "b.pt"], tmp_path / "ab.pt", SPLIT)
+    state = ckpt.load(tmp_path / "ab.pt")
+    maps, spec = state["state_dict"], state["config"]["model"]["blend"]
+    if tamper == "id past the part's vocabulary":
+        maps["maps.1"][5] = 10**6
+    elif tamper == "negative id":
+        maps["maps.0"][7] = -3
+    elif tamper == "pad mapped":
+        maps["maps.0"][0] = 2
+    elif tamper == "float map":
+        maps["maps.0"] = maps["maps.0"].float()
+    elif tamper == "member in two parts":
+        spec["parts"][1]["members"] = [0]
+    elif tamper == "no part for long texts":
+        spec["parts"][1]["texts"] = "short"
+    else:
+        spec["split_at"] = 0
+    ckpt.save(state, tmp_path / "bad.pt")
+    with pytest.raises(ckpt.CheckpointError, match="not a usable sentiment checkpoint: ") as err:
+        load_sentiment(tmp_path / "bad.pt")
+    assert "\n" not in str(err.value)
+    assert shelf.describe(tmp_path / "bad.pt").error is not None
+
+
+@pytest.mark.parametrize("case", ["a blend in a blend", "a blend in an ensemble", "other classes", "none for long"])
+def test_what_cannot_be_blended_is_refused_and_nothing_written(parts, tmp_path, capsys, case):
+    tmp = parts
+    blend_classifiers([tmp / "a.pt"], [tmp / "b.pt"], tmp_path / "ab.pt", SPLIT)
+    out = tmp_path / "out.pt"
+    if case == "a blend in an ensemble":
+        argv, expect = ["ensemble", str(tmp_path / "ab.pt"), str(tmp / "a.pt")], "is a blend"
+    elif case == "a blend in a blend":
+        argv, expect = ["blend", "--short", str(tmp_path / "ab.pt"), "--long", str(tmp / "b.pt")], "is a blend"
+    elif case == "other classes":
+        state = ckpt.load(tmp / "b.pt")
+        state["classes"] = ["bad", "good"]
+        ckpt.save(state, tmp_path / "b2.pt")
+        argv, expect = ["blend", "--short", str(tmp / "a.pt"), "--long", str(tmp_path / "b2.pt")], "class names"
+    else:
+        with pytest.raises(ValueError, match="at least one classifier for short texts and one for long texts"):
+            blend_classifiers([tmp / "a.pt"], [], out)
+        argv, expect = ["blend", "--short", str(tmp / "a.pt"), "--long", str(tmp / "b.pt"), "--split-at", "0"], \
+            "split_at must be a whole number of tokens, at least 1, got 0"
+    assert main(["sentiment", *argv, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("charrnn sentiment") and expect in err[-1]
+    assert not out.exists()
+
+
+def test_a_classifier_is_a_starting_point_for_another(parts, tmp_path):
+    """--pretrained takes a classifier: its vocabulary, embedding and first-layer LSTMs start the new one."""
+    tmp = parts
+    lm = load_encoder(tmp / "b.pt")
+    b = load_sentiment(tmp / "b.pt")
+    assert lm.vocab.words == b.vocab.words and lm.config.hidden == 16
+    assert torch.equal(lm.state_dict["embedding.weight"], b.model.embedding.weight)
+    assert torch.equal(lm.state_dict["forward_lstm.weight_hh_l0"], b.model.forward_lstms[0].weight_hh_l0)
+    _train(tmp / "a.tar.gz", tmp_path / "from_b.pt", "--pretrained", str(tmp / "b.pt"), "--epochs", "1")
+    assert ckpt.load(tmp_path / "from_b.pt")["vocab"] == ckpt.load(tmp / "b.pt")["vocab"]  # b's words, not a's
+    combine_classifiers([tmp / "a.pt", tmp / "c.pt"], tmp_path / "ac.pt")
+    with pytest.raises(ckpt.CheckpointError, match="2 member"):
+        load_encoder(tmp_path / "ac.pt", member=2)
+    assert torch.equal(load_encoder(tmp_path / "ac.pt", member=1).state_dict["embedding.weight"],
+                       load_sentiment(tmp_path / "ac.pt").model.members[1].embedding.weight)
