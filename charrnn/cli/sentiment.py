@@ -122,6 +122,9 @@ def _evaluation_rows(args, classes: tuple[str, ...], record: dict) -> tuple[list
 def cmd_evaluate(args) -> None:
     import time
 
+    if not args.checkpoint:
+        args.checkpoint = str(default_sentiment_checkpoint(args.checkpoints))
+        print(f"using {args.checkpoint}, the default classifier", file=sys.stderr)
     if args.record and (hub.is_hub_name(args.checkpoint) or not Path(args.checkpoint).is_file()):
         raise ValueError(f"--record writes the accuracy into a .pt checkpoint; {args.checkpoint} is not one (export "
                          f"again from the .pt once it is recorded)")
@@ -256,7 +259,8 @@ def _add_evaluate(sub) -> None:
     p = sub.add_parser("evaluate", help="accuracy on the test split (IMDb's 25,000 reviews, or --test FILE), else "
                                         "on the held-out rows recorded in the checkpoint; for more than two "
                                         "classes also the confusion matrix and macro-F1")
-    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--checkpoint", help="the classifier (default: the app's, in --checkpoints)")
+    p.add_argument("--checkpoints", default="checkpoints", help="the folder the default classifier is taken from")
     _add_data_options(p, "measure on FILE (same format as --data; alone, without --data, it is read by itself)")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--record", action="store_true", help="store the test accuracy (and macro-F1) in the checkpoint's "
@@ -269,7 +273,7 @@ def _add_predict(sub) -> None:
     p = sub.add_parser("predict", help="P(second class) for each text, e.g. P(positive): `<probability>\\t<text>` "
                                        "per line; more than two classes: a header line of the classes, then each "
                                        "class's probability, the predicted class and the text")
-    p.add_argument("--checkpoint", help="the classifier (default: the app's, reviews-sentences.pt in --checkpoints, "
+    p.add_argument("--checkpoint", help="the classifier (default: the app's, sentiment-blend.pt in --checkpoints, "
                                         "else the newest sentiment checkpoint there)")
     p.add_argument("--checkpoints", default="checkpoints", help="the folder the default classifier is taken from")
     p.add_argument("--device", default="auto", help="auto (default: cuda, then mps, then cpu), cpu, cuda, cuda:N, mps")

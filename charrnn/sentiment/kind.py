@@ -162,7 +162,7 @@ def score(metrics: Metrics) -> str:
 
 def default_sentiment_checkpoint(folder: str | os.PathLike = "checkpoints") -> Path:
     """The classifier the app offers first in `folder` (`shelf.default_checkpoint`): the kind's default file
-    (reviews-sentences.pt) when it is there and usable, else the newest usable sentiment checkpoint; CheckpointError
+    (sentiment-blend.pt) when it is there and usable, else the newest usable sentiment checkpoint; CheckpointError
     when there is none."""
     try:
         return shelf.default_checkpoint(folder, SENTIMENT)
@@ -171,5 +171,5 @@ def default_sentiment_checkpoint(folder: str | os.PathLike = "checkpoints") -> P
                                    f"`charrnn sentiment train`") from None
 
 
-DEFAULT_FILE = "reviews-sentences.pt"  # IMDb reviews + SST-2 phrases: good on long reviews and short sentences
+DEFAULT_FILE = "sentiment-blend.pt"  # a blend: sentence classifiers for short texts, the IMDb one for reviews
 KIND = register(Kind(SENTIMENT, DEFAULT_FILE, check=check, load=load_sentiment, score=score, build=build_sentiment))

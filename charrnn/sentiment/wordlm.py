@@ -23,6 +23,7 @@ from .. import checkpoint as ckpt
 from ..device import pick_device
 from ..kinds import SENTIMENT, check_shapes
 from ..training import checkpoint_dict, cpu_state_dict, stop_signals
+from .kind import build_sentiment
 from .text import PAD_ID, WORDS, WordVocab, tokenizer
 from .vectors import load_glove
 
@@ -231,7 +232,6 @@ def load_encoder(path: str | os.PathLike, member: int = 0) -> PretrainedLM:
     if obj["kind"] != SENTIMENT:
         return load_word_lm(path)
     name = ckpt.display_name(path)
-    from .kind import build_sentiment  # the classifier kind is built on this module's neighbours, not on it
     if "blend" in obj["config"]["model"]:
         raise ckpt.CheckpointError(f"{name} is a blend: start from one of the classifiers it was made of")
     sm = build_sentiment(obj, name)

@@ -13,7 +13,7 @@ import pytest
 from charrnn import checkpoint as ckpt
 from charrnn.cli import main
 from charrnn.sentiment import load_sentiment
-from charrnn.sentiment.kind import default_sentiment_checkpoint
+from charrnn.sentiment.kind import DEFAULT_FILE, default_sentiment_checkpoint
 
 from ..sentiment_fixtures import review, reviews, write_tar
 
@@ -160,7 +160,7 @@ def test_sarcasm_classes_reach_the_model_and_predict(tmp_path, capsys):
     folder = tmp_path / "shelf"
     folder.mkdir()
     shutil.copy(out, folder / "sarcasm.pt")
-    assert default_sentiment_checkpoint(folder) == folder / "sarcasm.pt"  # the newest, with no reviews-sentences.pt
+    assert default_sentiment_checkpoint(folder) == folder / "sarcasm.pt"  # the newest, with no default file
     assert main(["sentiment", "predict", "--checkpoints", str(folder), "a great film"]) == 0
     captured = capsys.readouterr()
     assert re.fullmatch(r"\d\.\d{4}\ta great film", captured.out.strip()) and "P(sarcastic)" in captured.err
@@ -171,15 +171,15 @@ def test_predict_without_checkpoint_uses_the_apps_default(trained, tmp_path, cap
     folder.mkdir()
     with pytest.raises(ckpt.CheckpointError, match="no sentiment checkpoint"):
         default_sentiment_checkpoint(folder)
-    shutil.copy(trained[1], folder / "reviews-sentences.pt")
+    shutil.copy(trained[1], folder / DEFAULT_FILE)
     shutil.copy(trained[1], folder / "newer.pt")
-    assert default_sentiment_checkpoint(folder) == folder / "reviews-sentences.pt"
+    assert default_sentiment_checkpoint(folder) == folder / DEFAULT_FILE
     monkeypatch.chdir(tmp_path)
     assert main(["sentiment", "predict", "great wonderful film"]) == 0
     captured = capsys.readouterr()
-    assert "reviews-sentences.pt" in captured.err and "P(positive)" in captured.err
+    assert DEFAULT_FILE in captured.err and "P(positive)" in captured.err
     assert float(captured.out.split("\t")[0]) > 0.5
-    (folder / "reviews-sentences.pt").unlink()
+    (folder / DEFAULT_FILE).unlink()
     (folder / "newer.pt").unlink()
     assert main(["sentiment", "predict", "hi"]) == 2
     assert "no sentiment checkpoint" in capsys.readouterr().err
@@ -199,4 +199,4 @@ def test_checkpoints_without_classes_are_negative_positive(trained, tmp_path):
     with pytest.raises(ckpt.CheckpointError, match="it names 3 classes but its model has 2"):
         load_sentiment(tmp_path / "three.pt")
     shipped = Path(__file__).resolve().parents[2] / "checkpoints"
-    assert default_sentiment_checkpoint(shipped).name == "reviews-sentences.pt"
+    assert default_sentiment_checkpoint(shipped).name == DEFAULT_FILE == "sentiment-blend.pt"

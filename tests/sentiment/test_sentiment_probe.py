@@ -4,9 +4,11 @@
 movie was not good." / "The movie was not bad at all." that a bag of words cannot tell apart. They were written
 one after another, each before the recipe changes it was then used for: probe (121 sentences) and probe2 (56) while
 choosing the phrase augmentation; probe3 (68), probe4 (60) and probe5 (60) each written fresh, measured, then used
-to extend the lexicon sentences; probe6 (50), written last, never used to choose anything. docs/BENCHMARKS.md has
-each one's figure (the fresh measurement is the honest one). The app's default classifier, which `charrnn
-sentiment predict` uses without --checkpoint, must get the issue's 90% of all of them together.
+to extend the lexicon sentences; probe6 (50), never used to choose anything; probe7 (55), written before the
+blend default was first measured, of the kinds the classifier issue names (negation by a quantifier, an inverted
+clause, emphatic negation, a concession whose main clause decides). docs/BENCHMARKS.md has each one's figure (the
+fresh measurement is the honest one). The app's default classifier, which `charrnn sentiment predict` uses without
+--checkpoint, must get 95% of all of them together (issue 28).
 """
 import csv
 import subprocess
@@ -16,7 +18,7 @@ from pathlib import Path
 import pytest
 
 PROBES = sorted((Path(__file__).parents[1] / "data").glob("word_order_probe*.tsv"))
-LEVEL = 0.90  # the issue's target
+LEVEL = 0.95  # issue 28's target
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -31,7 +33,7 @@ def probe() -> list[tuple[str, int]]:
 def test_probe_is_balanced_and_large_enough():
     rows = probe()
     labels = [y for _, y in rows]
-    assert len(PROBES) == 6 and len(rows) >= 400 and len({t for t, _ in rows}) == len(rows)
+    assert len(PROBES) == 7 and len(rows) >= 400 and len({t for t, _ in rows}) == len(rows)
     assert abs(labels.count(1) - labels.count(0)) <= 2
 
 

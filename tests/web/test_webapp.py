@@ -15,6 +15,7 @@ from charrnn.checkpoint import CheckpointError
 from charrnn.kinds import CHAR_LM, SENTIMENT
 from charrnn.lm.sample import MAX_LENGTH
 from charrnn.sentiment import default_sentiment_checkpoint, load_labelled, preset, train_sentiment
+from charrnn.sentiment.kind import DEFAULT_FILE
 from charrnn.web.forms import ClassifierForm, TrainForm
 from charrnn.web.webapp import WebApp
 
@@ -248,12 +249,12 @@ def test_classifier_form_sets_the_lexicon_share(films, preset_name, lexicon, exp
 
 def test_default_classifier_is_the_kinds_default_file(classifier_app, tmp_path):
     app = WebApp(tmp_path / "checkpoints", device="cpu")
-    shutil.copyfile(classifier_app.folder / "films.pt", app.folder / "reviews-sentences.pt")
-    os.utime(app.folder / "reviews-sentences.pt", (1e9, 1e9))  # older than films.pt, still the default
+    shutil.copyfile(classifier_app.folder / "films.pt", app.folder / DEFAULT_FILE)
+    os.utime(app.folder / DEFAULT_FILE, (1e9, 1e9))  # older than films.pt, still the default
     shutil.copyfile(classifier_app.folder / "films.pt", app.folder / "films.pt")
-    assert app.menu(SENTIMENT).value == "reviews-sentences.pt" == default_sentiment_checkpoint(app.folder).name
-    assert app._pick(SENTIMENT, None).name == "reviews-sentences.pt"
-    (app.folder / "reviews-sentences.pt").write_bytes(b"junk")  # unusable: the newest usable one instead
+    assert app.menu(SENTIMENT).value == DEFAULT_FILE == default_sentiment_checkpoint(app.folder).name
+    assert app._pick(SENTIMENT, None).name == DEFAULT_FILE
+    (app.folder / DEFAULT_FILE).write_bytes(b"junk")  # unusable: the newest usable one instead
     assert app.menu(SENTIMENT).value == "films.pt"
 
 
