@@ -116,7 +116,7 @@ def describe(path: Path, obj: dict) -> list[str]:
     lines = [f"file      {path} ({path.stat().st_size / 2**20:.1f} MiB, format {obj.get('format_version')})",
              f"kind      {obj.get('kind')}" + (f" (classes {' / '.join(map(str, obj['classes']))})"
                                                if isinstance(obj.get("classes"), list) else ""),
-             f"model     {_pairs(model, skip=('members', 'blend'))}; {params:,} parameters"
+             f"model     {_blend(model) or _pairs(model, skip=('members',))}; {params:,} parameters"
              + (f"; {len(model['members'])} members" if isinstance(model.get("members"), list) else "")]
     if obj.get("kind") == CHAR_LM:
         lines.append(f"text      {_pairs(_dict(obj.get('preprocessing')))}")
@@ -135,6 +135,17 @@ def describe(path: Path, obj: dict) -> list[str]:
     else:
         lines.append("started   no command line recorded (show --config reconstructs one from the settings)")
     return lines
+
+
+def _blend(model: dict) -> str:
+    """A blend's routing in words ("" for any other model)."""
+    spec = _dict(model.get("blend"))
+    parts = spec.get("parts") if isinstance(spec.get("parts"), list) else []
+    if not spec:
+        return ""
+    count = {t: sum(1 for p in parts if isinstance(p, dict) and p.get("texts") in (t, "all")) for t in ("short", "long")}
+    return (f"blend of {len(parts)} parts: {count['short']} for texts of at most {spec.get('split_at')} tokens, "
+            f"{count['long']} for longer ones")
 
 
 def _pairs(values: dict, skip: tuple[str, ...] = ()) -> str:

@@ -15,7 +15,7 @@ import torch
 from .. import checkpoint as ckpt
 from ..kinds import SENTIMENT
 from ..training import checkpoint_dict
-from .ensemble import MAX_MEMBERS, PRECISIONS, _member, _same, quantize_rows
+from .ensemble import MAX_MEMBERS, PRECISIONS, _member, _same, add_members, at_precision
 from .kind import check, multiclass_format, sentiment_classes
 from .text import PAD, UNK, UNK_ID
 
@@ -73,21 +73,14 @@ def blend_classifiers(short: list[str | os.PathLike], long: list[str | os.PathLi
         reads = int((state.get("tokenizer") or {}).get("max_tokens") or 500)
         parts.append({"members": list(range(len(cfgs), len(cfgs) + len(member_cfgs))), "reads": reads,
                       "texts": texts})
-        for j, cfg in enumerate(member_cfgs):
-            prefix = f"members.{len(cfgs)}."
-            weights.update({prefix + k.split(".", 2)[2]: v for k, v in sd.items() if k.startswith(f"members.{j}.")})
-            cfgs.append(cfg)
+        add_members(cfgs, weights, member_cfgs, sd)
         weights[f"maps.{i}"] = _map(union, list(state["vocab"]))
         metrics = state.get("metrics") or {}
         members.append({"file": name, "texts": texts, **{k: metrics[k] for k in ("val_accuracy", "test_accuracy")
                                                          if k in metrics}})
     if len(cfgs) > MAX_MEMBERS:
         raise ValueError(f"at most {MAX_MEMBERS} members in all, got {len(cfgs)}")
-    scales: dict = {}
-    if precision == "int8":
-        weights, scales = quantize_rows(weights)
-    elif precision == "float16":
-        weights = {k: v.half() if v.is_floating_point() else v for k, v in weights.items()}
+    weights, scales = at_precision(weights, precision)
     classes = list(sentiment_classes(states[0], names[0]))
     tok = {**(states[0].get("tokenizer") or {}), "max_tokens": max(p["reads"] for p in parts)}
     config = BlendConfig([n for n, p in zip(names, parts) if p["texts"] != "long"],

@@ -56,6 +56,25 @@ def quantize_rows(weights: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Ten
     return out, scales
 
 
+def add_members(cfgs: list[dict], weights: dict[str, torch.Tensor], member_cfgs: list[dict],
+                sd: dict[str, torch.Tensor]) -> None:
+    """Append one checkpoint's members (their configs, and their weights keyed from member 0) to `cfgs` and
+    `weights`, numbered after those already there."""
+    for j, cfg in enumerate(member_cfgs):
+        prefix = f"members.{len(cfgs)}."
+        weights.update({prefix + k.split(".", 2)[2]: v for k, v in sd.items() if k.startswith(f"members.{j}.")})
+        cfgs.append(cfg)
+
+
+def at_precision(weights: dict[str, torch.Tensor], precision: str) -> tuple[dict[str, torch.Tensor], dict]:
+    """The weights as stored at `precision` (float32 as they are; float16; int8 rows), and their int8 scales."""
+    if precision == "int8":
+        return quantize_rows(weights)
+    if precision == "float16":
+        return {k: v.half() if v.is_floating_point() else v for k, v in weights.items()}, {}
+    return weights, {}
+
+
 def _same(states: list[dict], names: list[str], what: str, get) -> None:
     first = get(states[0])
     for state, name in zip(states[1:], names[1:]):
@@ -93,10 +112,7 @@ def combine_classifiers(paths: list[str | os.PathLike], out: str | os.PathLike, 
     _same(states, names, "class names", lambda s: sentiment_classes(s, ""))
     cfgs, weights, members = [], {}, []
     for (state, member_cfgs, sd), name in zip(loaded, names):
-        for j, cfg in enumerate(member_cfgs):
-            prefix = f"members.{len(cfgs)}."
-            weights.update({prefix + k.split(".", 2)[2]: v for k, v in sd.items() if k.startswith(f"members.{j}.")})
-            cfgs.append(cfg)
+        add_members(cfgs, weights, member_cfgs, sd)
         metrics = state.get("metrics") or {}
         members.append({"file": name, **{k: metrics[k] for k in ("val_accuracy", "test_accuracy", "n_test")
                                          if k in metrics}})
@@ -107,11 +123,7 @@ def combine_classifiers(paths: list[str | os.PathLike], out: str | os.PathLike, 
     if read is not None and read < 1:
         raise ValueError(f"max_tokens must be at least 1, got {read}")
     config = EnsembleConfig(names, read or 0, precision)
-    scales: dict = {}
-    if precision == "int8":
-        weights, scales = quantize_rows(weights)
-    elif precision == "float16":
-        weights = {k: v.half() if v.is_floating_point() else v for k, v in weights.items()}
+    weights, scales = at_precision(weights, precision)
     classes = list(sentiment_classes(states[0], names[0]))
     state = checkpoint_dict(SENTIMENT, {"members": cfgs}, config, list(states[0]["vocab"]), weights,
                             {"members": members, "n_members": len(cfgs)}, **({"scales": scales} if scales else {}),

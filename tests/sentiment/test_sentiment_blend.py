@@ -107,6 +107,7 @@ def test_a_blend_is_a_sentiment_checkpoint_everywhere(parts, tmp_path, capsys):
     assert main(["show", "--checkpoint", str(tmp_path / "ab.pt")]) == 0
     out = capsys.readouterr().out
     assert "charrnn sentiment blend --short a.pt --long b.pt --split-at 3" in out
+    assert "blend of 2 parts: 1 for texts of at most 3 tokens, 1 for longer ones" in out
     # exported as a folder, it answers the same
     assert main(["export", "--checkpoint", str(tmp_path / "ab.pt"), "--out", str(tmp_path / "dir")]) == 0
     assert _p(tmp_path / "dir", SHORT + LONG) == pytest.approx(_p(tmp_path / "ab.pt", SHORT + LONG), abs=1e-6)

@@ -76,3 +76,23 @@ def test_sentence_classifier_on_sst2_dev():
     assert len(probs) == 872 and acc == pytest.approx(sm.metrics["test_accuracy"], abs=1e-4) and acc >= 0.87
     not_good, not_bad = predict(sm, ["The movie was not good.", "The movie was not bad at all."])
     assert not_good < 0.5 < not_bad
+
+
+def test_the_default_classifier_is_a_blend_best_on_sentences_and_reviews():
+    """sentiment-blend.pt (docs/sentiment.md#the-default-a-blend): SST-2 dev above every other shipped classifier,
+    and a short text is answered by the sentence parts, a long one by the IMDb ensemble alone."""
+    from charrnn.sentiment.kind import DEFAULT_FILE
+
+    path = CHECKPOINTS / DEFAULT_FILE
+    sm = load_sentiment(path)
+    spec = ckpt.load(path)["config"]["model"]["blend"]
+    assert path.stat().st_size < 60 * 2**20 and sm.classes == ("negative", "positive") and spec["split_at"] == 64
+    assert [p["texts"] for p in spec["parts"]] == ["short", "short", "short", "long"]
+    assert sm.metrics["test_accuracy"] >= 0.905 and sm.metrics["n_test"] == 25_000  # IMDb, recorded by evaluate
+    dev = load_labelled(_shared(SHARED_DATA / "sst2" / "dev.tsv"))
+    probs = predict(sm, dev.train_texts)
+    acc = sum((p > 0.5) == bool(y) for p, y in zip(probs, dev.train_labels)) / len(probs)
+    assert acc >= 0.879 > load_sentiment(CHECKPOINTS / "sst2-sentences.pt").metrics["test_accuracy"]
+    long_review = " ".join(["The film was a long and careful portrait of a family, and it was wonderful."] * 6)
+    imdb = load_sentiment(SHIPPED)
+    assert predict(sm, [long_review]) == pytest.approx(predict(imdb, [long_review]), abs=0.02)
