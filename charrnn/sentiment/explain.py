@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .kind import CLASSES, SentimentModel
+from .model import SentimentBlend
 from .predict import probabilities_ids
 from .text import UNK_ID, tokenizer
 
@@ -34,6 +35,7 @@ class Explanation:
     notice: str = ""
     target: int = 1  # the index of the class explained
     probabilities: tuple[float, ...] = ()  # every class's probability for the tokens explained
+    route: str = ""  # a blend's: which of its parts answered (texts up to its split, or longer ones)
     known_words: int = field(init=False)
 
     def __post_init__(self) -> None:
@@ -103,7 +105,17 @@ def explain(sm: SentimentModel, text: str, limit: int = EXPLAIN_LIMIT, target: s
         notes.append(f"explained the first {n} tokens; the other {cut} are left out, and the probability is "
                      "for the first ones only")
     return Explanation(tokens, known, probability, contributions, running, classes, cut, "; ".join(notes), t,
-                       tuple(full))
+                       tuple(full), _route(sm.model, n))
+
+
+def _route(model, n: int) -> str:
+    """For a blend (model.SentimentBlend), which parts answered a text of n tokens; "" for any other model."""
+    if not isinstance(model, SentimentBlend):
+        return ""
+    short = max(n, 1) <= model.split_at
+    parts = sum(1 for p in model.parts if p["texts"] in ("short" if short else "long", "all"))
+    return (f"a blend: {'at most' if short else 'more than'} {model.split_at} tokens, so the mean of its {parts} "
+            f"part(s) for {'short' if short else 'long'} texts answered (removing a word can change the route)")
 
 
 def highlights(exp: Explanation, normalize: bool = True) -> list[tuple[str, float]]:
@@ -139,6 +151,8 @@ def explanation_table(exp: Explanation) -> str:
         best = max(range(len(exp.probabilities)), key=exp.probabilities.__getitem__)
         lines.append("classes: " + ", ".join(f"{c} {p:.4f}" for c, p in zip(exp.classes, exp.probabilities))
                      + f" (predicted: {exp.classes[best]})")
+    if exp.route:
+        lines.append(exp.route)
     if exp.notice:
         lines.append(f"note: {exp.notice}")
     if exp.tokens:

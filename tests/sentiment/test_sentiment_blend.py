@@ -13,7 +13,7 @@ from charrnn.cli import main
 from charrnn.sentiment import load_sentiment
 from charrnn.sentiment.blend import blend_classifiers
 from charrnn.sentiment.ensemble import combine_classifiers
-from charrnn.sentiment.explain import explain
+from charrnn.sentiment.explain import explain, explanation_table
 from charrnn.sentiment.predict import predict
 from charrnn.sentiment.text import tokenize_words
 from charrnn.sentiment.wordlm import load_encoder
@@ -101,6 +101,10 @@ def test_a_blend_is_a_sentiment_checkpoint_everywhere(parts, tmp_path, capsys):
         exp = explain(sm, text)
         assert exp.probability == pytest.approx(predict(sm, [text])[0], abs=1e-6)
         assert exp.known == [True] * len(exp.tokens)  # words of either part are known to the blend
+        which = "more than 3 tokens, so the mean of its 1 part(s) for long" if len(exp.tokens) > SPLIT else \
+            "at most 3 tokens, so the mean of its 1 part(s) for short"
+        assert which in exp.route and exp.route in explanation_table(exp)
+    assert explain(load_sentiment(tmp / "a.pt"), "good film").route == ""
     assert main(["sentiment", "evaluate", "--checkpoint", str(tmp_path / "ab.pt"), "--data",
                  str(tmp / "a.tar.gz")]) == 0
     assert capsys.readouterr().out.strip().splitlines()[-1].endswith("n=20")  # the archive's test split
