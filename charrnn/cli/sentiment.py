@@ -123,6 +123,8 @@ def cmd_evaluate(args) -> None:
     import time
 
     if not args.checkpoint:
+        if args.record:
+            raise ValueError("--record writes into the checkpoint: name it with --checkpoint")
         args.checkpoint = str(default_sentiment_checkpoint(args.checkpoints))
         print(f"using {args.checkpoint}, the default classifier", file=sys.stderr)
     if args.record and (hub.is_hub_name(args.checkpoint) or not Path(args.checkpoint).is_file()):

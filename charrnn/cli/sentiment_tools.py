@@ -1,5 +1,5 @@
-"""`charrnn sentiment explain | vectors | pretrain | ensemble`: why the classifier answered as it did, word vectors
-and a word LM to train from, and classifiers combined into one."""
+"""`charrnn sentiment explain | vectors | pretrain | ensemble | blend`: why the classifier answered as it did,
+word vectors and a word LM to train from, and classifiers combined into one."""
 from __future__ import annotations
 
 import sys
@@ -85,7 +85,7 @@ def cmd_blend(args) -> None:
 
 
 def register_tools(sub) -> None:
-    """Add `explain`, `vectors`, `pretrain` and `ensemble` to the `sentiment` subcommands `sub`."""
+    """Add `explain`, `vectors`, `pretrain`, `ensemble` and `blend` to the `sentiment` subcommands `sub`."""
     p = sub.add_parser("explain", help="per-word contributions (occlusion) and the running probability of a text")
     p.add_argument("--checkpoint", help="a sentiment checkpoint (default: the app's default classifier)")
     p.add_argument("--checkpoints", default="checkpoints", help="where to find the default classifier")

@@ -112,7 +112,7 @@ def describe(path: Path, obj: dict) -> list[str]:
     config = _dict(obj.get("config"))
     model, train = _dict(config.get("model")), _dict(config.get("train"))
     state = _dict(obj.get("state_dict"))
-    params = sum(t.numel() for t in state.values() if hasattr(t, "numel"))
+    params = sum(t.numel() for k, t in state.items() if hasattr(t, "numel") and not str(k).startswith("maps."))
     lines = [f"file      {path} ({path.stat().st_size / 2**20:.1f} MiB, format {obj.get('format_version')})",
              f"kind      {obj.get('kind')}" + (f" (classes {' / '.join(map(str, obj['classes']))})"
                                                if isinstance(obj.get("classes"), list) else ""),
@@ -129,7 +129,8 @@ def describe(path: Path, obj: dict) -> list[str]:
         lines.append(f"started   {_command(obj.get('kind'), options)}")
     elif isinstance(model.get("blend"), dict) and isinstance(train.get("short"), list):
         lines.append(f"started   charrnn sentiment blend --short {' '.join(map(str, train['short']))} --long "
-                     f"{' '.join(map(str, train.get('long') or []))} --split-at {train.get('split_at')}")
+                     f"{' '.join(map(str, train.get('long') or []))} --split-at {train.get('split_at')}"
+                     + {"float32": " --full-precision", "float16": " --float16"}.get(train.get("precision"), ""))
     elif isinstance(train.get("members"), list):
         lines.append(f"started   charrnn sentiment ensemble {' '.join(map(str, train['members']))}")
     else:
@@ -143,7 +144,8 @@ def _blend(model: dict) -> str:
     parts = spec.get("parts") if isinstance(spec.get("parts"), list) else []
     if not spec:
         return ""
-    count = {t: sum(1 for p in parts if isinstance(p, dict) and p.get("texts") in (t, "all")) for t in ("short", "long")}
+    count = {t: sum(1 for p in parts if isinstance(p, dict) and p.get("texts") in (t, "all"))
+             for t in ("short", "long")}
     return (f"blend of {len(parts)} parts: {count['short']} for texts of at most {spec.get('split_at')} tokens, "
             f"{count['long']} for longer ones")
 

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 
 from .. import checkpoint as ckpt
+from .. import hub
 from ..kinds import SENTIMENT
 from ..training import checkpoint_dict
 from .ensemble import MAX_MEMBERS, PRECISIONS, _member, _same, add_members, at_precision
-from .kind import check, multiclass_format, sentiment_classes
-from .text import PAD, UNK, UNK_ID
+from .kind import MAX_TOKENS, check, multiclass_format, sentiment_classes
+from .model import check_blend
+from .text import PAD, TOKENIZER, UNK, WordVocab
 
 SPLIT_AT = 64  # tokens: SST-2's longest training text has 48, a tweet fits; 95% of IMDb's reviews are longer
 
@@ -43,8 +46,13 @@ def _union(vocabs: list[list[str]]) -> list[str]:
 
 def _map(union: list[str], vocab: list[str]) -> torch.Tensor:
     """For each word of `union`, its id in `vocab` (`<unk>` when it has none)."""
-    index = {w: i for i, w in enumerate(vocab)}
-    return torch.tensor([index.get(w, UNK_ID) for w in union], dtype=torch.int32)
+    return torch.tensor(WordVocab(vocab).encode(union), dtype=torch.int32)
+
+
+def _key(path: str | os.PathLike) -> str:
+    """A file's name as given for a path, the same for two spellings of one file (a.pt, ./a.pt)."""
+    local = Path(path)
+    return os.path.normpath(path) if hub.is_hub_name(path) or not local.exists() else str(local.resolve())
 
 
 def blend_classifiers(short: list[str | os.PathLike], long: list[str | os.PathLike], out: str | os.PathLike,
@@ -57,20 +65,20 @@ def blend_classifiers(short: list[str | os.PathLike], long: list[str | os.PathLi
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     if not short or not long:
         raise ValueError("give at least one classifier for short texts and one for long texts")
-    if isinstance(split_at, bool) or not isinstance(split_at, int) or split_at < 1:
-        raise ValueError(f"split_at must be a whole number of tokens, at least 1, got {split_at!r}")
-    paths = list(dict.fromkeys([*map(str, short), *map(str, long)]))  # each file once, in order
+    check_blend({"split_at": split_at, "parts": [{"members": [0], "reads": 1, "texts": "all"}]}, 1)
+    short, long = [_key(p) for p in short], [_key(p) for p in long]
+    paths = list(dict.fromkeys([*short, *long]))  # each file once, in order
     names = [ckpt.display_name(p) for p in paths]
     loaded = [_member(p) for p in paths]
     states = [s for s, _, _ in loaded]
-    _same(states, names, "tokenizer", lambda s: (s.get("tokenizer") or {}).get("name"))
-    _same(states, names, "class names", lambda s: sentiment_classes(s, ""))
+    advice = "only classifiers of one tokenizer and the same class names can be blended"
+    _same(states, names, "tokenizer", lambda s: (s.get("tokenizer") or {}).get("name", TOKENIZER), advice)
+    _same(states, names, "class names", lambda s: sentiment_classes(s, ""), advice)
     union = _union([list(s["vocab"]) for s in states])
     cfgs, weights, parts, members = [], {}, [], []
     for i, ((state, member_cfgs, sd), path, name) in enumerate(zip(loaded, paths, names)):
-        texts = "all" if path in map(str, short) and path in map(str, long) else (
-            "short" if path in map(str, short) else "long")
-        reads = int((state.get("tokenizer") or {}).get("max_tokens") or 500)
+        texts = "all" if path in short and path in long else "short" if path in short else "long"
+        reads = int((state.get("tokenizer") or {}).get("max_tokens") or MAX_TOKENS)
         parts.append({"members": list(range(len(cfgs), len(cfgs) + len(member_cfgs))), "reads": reads,
                       "texts": texts})
         add_members(cfgs, weights, member_cfgs, sd)
@@ -82,7 +90,8 @@ def blend_classifiers(short: list[str | os.PathLike], long: list[str | os.PathLi
         raise ValueError(f"at most {MAX_MEMBERS} members in all, got {len(cfgs)}")
     weights, scales = at_precision(weights, precision)
     classes = list(sentiment_classes(states[0], names[0]))
-    tok = {**(states[0].get("tokenizer") or {}), "max_tokens": max(p["reads"] for p in parts)}
+    # the blend reads as far as its longest part, and past the split: a text cut at the split would never be long
+    tok = {**(states[0].get("tokenizer") or {}), "max_tokens": max(split_at + 1, *(p["reads"] for p in parts))}
     config = BlendConfig([n for n, p in zip(names, parts) if p["texts"] != "long"],
                          [n for n, p in zip(names, parts) if p["texts"] != "short"], split_at, precision)
     state = checkpoint_dict(SENTIMENT, {"members": cfgs, "blend": {"split_at": split_at, "parts": parts}}, config,

@@ -16,6 +16,7 @@ from .. import checkpoint as ckpt
 from ..kinds import SENTIMENT
 from ..training import checkpoint_dict
 from .kind import check, multiclass_format, sentiment_classes, stored_weights
+from .text import TOKENIZER
 
 MAX_MEMBERS = 16
 PRECISIONS = ("float32", "float16", "int8")
@@ -32,10 +33,11 @@ def _member(path: str | os.PathLike) -> tuple[dict, list[dict], dict[str, torch.
     """A checked sentiment checkpoint, its member configs and its weights keyed from member 0."""
     state = ckpt.load(path, kind=SENTIMENT)
     check(state, ckpt.display_name(path))
-    model_cfg, weights = state["config"]["model"], stored_weights(state)
+    model_cfg = state["config"]["model"]
     if "blend" in model_cfg:
         raise ckpt.CheckpointError(f"{ckpt.display_name(path)} is a blend (charrnn sentiment blend) already: it "
                                    f"joins no ensemble or blend; give the classifiers it was made of")
+    weights = stored_weights(state)
     if "members" in model_cfg:  # an ensemble: its members join one by one
         return state, list(model_cfg["members"]), weights
     return state, [dict(model_cfg)], {f"members.0.{k}": v for k, v in weights.items()}
@@ -75,13 +77,17 @@ def at_precision(weights: dict[str, torch.Tensor], precision: str) -> tuple[dict
     return weights, {}
 
 
-def _same(states: list[dict], names: list[str], what: str, get) -> None:
+COMBINE_ADVICE = ("only classifiers that share vocabulary, tokenizer and class names can be combined (fine-tune "
+                  "them from one pre-trained LM, or train them on one file with one seed's split; `charrnn "
+                  "sentiment blend` joins classifiers of other vocabularies)")
+
+
+def _same(states: list[dict], names: list[str], what: str, get, advice: str = COMBINE_ADVICE) -> None:
+    """CheckpointError (ending in `advice`) naming the first checkpoint whose `get` differs from the first one's."""
     first = get(states[0])
     for state, name in zip(states[1:], names[1:]):
         if get(state) != first:
-            raise ckpt.CheckpointError(f"{name} has another {what} than {names[0]}: only classifiers that share "
-                                       f"vocabulary, tokenizer and class names can be combined (fine-tune them from "
-                                       f"one pre-trained LM, or train them on one file with one seed's split)")
+            raise ckpt.CheckpointError(f"{name} has another {what} than {names[0]}: {advice}")
 
 
 def _split_record(states: list[dict]) -> dict:
@@ -108,7 +114,7 @@ def combine_classifiers(paths: list[str | os.PathLike], out: str | os.PathLike, 
     loaded = [_member(p) for p in paths]
     states = [s for s, _, _ in loaded]
     _same(states, names, "vocabulary", lambda s: list(s["vocab"]))
-    _same(states, names, "tokenizer", lambda s: (s.get("tokenizer") or {}).get("name"))
+    _same(states, names, "tokenizer", lambda s: (s.get("tokenizer") or {}).get("name", TOKENIZER))
     _same(states, names, "class names", lambda s: sentiment_classes(s, ""))
     cfgs, weights, members = [], {}, []
     for (state, member_cfgs, sd), name in zip(loaded, names):

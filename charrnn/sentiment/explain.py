@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from .kind import CLASSES, SentimentModel
 from .model import SentimentBlend
-from .predict import probabilities_ids
+from .predict import known_ids, probabilities_ids
 from .text import UNK_ID, tokenizer
 
 EXPLAIN_LIMIT = 500  # at most this many tokens are explained (fewer when the model itself reads fewer)
@@ -83,7 +83,7 @@ def explain(sm: SentimentModel, text: str, limit: int = EXPLAIN_LIMIT, target: s
     tokens = all_tokens[:n_read]
     cut = len(all_tokens) - len(tokens)
     ids = sm.vocab.encode(tokens)
-    known = [i != UNK_ID for i in ids]
+    known = known_ids(sm, ids)
     n = len(ids)
     # Prefixes 1..n, then the n occlusions (a one-token text without its token becomes <unk>, as empty text does).
     seqs = [ids[:k] for k in range(1, n + 1)] + [ids[:i] + ids[i + 1:] or [UNK_ID] for i in range(n)]
@@ -112,8 +112,7 @@ def _route(model, n: int) -> str:
     """For a blend (model.SentimentBlend), which parts answered a text of n tokens; "" for any other model."""
     if not isinstance(model, SentimentBlend):
         return ""
-    short = max(n, 1) <= model.split_at
-    parts = sum(1 for p in model.parts if p["texts"] in ("short" if short else "long", "all"))
+    short, parts = max(n, 1) <= model.split_at, len(model.routed(n))
     return (f"a blend: {'at most' if short else 'more than'} {model.split_at} tokens, so the mean of its {parts} "
             f"part(s) for {'short' if short else 'long'} texts answered (removing a word can change the route)")
 

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from .text import PAD_ID
+from .text import PAD_ID, UNK_ID
 
 POOLINGS = ("last", "mean", "max", "meanmax")
 MAX_CLASSES = 100  # label values a classifier takes at most (and 2 at least)
@@ -147,14 +147,20 @@ class SentimentEnsemble(nn.Module):
         self.cfg = cfgs[0]  # the members' shared settings (vocabulary size, classes) are read from the first
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        if self.cfg.outputs > 1:
-            p = torch.stack([torch.softmax(m(ids, lengths).float(), dim=1) for m in self.members]).mean(0)
-            return p.clamp_min(1e-30).log()
-        p = torch.stack([torch.sigmoid(m(ids, lengths).float()) for m in self.members]).mean(0)
-        return torch.logit(p, eps=1e-7)
+        p = torch.stack([probabilities(m(ids, lengths)) for m in self.members]).mean(0)
+        return mean_output(p, self.cfg.outputs)
+
+
+def mean_output(p: torch.Tensor, outputs: int) -> torch.Tensor:
+    """A classifier's output for averaged (batch, classes) probabilities: the logit of the second class's (two
+    classes), else the log of each class's (whose softmax is p)."""
+    if outputs > 1:
+        return p.clamp_min(1e-30).log()
+    return torch.logit(p[:, 1], eps=1e-7)
 
 
 TEXTS = ("short", "long", "all")  # which texts a blend's part reads: up to `split_at` tokens, more, or any
+MAX_READ = 100_000  # tokens: the most a blend's split or a part's reading length may be
 
 
 def check_blend(spec: dict, n_members: int) -> tuple[int, list[dict]]:
@@ -162,8 +168,8 @@ def check_blend(spec: dict, n_members: int) -> tuple[int, list[dict]]:
     members (every member in exactly one part), the tokens it reads and the texts it scores; short and long texts
     each need at least one part."""
     split_at, parts = spec["split_at"], spec["parts"]
-    if isinstance(split_at, bool) or not isinstance(split_at, int) or split_at < 1:
-        raise ValueError(f"split_at must be a whole number of tokens, at least 1, got {split_at!r}")
+    if isinstance(split_at, bool) or not isinstance(split_at, int) or not 1 <= split_at <= MAX_READ:
+        raise ValueError(f"split_at must be a whole number of tokens from 1 to {MAX_READ:,}, got {split_at!r}")
     if not isinstance(parts, list) or not parts:
         raise ValueError("a blend needs at least one part")
     seen: list[int] = []
@@ -172,8 +178,8 @@ def check_blend(spec: dict, n_members: int) -> tuple[int, list[dict]]:
         if not isinstance(members, list) or not members or not all(
                 isinstance(i, int) and not isinstance(i, bool) for i in members):
             raise ValueError(f"a part's members must be a list of member numbers, got {members!r}")
-        if isinstance(reads, bool) or not isinstance(reads, int) or reads < 1:
-            raise ValueError(f"a part's reads must be a whole number of tokens, at least 1, got {reads!r}")
+        if isinstance(reads, bool) or not isinstance(reads, int) or not 1 <= reads <= MAX_READ:
+            raise ValueError(f"a part's reads must be a whole number of tokens from 1 to {MAX_READ:,}, got {reads!r}")
         if texts not in TEXTS:
             raise ValueError(f"a part's texts must be one of {', '.join(TEXTS)}, got {texts!r}")
         seen += members
@@ -198,9 +204,9 @@ class SentimentBlend(nn.Module):
 
     def __init__(self, cfgs: list[SentimentConfig], spec: dict, vocab_size: int):
         super().__init__()
+        self.split_at, self.parts = check_blend(spec, len(cfgs))
         if len({c.n_classes for c in cfgs}) != 1:
             raise ValueError("the members' numbers of classes differ")
-        self.split_at, self.parts = check_blend(spec, len(cfgs))
         for part in self.parts:
             if len({cfgs[i].vocab_size for i in part["members"]}) != 1:
                 raise ValueError("the members of one part must share its vocabulary")
@@ -213,6 +219,17 @@ class SentimentBlend(nn.Module):
     def part_vocab_size(self, i: int) -> int:
         """The vocabulary size of part i's members (its map's values must be below it)."""
         return self.members[self.parts[i]["members"][0]].cfg.vocab_size
+
+    def routed(self, n_tokens: int) -> list[int]:
+        """The parts that answer a text of `n_tokens` tokens (at least one: empty text is read as `<unk>`)."""
+        which = "short" if max(n_tokens, 1) <= self.split_at else "long"
+        return [i for i, part in enumerate(self.parts) if part["texts"] in (which, "all")]
+
+    def known(self, ids: list[int]) -> list[bool]:
+        """For each blend id of one text, whether a part that answers this text knows the word (its map gives it
+        an id other than `<unk>`): a word only another route's parts know counts for nothing."""
+        maps = [getattr(self.maps, str(i)) for i in self.routed(len(ids))]
+        return [any(int(m[i]) != UNK_ID for m in maps) for i in ids]
 
     def _part(self, i: int, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Part i's mean class probabilities (batch, classes) for blend ids."""
@@ -230,9 +247,7 @@ class SentimentBlend(nn.Module):
             if len(rows):
                 parts = [i for i, part in enumerate(self.parts) if part["texts"] in (which, "all")]
                 p[rows] = torch.stack([self._part(i, ids[rows], lengths[rows]) for i in parts]).mean(0)
-        if self.cfg.outputs > 1:
-            return p.clamp_min(1e-30).log()
-        return torch.logit(p[:, 1], eps=1e-7)
+        return mean_output(p, self.cfg.outputs)
 
 
 def check_maps(blend: SentimentBlend, weights: dict[str, torch.Tensor]) -> None:
@@ -243,5 +258,5 @@ def check_maps(blend: SentimentBlend, weights: dict[str, torch.Tensor]) -> None:
         size = blend.part_vocab_size(i)
         if m.dtype not in (torch.int32, torch.int64) or m.dim() != 1 or len(m) < 2:
             raise ValueError(f"maps.{i} is not a list of word ids")
-        if int(m.min()) < 0 or int(m.max()) >= size or m[:2].tolist() != [PAD_ID, 1]:
+        if int(m.min()) < 0 or int(m.max()) >= size or m[:2].tolist() != [PAD_ID, UNK_ID]:
             raise ValueError(f"maps.{i} holds ids outside its part's vocabulary of {size} words")

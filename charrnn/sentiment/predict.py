@@ -4,8 +4,8 @@ from __future__ import annotations
 import torch
 
 from .kind import SentimentModel
-from .model import SentimentLSTM, probabilities
-from .text import encode, pad_batch
+from .model import SentimentBlend, SentimentLSTM, probabilities
+from .text import UNK_ID, encode, pad_batch
 
 
 def _texts(model: SentimentModel, texts: list[str], batch_size: int) -> list[list[int]]:
@@ -53,6 +53,14 @@ def predict_ids(model: SentimentLSTM, seqs: list[list[int]], batch_size: int = 2
                 device: torch.device | str = "cpu") -> list[float]:
     """P(second class) per id sequence of a two-class model, batched by similar length, in input order."""
     return [row[1] for row in probabilities_ids(model, seqs, batch_size, device)]
+
+
+def known_ids(model: SentimentModel, ids: list[int]) -> list[bool]:
+    """For each token id of one text, whether the classifier knows the word: any id but `<unk>`; for a blend,
+    whether a part that answers this text knows it (a word only the other route's parts know counts for nothing)."""
+    if isinstance(model.model, SentimentBlend):
+        return model.model.known(ids)
+    return [i != UNK_ID for i in ids]
 
 
 def predicted(probs: list[list[float]]) -> list[int]:

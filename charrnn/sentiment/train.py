@@ -73,7 +73,7 @@ class SentimentTrainConfig:
     #   only for two classes (a negation flips the class), else none are added
     lexicon: float = 0.0  # sentences from the built-in sentiment lexicon (lexicon.py), as a share of the rows;
     #   only for classes named as polarity (negative/positive, neg/pos, bad/good), else none are added
-    pretrained: str = ""  # a pre-trained word LM (wordlm.py): its vocabulary, tokenizer, embedding and LSTMs
+    pretrained: str = ""  # a pre-trained word LM (wordlm.py) or a classifier: its vocabulary, embedding and LSTMs
     pretrained_lr: float = 1.0  # the LM's layers learn at this times lr (ULMFiT's discriminative rates: < 1)
     pretrained_member: int = 0  # when `pretrained` is a classifier ensemble: the member whose encoder starts ours
     options: dict | None = None  # the command line that started the run, resolved (`charrnn show --config`)
@@ -93,6 +93,8 @@ class SentimentTrainConfig:
         number("grad_clip", self.grad_clip, 0.0, (0, None), note=" (0: off)")
         whole("seed", self.seed, 1, (-(2**63), 2**64 - 1))
         whole("pretrained_member", self.pretrained_member, 0, (0, 15))
+        if self.pretrained_member and not self.pretrained:
+            raise ValueError("pretrained_member needs a classifier to start from (pretrained)")
         if self.lr_decay not in ("none", "linear"):
             raise ValueError(f"lr_decay must be 'none' or 'linear', got {self.lr_decay!r}")
         tokenizer(self.tokenizer)  # ValueError for an unknown name
@@ -328,7 +330,7 @@ def _build_model(model_config: dict | None, config: SentimentTrainConfig, data: 
     model_cfg = SentimentConfig(vocab_size=len(vocab), **{**(model_config or {}), "n_classes": len(data.classes)})
     model = SentimentLSTM(model_cfg)
     if lm is not None:
-        init_classifier(model, lm)
+        model.pretrained_prefixes = init_classifier(model, lm)  # what _param_groups slows with pretrained_lr
         metrics.update(pretrained=os.path.basename(config.pretrained), pretrained_words=lm.metrics.get("words_seen"))
     if config.glove:
         glove = load_glove(config.glove, vocab, model_cfg.embed, seed=config.seed)
@@ -344,7 +346,7 @@ def _param_groups(model: SentimentLSTM, config: SentimentTrainConfig) -> list[di
     trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     if not config.pretrained or config.pretrained_lr == 1.0:
         return [{"params": [p for _, p in trainable], "scale": 1.0}]
-    from_lm = ("embedding.", "forward_lstms.0.", "backward_lstms.0.")
+    from_lm = getattr(model, "pretrained_prefixes", ("embedding.", "forward_lstms.0.", "backward_lstms.0."))
     lm = [p for n, p in trainable if n.startswith(from_lm)]
     rest = [p for n, p in trainable if not n.startswith(from_lm)]
     return [{"params": lm, "lr": config.lr * config.pretrained_lr, "scale": config.pretrained_lr},

@@ -24,6 +24,7 @@ from ..device import pick_device
 from ..kinds import SENTIMENT, check_shapes
 from ..training import checkpoint_dict, cpu_state_dict, stop_signals
 from .kind import build_sentiment
+from .model import SentimentBlend
 from .text import PAD_ID, WORDS, WordVocab, tokenizer
 from .vectors import load_glove
 
@@ -229,12 +230,17 @@ def load_encoder(path: str | os.PathLike, member: int = 0) -> PretrainedLM:
     were an LM's: a classifier fine-tuned on one dataset is then the starting point for another (transfer from
     IMDb reviews to sentences, say). CheckpointError when it is neither, or has no such member."""
     obj = ckpt.load(path)
-    if obj["kind"] != SENTIMENT:
-        return load_word_lm(path)
     name = ckpt.display_name(path)
-    if "blend" in obj["config"]["model"]:
+    if obj["kind"] != SENTIMENT:
+        if obj["kind"] != KIND:
+            raise ckpt.CheckpointError(f"{name} is a {obj['kind']!r} checkpoint: --pretrained takes a word LM "
+                                       f"({KIND!r}) or a classifier ({SENTIMENT!r})")
+        if member:
+            raise ckpt.CheckpointError(f"{name} is a word LM, not an ensemble: --pretrained-member is for classifiers")
+        return load_word_lm(path)
+    sm = build_sentiment(obj, name)  # checked: a malformed file is a CheckpointError here
+    if isinstance(sm.model, SentimentBlend):
         raise ckpt.CheckpointError(f"{name} is a blend: start from one of the classifiers it was made of")
-    sm = build_sentiment(obj, name)
     members = list(sm.model.members) if hasattr(sm.model, "members") else [sm.model]
     if not 0 <= member < len(members):
         raise ckpt.CheckpointError(f"{name} has {len(members)} member(s): --pretrained-member must be 0 to "
@@ -248,9 +254,10 @@ def load_encoder(path: str | os.PathLike, member: int = 0) -> PretrainedLM:
     return PretrainedLM(sm.vocab, cfg, sm.tokenizer, weights, {"from_classifier": name, "member": member})
 
 
-def init_classifier(model: nn.Module, lm: PretrainedLM) -> None:
+def init_classifier(model: nn.Module, lm: PretrainedLM) -> tuple[str, ...]:
     """Copy the LM's embedding and LSTMs into the classifier's embedding and first-layer LSTMs (the backward one
-    only when the classifier has it). The classifier must use the LM's vocabulary, embedding and hidden sizes."""
+    only when both have it) and return the prefixes of the classifier's parameters so started. The classifier must
+    use the LM's vocabulary, embedding and hidden sizes."""
     cfg = model.cfg
     if (cfg.vocab_size, cfg.embed, cfg.hidden) != (lm.config.vocab_size, lm.config.embed, lm.config.hidden):
         raise ValueError(f"the pre-trained LM has vocabulary {lm.config.vocab_size}, embed {lm.config.embed} and "
@@ -263,3 +270,4 @@ def init_classifier(model: nn.Module, lm: PretrainedLM) -> None:
             targets.append(("backward_lstm", model.backward_lstms[0]))
         for name, lstm in targets:
             lstm.load_state_dict({k.split(".", 1)[1]: v for k, v in state.items() if k.startswith(name + ".")})
+    return ("embedding.", *(f"{name}s.0." for name, _ in targets))

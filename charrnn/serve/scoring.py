@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from ..sentiment.explain import NO_KNOWN_WORDS
 from ..sentiment.kind import SentimentModel
-from ..sentiment.predict import predict_ids, probabilities_ids
-from ..sentiment.text import UNK_ID, encode
+from ..sentiment.predict import known_ids, predict_ids, probabilities_ids
+from ..sentiment.text import encode
 
 
 def review_text(text: str | None) -> str:
@@ -31,14 +31,14 @@ def positive_probability(model: SentimentModel, text: str | None) -> float:
 
 def known_words(model: SentimentModel, text: str) -> int:
     """How many of the tokens a loaded sentiment model reads in `text` are in its vocabulary."""
-    return sum(i != UNK_ID for i in _ids(model, text))
+    return sum(known_ids(model, _ids(model, text)))
 
 
 def class_probabilities(model: SentimentModel, text: str) -> dict[str, float]:
     """{class name: probability} of one text (checked by `review_text` first) for every one of the model's classes;
     ValueError for a text without a word the model knows (its answer would say nothing about the text)."""
     ids = _ids(model, text)
-    if not any(i != UNK_ID for i in ids):
+    if not any(known_ids(model, ids)):
         raise ValueError(f"{NO_KNOWN_WORDS}: none of the words is in its vocabulary")
     if len(model.classes) > 2:
         return dict(zip(model.classes, probabilities_ids(model.model, [ids], 1, model.device)[0]))

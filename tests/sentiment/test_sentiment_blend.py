@@ -3,6 +3,7 @@ and `--pretrained` from a classifier's encoder."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -35,8 +36,8 @@ def _train(data, out, *extra: str, seed: str = "1") -> None:
 
 @pytest.fixture(scope="module")
 def parts(tmp_path_factory):
-    """Three classifiers: a and c on the same reviews and split (one vocabulary, other models), b on reviews with other words for some
-    (another vocabulary: its words "fine", "superb", ... are unknown to a)."""
+    """Three classifiers: a and c on the same reviews and split (one vocabulary, other models), b on reviews with
+    other words for some (another vocabulary: its words "fine", "superb", ... are unknown to a)."""
     tmp = tmp_path_factory.mktemp("blend")
     files = reviews({"train": 60, "test": 10})
     other = {k: " ".join(SYNONYMS.get(w, w) for w in v.split(" ")) for k, v in reviews({"train": 60, "test": 10},
@@ -118,7 +119,8 @@ def test_a_blend_is_a_sentiment_checkpoint_everywhere(parts, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("tamper", ["id past the part's vocabulary", "negative id", "pad mapped", "float map",
-                                    "member in two parts", "no part for long texts", "split_at zero"])
+                                    "map of another length", "member in two parts", "no part for long texts",
+                                    "split_at zero", "split_at past int64", "reads past int64", "parts not a list"])
 def test_a_tampered_blend_is_refused_in_one_line(parts, tmp_path, tamper):
     tmp = parts
     blend_classifiers([tmp / "a.pt"], [tmp / "b.pt"], tmp_path / "ab.pt", SPLIT)
@@ -132,6 +134,14 @@ def test_a_tampered_blend_is_refused_in_one_line(parts, tmp_path, tamper):
         maps["maps.0"][0] = 2
     elif tamper == "float map":
         maps["maps.0"] = maps["maps.0"].float()
+    elif tamper == "map of another length":
+        maps["maps.0"] = maps["maps.0"][:-1]
+    elif tamper == "split_at past int64":
+        spec["split_at"] = 2**70
+    elif tamper == "reads past int64":
+        spec["parts"][0]["reads"] = 2**70
+    elif tamper == "parts not a list":
+        spec["parts"] = {"members": [0, 1]}
     elif tamper == "member in two parts":
         spec["parts"][1]["members"] = [0]
     elif tamper == "no part for long texts":
@@ -163,7 +173,7 @@ def test_what_cannot_be_blended_is_refused_and_nothing_written(parts, tmp_path, 
         with pytest.raises(ValueError, match="at least one classifier for short texts and one for long texts"):
             blend_classifiers([tmp / "a.pt"], [], out)
         argv, expect = ["blend", "--short", str(tmp / "a.pt"), "--long", str(tmp / "b.pt"), "--split-at", "0"], \
-            "split_at must be a whole number of tokens, at least 1, got 0"
+            "split_at must be a whole number of tokens from 1 to 100,000, got 0"
     assert main(["sentiment", *argv, "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("charrnn sentiment") and expect in err[-1]
@@ -185,3 +195,76 @@ def test_a_classifier_is_a_starting_point_for_another(parts, tmp_path):
         load_encoder(tmp_path / "ac.pt", member=2)
     assert torch.equal(load_encoder(tmp_path / "ac.pt", member=1).state_dict["embedding.weight"],
                        load_sentiment(tmp_path / "ac.pt").model.members[1].embedding.weight)
+
+
+def test_a_word_only_the_other_route_knows_counts_for_nothing(parts, tmp_path):
+    """A short text is read by the short parts only: b's words ("superb") are unknown to them, so the app refuses
+    to give a number, and explain marks the word unknown, as a.pt alone would."""
+    from charrnn.serve.scoring import class_probabilities, known_words
+
+    tmp = parts
+    blend_classifiers([tmp / "a.pt"], [tmp / "b.pt"], tmp_path / "ab.pt", SPLIT)
+    sm = load_sentiment(tmp_path / "ab.pt")
+    with pytest.raises(ValueError, match="no known words"):
+        class_probabilities(sm, "superb dreadful")
+    assert known_words(sm, "superb good") == 1 and explain(sm, "superb good").known == [False, True]
+    long_text = "superb superb picture was dreadful"  # long: b reads it and knows its words
+    assert known_words(sm, long_text) == 5 and class_probabilities(sm, long_text)
+
+
+def test_a_split_past_every_part_still_sends_long_texts_to_the_long_parts(parts, tmp_path):
+    tmp = parts
+    reads = load_sentiment(tmp / "a.pt").max_tokens
+    blend_classifiers([tmp / "a.pt"], [tmp / "b.pt"], tmp_path / "ab.pt", reads + 5, "float32")
+    sm = load_sentiment(tmp_path / "ab.pt")
+    assert sm.max_tokens == reads + 6  # the blend reads one token past its split, so a long text can be seen
+    longer = " ".join(["good film"] * (reads // 2 + 3))
+    assert predict(sm, [longer]) == pytest.approx(_p(tmp / "b.pt", [longer]), abs=1e-5)
+
+
+def test_blends_of_more_than_two_classes_average_each_class(tmp_path):
+    from charrnn.sentiment.predict import predict_proba
+
+    from ..sentiment_fixtures import keyword_csv
+
+    classes = ["arts", "food", "tech"]
+    for name, seed in (("x", 0), ("y", 3)):
+        assert main(["sentiment", "train", "--data", str(keyword_csv(tmp_path / f"{name}.csv", classes, 30, seed)),
+                     "--preset", "best", "--embed", "16", "--hidden", "16", "--epochs", "2", "--batch-size", "16",
+                     "--device", "cpu", "--quiet", "--out", str(tmp_path / f"{name}.pt")]) == 0
+    blend_classifiers([tmp_path / "x.pt", tmp_path / "y.pt"], [tmp_path / "y.pt"], tmp_path / "xy.pt", SPLIT,
+                      "float32")
+    sm = load_sentiment(tmp_path / "xy.pt")
+    texts = ["painting soup", "the laptop code was a chip in the server room"]
+    got = predict_proba(sm, texts)
+    x, y = (predict_proba(load_sentiment(tmp_path / f"{n}.pt"), texts) for n in "xy")
+    assert sm.classes == tuple(classes) and all(sum(row) == pytest.approx(1.0) for row in got)
+    assert got[0] == pytest.approx([(a + b) / 2 for a, b in zip(x[0], y[0])], abs=1e-5)
+    assert got[1] == pytest.approx(y[1], abs=1e-5)
+
+
+def test_evaluate_without_a_checkpoint_uses_the_default_and_record_needs_one(parts, tmp_path, capsys, monkeypatch):
+    from charrnn.sentiment.kind import DEFAULT_FILE
+
+    tmp = parts
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    blend_classifiers([tmp / "a.pt"], [tmp / "b.pt"], folder / DEFAULT_FILE, SPLIT)
+    monkeypatch.chdir(tmp_path)
+    capsys.readouterr()
+    assert main(["sentiment", "evaluate", "--data", str(tmp / "a.tar.gz")]) == 0
+    out = capsys.readouterr()
+    assert DEFAULT_FILE in out.err and out.out.strip().splitlines()[-1].endswith("n=20")
+    assert main(["sentiment", "evaluate", "--data", str(tmp / "a.tar.gz"), "--record"]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1].endswith("name it with --checkpoint")
+
+
+def test_pretrained_member_needs_a_classifier(parts, tmp_path):
+    from charrnn.sentiment import SentimentTrainConfig
+
+    with pytest.raises(ValueError, match="pretrained_member needs a classifier"):
+        SentimentTrainConfig(pretrained_member=1)
+    shakespeare = Path(__file__).resolve().parents[2] / "checkpoints" / "tiny-shakespeare.pt"
+    if shakespeare.is_file():
+        with pytest.raises(ckpt.CheckpointError, match="--pretrained takes a word LM"):
+            load_encoder(shakespeare)
