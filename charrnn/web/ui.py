@@ -192,7 +192,9 @@ def sentiment_tab(app: WebApp) -> tuple[gr.Tab, gr.Dropdown]:
                                              api_name="sentiment", concurrency_limit=4, concurrency_id="sentiment")
         explain_button.click(lambda: (None, None, None), None, cleared, queue=False, api_visibility="private").then(
             explain, inputs=[review, choice, towards], outputs=[words, running], api_name="explain",
-            concurrency_limit=2, concurrency_id="explain")
+            concurrency_limit=2, concurrency_id="explain").success(  # the verdict too: an explanation has one
+            sentiment, inputs=[review, choice], outputs=verdict, api_visibility="private",
+            concurrency_limit=4, concurrency_id="sentiment")
         choice.change(lambda name: dropdown(app.explain_targets(name)), choice, towards, queue=False,
                       api_visibility="private")
     return tab, choice
