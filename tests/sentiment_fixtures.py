@@ -52,6 +52,15 @@ def reviews(per_label: dict[str, int], seed: int = 0) -> dict[str, str]:
     return files
 
 
+def train_tiny(data: Path, out: Path, *extra: str, seed: str = "1") -> None:
+    """A tiny classifier (BiLSTM 16, three epochs) trained on `data` through the command line, with `extra` options."""
+    from charrnn.cli import main
+
+    assert main(["sentiment", "train", "--data", str(data), "--preset", "best", "--embed", "16", "--hidden", "16",
+                 "--epochs", "3", "--lr", "0.01", "--batch-size", "16", "--device", "cpu", "--quiet", "--seed", seed,
+                 "--out", str(out), *extra]) == 0
+
+
 def write_tar(path: Path, files: dict[str, str]) -> Path:
     with tarfile.open(path, "w:gz") as tar:
         for name, text in files.items():

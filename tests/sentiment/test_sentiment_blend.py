@@ -19,19 +19,13 @@ from charrnn.sentiment.predict import predict
 from charrnn.sentiment.text import tokenize_words
 from charrnn.sentiment.wordlm import load_encoder
 
-from ..sentiment_fixtures import reviews, write_tar
+from ..sentiment_fixtures import reviews, train_tiny, write_tar
 
 SYNONYMS = {"good": "fine", "great": "superb", "bad": "poor", "awful": "dreadful", "movie": "picture"}
 SHORT = ["great", "awful film", "not good", "", "superb", "dreadful picture"]  # at most SPLIT tokens
 LONG = ["the movie was great and the actor was wonderful too", "a boring plot and an awful awful waste of a film",
         "superb superb picture but a dreadful dreadful ending overall"]
 SPLIT = 3
-
-
-def _train(data, out, *extra: str, seed: str = "1") -> None:
-    assert main(["sentiment", "train", "--data", str(data), "--preset", "best", "--embed", "16", "--hidden", "16",
-                 "--epochs", "3", "--lr", "0.01", "--batch-size", "16", "--device", "cpu", "--quiet", "--seed", seed,
-                 "--out", str(out), *extra]) == 0
 
 
 @pytest.fixture(scope="module")
@@ -42,9 +36,9 @@ def parts(tmp_path_factory):
     files = reviews({"train": 60, "test": 10})
     other = {k: " ".join(SYNONYMS.get(w, w) for w in v.split(" ")) for k, v in reviews({"train": 60, "test": 10},
                                                                                      seed=5).items()}
-    _train(write_tar(tmp / "a.tar.gz", files), tmp / "a.pt")
-    _train(write_tar(tmp / "b.tar.gz", other), tmp / "b.pt", "--pooling", "last", "--fc", "8")
-    _train(tmp / "a.tar.gz", tmp / "c.pt", "--pooling", "max", "--fc", "12")  # a's split: a's vocabulary
+    train_tiny(write_tar(tmp / "a.tar.gz", files), tmp / "a.pt")
+    train_tiny(write_tar(tmp / "b.tar.gz", other), tmp / "b.pt", "--pooling", "last", "--fc", "8")
+    train_tiny(tmp / "a.tar.gz", tmp / "c.pt", "--pooling", "max", "--fc", "12")  # a's split: a's vocabulary
     return tmp
 
 
@@ -188,7 +182,7 @@ def test_a_classifier_is_a_starting_point_for_another(parts, tmp_path):
     assert lm.vocab.words == b.vocab.words and lm.config.hidden == 16
     assert torch.equal(lm.state_dict["embedding.weight"], b.model.embedding.weight)
     assert torch.equal(lm.state_dict["forward_lstm.weight_hh_l0"], b.model.forward_lstms[0].weight_hh_l0)
-    _train(tmp / "a.tar.gz", tmp_path / "from_b.pt", "--pretrained", str(tmp / "b.pt"), "--epochs", "1")
+    train_tiny(tmp / "a.tar.gz", tmp_path / "from_b.pt", "--pretrained", str(tmp / "b.pt"), "--epochs", "1")
     assert ckpt.load(tmp_path / "from_b.pt")["vocab"] == ckpt.load(tmp / "b.pt")["vocab"]  # b's words, not a's
     combine_classifiers([tmp / "a.pt", tmp / "c.pt"], tmp_path / "ac.pt")
     with pytest.raises(ckpt.CheckpointError, match="2 member"):

@@ -15,15 +15,9 @@ from charrnn.sentiment.ensemble import combine_classifiers, quantize_rows
 from charrnn.sentiment.explain import explain
 from charrnn.sentiment.predict import predict
 
-from ..sentiment_fixtures import reviews, write_tar
+from ..sentiment_fixtures import reviews, train_tiny, write_tar
 
 TEXTS = ["A wonderful film, I loved it.", "Dull and awful.", "not good", "", "great great great but the end"]
-
-
-def _train(data, out, *extra: str, seed: str = "1") -> None:
-    assert main(["sentiment", "train", "--data", str(data), "--preset", "best", "--embed", "16", "--hidden", "16",
-                 "--epochs", "3", "--lr", "0.01", "--batch-size", "16", "--device", "cpu", "--quiet", "--seed", seed,
-                 "--out", str(out), *extra]) == 0
 
 
 @pytest.fixture(scope="module")
@@ -32,9 +26,9 @@ def members(tmp_path_factory):
     third on another seed's split."""
     tmp = tmp_path_factory.mktemp("ensemble")
     data = write_tar(tmp / "imdb.tar.gz", reviews({"train": 60, "test": 25}))
-    _train(data, tmp / "a.pt")
-    _train(data, tmp / "b.pt", "--pooling", "last", "--no-bidirectional", "--fc", "8")
-    _train(data, tmp / "c.pt", seed="2")
+    train_tiny(data, tmp / "a.pt")
+    train_tiny(data, tmp / "b.pt", "--pooling", "last", "--no-bidirectional", "--fc", "8")
+    train_tiny(data, tmp / "c.pt", seed="2")
     return tmp, data
 
 
