@@ -1,12 +1,14 @@
 """Run app.py as a subprocess on a free port, for end-to-end tests."""
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,6 +52,16 @@ def launch(folder: Path, env: dict | None = None, timeout: float = 300, options:
     command = [sys.executable, str(ROOT / "app.py"), "--port", str(port), "--checkpoints", str(folder), "--device",
                "cpu", *options]
     return start_app(command, folder, env, timeout, cwd=folder.parent)
+
+
+@contextlib.contextmanager
+def serving(folder: Path, base: Path, env: dict | None = None, options: tuple[str, ...] = ()) -> Iterator[AppProcess]:
+    """`launch` on `folder`, Gradio's temporary files under `base`/gradio, stopped when the block ends."""
+    proc = launch(folder, {"GRADIO_TEMP_DIR": str(base / "gradio"), **(env or {})}, options=options)
+    try:
+        yield proc
+    finally:
+        proc.stop()
 
 
 def start_app(command: list[str], folder: Path, env: dict | None = None, timeout: float = 300,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from .apphelpers import SHIPPED, checkpoint_folder, launch
+from .apphelpers import SHIPPED, checkpoint_folder, serving
 
 CHROMIUM = Path(os.environ.get("CHARRNN_CHROMIUM", "/usr/bin/chromium"))
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -27,9 +27,8 @@ if not CHROMIUM.is_file():
 def app(tmp_path_factory):
     base = tmp_path_factory.mktemp("browser")
     folder = checkpoint_folder(base, [SHIPPED / "mysterious-island.pt", SHIPPED / "imdb-sentiment.pt"])
-    proc = launch(folder, {"GRADIO_TEMP_DIR": str(base / "gradio")})
-    yield proc
-    proc.stop()
+    with serving(folder, base) as proc:
+        yield proc
 
 
 @pytest.fixture(scope="module")

@@ -29,7 +29,7 @@ from charrnn.kinds import CHAR_LM, SENTIMENT
 from charrnn.sentiment import load_sentiment
 from charrnn.web.webapp import WebApp
 
-from .apphelpers import ROOT, launch, tiny_sentiment
+from .apphelpers import ROOT, serving, tiny_sentiment
 from .helpers import REPEAT, tiny_config, train_tiny
 
 LM, SENT = CHAR_LM, SENTIMENT
@@ -341,9 +341,8 @@ def app(files, tmp_path_factory):
     shutil.copyfile(files.sentiment, folder / "toy-sentiment.pt")
     for h in HOSTILE:  # copied after the good ones, so the hostile files are the newest
         shutil.copyfile(files[h.name], folder / h.name)
-    proc = launch(folder, {"GRADIO_TEMP_DIR": str(base / "gradio")})
-    yield proc
-    proc.stop()
+    with serving(folder, base) as proc:
+        yield proc
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from charrnn import shelf  # noqa: E402
 from charrnn import checkpoint as ckpt  # noqa: E402
 from charrnn.lm.sample import MAX_LENGTH  # noqa: E402
 
-from ..apphelpers import SHIPPED, checkpoint_folder, labelled_csv, launch  # noqa: E402
+from ..apphelpers import SHIPPED, checkpoint_folder, labelled_csv, serving  # noqa: E402
 from ..helpers import REPEAT  # noqa: E402
 
 BOOK = 4242
@@ -50,10 +50,8 @@ def gutenberg(tmp_path_factory):
 def app(tmp_path_factory, gutenberg):
     base = tmp_path_factory.mktemp("app")
     folder = checkpoint_folder(base, [SENTIMENT])
-    proc = launch(folder, {"CHARRNN_GUTENBERG_URL": gutenberg, "CHARRNN_CORPORA": str(base / "corpora"),
-                           "GRADIO_TEMP_DIR": str(base / "gradio")})
-    yield proc
-    proc.stop()
+    with serving(folder, base, {"CHARRNN_GUTENBERG_URL": gutenberg, "CHARRNN_CORPORA": str(base / "corpora")}) as proc:
+        yield proc
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from gradio_client.exceptions import AppError  # noqa: E402
 from charrnn import shelf  # noqa: E402
 from charrnn.sentiment import load_labelled, preset, train_sentiment  # noqa: E402
 
-from ..apphelpers import launch  # noqa: E402
+from ..apphelpers import serving  # noqa: E402
 from ..sentiment_fixtures import keyword_csv  # noqa: E402
 
 THREE = ["sports", "arts", "tech"]
@@ -31,9 +31,8 @@ def app(tmp_path_factory):
     data = load_labelled(keyword_csv(base / "three.csv", THREE, 60))
     result = train_sentiment(data, model, config, out=folder / "topics.pt", progress=False)
     assert result["val_accuracy"] > 0.9
-    proc = launch(folder, {"GRADIO_TEMP_DIR": str(base / "gradio")})
-    yield proc
-    proc.stop()
+    with serving(folder, base) as proc:
+        yield proc
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from gradio_client.exceptions import AppError, AuthenticationError  # noqa: E402
 
 from charrnn.web.webapp import PUBLIC_REFUSAL  # noqa: E402
 
-from ..apphelpers import checkpoint_folder, labelled_csv, launch  # noqa: E402
+from ..apphelpers import checkpoint_folder, labelled_csv, serving  # noqa: E402
 
 USERS = [("ann", "correct:horse"), ("bob", "battery")]
 
@@ -25,10 +25,8 @@ def app(tmp_path_factory):
     folder = checkpoint_folder(base)
     users = base / "users.txt"
     users.write_text(f"# who may sign in\n{USERS[1][0]}:{USERS[1][1]}\n")
-    proc = launch(folder, {"GRADIO_TEMP_DIR": str(base / "gradio")},
-                  options=("--public", "--auth", ":".join(USERS[0]), "--auth-file", str(users)))
-    yield proc
-    proc.stop()
+    with serving(folder, base, options=("--public", "--auth", ":".join(USERS[0]), "--auth-file", str(users))) as proc:
+        yield proc
 
 
 @pytest.fixture(scope="module")
