@@ -17,8 +17,8 @@ from .. import checkpoint as ckpt
 from .. import hub
 from ..kinds import SENTIMENT
 from ..training import checkpoint_dict
-from .ensemble import MAX_MEMBERS, PRECISIONS, _member, _same, add_members, at_precision
-from .kind import MAX_TOKENS, check, multiclass_format, sentiment_classes
+from .ensemble import MAX_MEMBERS, PRECISIONS, _member, _same, add_members, at_precision, save_checked
+from .kind import MAX_TOKENS, sentiment_classes
 from .model import check_blend
 from .text import PAD, TOKENIZER, UNK, WordVocab
 
@@ -98,8 +98,6 @@ def blend_classifiers(short: list[str | os.PathLike], long: list[str | os.PathLi
                             union, weights, {"members": members, "n_members": len(cfgs)},
                             **({"scales": scales} if scales else {}), tokenizer=tok, classes=classes,
                             data={"source": " + ".join(names)})
-    multiclass_format(state, len(classes))
-    check(state, os.path.basename(out))  # what is written loads
-    path = ckpt.save(state, out)
+    path = save_checked(state, out)
     return {"out": str(path), "members": len(cfgs), "parts": len(parts), "words": len(union),
             "bytes": path.stat().st_size}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 
@@ -82,6 +83,13 @@ COMBINE_ADVICE = ("only classifiers that share vocabulary, tokenizer and class n
                   "sentiment blend` joins classifiers of other vocabularies)")
 
 
+def save_checked(state: dict, out: str | os.PathLike) -> Path:
+    """Write a combined classifier (format raised for more than two classes) once it is checked to load."""
+    multiclass_format(state, len(state["classes"]))
+    check(state, os.path.basename(out))
+    return ckpt.save(state, out)
+
+
 def _same(states: list[dict], names: list[str], what: str, get, advice: str = COMBINE_ADVICE) -> None:
     """CheckpointError (ending in `advice`) naming the first checkpoint whose `get` differs from the first one's."""
     first = get(states[0])
@@ -135,7 +143,5 @@ def combine_classifiers(paths: list[str | os.PathLike], out: str | os.PathLike, 
                             {"members": members, "n_members": len(cfgs)}, **({"scales": scales} if scales else {}),
                             tokenizer={**tok, **({"max_tokens": read} if read else {})},
                             classes=classes, data=_split_record(states))
-    multiclass_format(state, len(classes))
-    check(state, os.path.basename(out))  # what is written loads
-    path = ckpt.save(state, out)
+    path = save_checked(state, out)
     return {"out": str(path), "members": len(cfgs), "bytes": path.stat().st_size, "max_tokens": read}

@@ -228,8 +228,9 @@ class SentimentBlend(nn.Module):
     def known(self, ids: list[int]) -> list[bool]:
         """For each blend id of one text, whether a part that answers this text knows the word (its map gives it
         an id other than `<unk>`): a word only another route's parts know counts for nothing."""
-        maps = [getattr(self.maps, str(i)) for i in self.routed(len(ids))]
-        return [any(int(m[i]) != UNK_ID for m in maps) for i in ids]
+        index = torch.tensor(ids, dtype=torch.long, device=self.maps.get_buffer("0").device)
+        routed = [getattr(self.maps, str(i))[index] != UNK_ID for i in self.routed(len(ids))]
+        return torch.stack(routed).any(0).tolist()
 
     def _part(self, i: int, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Part i's mean class probabilities (batch, classes) for blend ids."""
