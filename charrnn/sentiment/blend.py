@@ -19,7 +19,7 @@ from ..kinds import SENTIMENT
 from ..training import checkpoint_dict
 from .ensemble import MAX_MEMBERS, PRECISIONS, _member, _same, add_members, at_precision, save_checked
 from .kind import MAX_TOKENS, sentiment_classes
-from .model import check_blend
+from .model import check_split
 from .text import PAD, TOKENIZER, UNK, WordVocab
 
 SPLIT_AT = 64  # tokens: SST-2's longest training text has 48, a tweet fits; 95% of IMDb's reviews are longer
@@ -65,7 +65,7 @@ def blend_classifiers(short: list[str | os.PathLike], long: list[str | os.PathLi
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     if not short or not long:
         raise ValueError("give at least one classifier for short texts and one for long texts")
-    check_blend({"split_at": split_at, "parts": [{"members": [0], "reads": 1, "texts": "all"}]}, 1)
+    check_split(split_at)
     short, long = [_key(p) for p in short], [_key(p) for p in long]
     paths = list(dict.fromkeys([*short, *long]))  # each file once, in order
     names = [ckpt.display_name(p) for p in paths]

@@ -163,13 +163,18 @@ TEXTS = ("short", "long", "all")  # which texts a blend's part reads: up to `spl
 MAX_READ = 100_000  # tokens: the most a blend's split or a part's reading length may be
 
 
+def check_split(split_at: object) -> int:
+    """A blend's split (a text of at most this many tokens is short); ValueError unless 1 to MAX_READ."""
+    if isinstance(split_at, bool) or not isinstance(split_at, int) or not 1 <= split_at <= MAX_READ:
+        raise ValueError(f"split_at must be a whole number of tokens from 1 to {MAX_READ:,}, got {split_at!r}")
+    return split_at
+
+
 def check_blend(spec: dict, n_members: int) -> tuple[int, list[dict]]:
     """A blend's (split_at, parts) from its recorded spec; ValueError naming what is wrong. Each part names its
     members (every member in exactly one part), the tokens it reads and the texts it scores; short and long texts
     each need at least one part."""
-    split_at, parts = spec["split_at"], spec["parts"]
-    if isinstance(split_at, bool) or not isinstance(split_at, int) or not 1 <= split_at <= MAX_READ:
-        raise ValueError(f"split_at must be a whole number of tokens from 1 to {MAX_READ:,}, got {split_at!r}")
+    split_at, parts = check_split(spec["split_at"]), spec["parts"]
     if not isinstance(parts, list) or not parts:
         raise ValueError("a blend needs at least one part")
     seen: list[int] = []
@@ -222,7 +227,10 @@ class SentimentBlend(nn.Module):
 
     def routed(self, n_tokens: int) -> list[int]:
         """The parts that answer a text of `n_tokens` tokens (at least one: empty text is read as `<unk>`)."""
-        which = "short" if max(n_tokens, 1) <= self.split_at else "long"
+        return self._answering("short" if max(n_tokens, 1) <= self.split_at else "long")
+
+    def _answering(self, which: str) -> list[int]:
+        """The parts that score `which` ("short" or "long") texts."""
         return [i for i, part in enumerate(self.parts) if part["texts"] in (which, "all")]
 
     def known(self, ids: list[int]) -> list[bool]:
@@ -246,8 +254,7 @@ class SentimentBlend(nn.Module):
         for rows, which in ((short, "short"), (~short, "long")):
             rows = rows.nonzero().squeeze(1)
             if len(rows):
-                parts = [i for i, part in enumerate(self.parts) if part["texts"] in (which, "all")]
-                p[rows] = torch.stack([self._part(i, ids[rows], lengths[rows]) for i in parts]).mean(0)
+                p[rows] = torch.stack([self._part(i, ids[rows], lengths[rows]) for i in self._answering(which)]).mean(0)
         return mean_output(p, self.cfg.outputs)
 
 
