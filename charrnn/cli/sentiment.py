@@ -65,7 +65,8 @@ def cmd_train(args) -> None:
              grad_clip=args.grad_clip, val_fraction=args.val_fraction, augment=args.augment,
              lexicon=args.lexicon, pretrained=args.pretrained,
              pretrained_lr=args.pretrained_lr,
-             pretrained_member=args.pretrained_member, options=recorded_options(args)),
+             pretrained_member=args.pretrained_member, teacher=args.teacher, transfer=args.transfer,
+             options=recorded_options(args)),
     )
     board = open_log(args.tensorboard)  # before the data is read: a missing package fails first
     try:
@@ -247,6 +248,10 @@ def _add_train(sub) -> None:
                    help="with --pretrained an ensemble classifier: the member whose encoder to start from (default 0)")
     p.add_argument("--pretrained-lr", type=float,
                    help="with --pretrained: the LM's layers learn at this times --lr (e.g. 0.3; default 1)")
+    p.add_argument("--teacher", metavar="CKPT",
+                   help="distillation: a two-class classifier (an ensemble or blend, say) labels the --transfer texts "
+                        "with its probabilities, and the new classifier learns them beside the labelled rows")
+    p.add_argument("--transfer", metavar="FILE", help="with --teacher: unlabelled texts, one per line (UTF-8)")
     p.add_argument("--seed", type=int)
     p.add_argument("--device", help="auto (default), cpu, cuda, cuda:N, mps")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

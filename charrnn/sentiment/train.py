@@ -28,6 +28,7 @@ from ..training import (
 from .data import VAL_SIZE, Imdb
 from .augment import augment
 from .lexicon import lexicon_sentences, reads_as_sentiment
+from .distill import read_transfer, teacher_labels
 from .datasets import DEFAULT_VAL_FRACTION, MAX_CLASSES, LabelledData, Split, from_imdb, make_split
 from .kind import multiclass_format
 from .model import SentimentConfig, SentimentLSTM
@@ -76,6 +77,8 @@ class SentimentTrainConfig:
     pretrained: str = ""  # a pre-trained word LM (wordlm.py) or a classifier: its vocabulary, embedding and LSTMs
     pretrained_lr: float = 1.0  # the LM's layers learn at this times lr (ULMFiT's discriminative rates: < 1)
     pretrained_member: int = 0  # when `pretrained` is a classifier ensemble: the member whose encoder starts ours
+    teacher: str = ""  # a two-class classifier whose P(second class) is the target of each transfer text
+    transfer: str = ""  # unlabelled texts, one per line, added to the training rows with the teacher's labels
     options: dict | None = None  # the command line that started the run, resolved (`charrnn show --config`)
 
     def __post_init__(self) -> None:
@@ -95,6 +98,8 @@ class SentimentTrainConfig:
         whole("pretrained_member", self.pretrained_member, 0, (0, 15))
         if self.pretrained_member and not self.pretrained:
             raise ValueError("pretrained_member needs a classifier to start from (pretrained)")
+        if bool(self.teacher) != bool(self.transfer):
+            raise ValueError("teacher and transfer go together: the teacher labels the transfer texts")
         if self.lr_decay not in ("none", "linear"):
             raise ValueError(f"lr_decay must be 'none' or 'linear', got {self.lr_decay!r}")
         tokenizer(self.tokenizer)  # ValueError for an unknown name
@@ -214,8 +219,10 @@ def train_sentiment(
         config = replace(config, tokenizer=lm.tokenizer)
         model_config = {**(model_config or {}), "embed": lm.config.embed, "hidden": lm.config.hidden}
     split = _split(labelled, config)
-    data = _prepare_data(labelled, split, config, lm.vocab if lm else None)
+    data = _prepare_data(labelled, split, config, lm.vocab if lm else None, progress)
     metrics: dict = {"corpus": os.path.basename(labelled.source)} if labelled.source else {}
+    if config.teacher:
+        metrics.update(teacher=os.path.basename(config.teacher), n_transfer=data.n_transfer)
     model = _build_model(model_config, config, data, device, metrics, lm)
     opt = torch.optim.Adam(_param_groups(model, config), lr=config.lr, weight_decay=config.weight_decay)
     precision = precision_for(device, config.amp)
@@ -286,6 +293,7 @@ class _Reviews:
     y_val: list[int]
     classes: tuple[str, ...]
     record: dict  # {"format", "source", "text_column", "label_column", "split": {...}}
+    n_transfer: int = 0  # training rows labelled by a teacher (the last ones)
 
 
 def _split(data: LabelledData, config: SentimentTrainConfig) -> Split:
@@ -297,9 +305,9 @@ def _split(data: LabelledData, config: SentimentTrainConfig) -> Split:
 
 
 def _prepare_data(data: LabelledData, split: Split, config: SentimentTrainConfig,
-                  vocab: WordVocab | None = None) -> _Reviews:
+                  vocab: WordVocab | None = None, progress: bool = False) -> _Reviews:
     """Build the vocabulary from the training rows only (unless a pre-trained LM's is given), and encode them and
-    the held-out rows."""
+    the held-out rows. Transfer texts join the training rows with the teacher's probabilities as their labels."""
     tokens_of = tokenizer(config.tokenizer)
     texts, labels = [data.train_texts[i] for i in split.train], [data.train_labels[i] for i in split.train]
     two = len(data.classes) == 2
@@ -309,6 +317,11 @@ def _prepare_data(data: LabelledData, split: Split, config: SentimentTrainConfig
     if config.lexicon and reads_as_sentiment(data.classes):  # its labels are polarity: none for sarcasm, spam
         more_texts, more_labels = lexicon_sentences(round(config.lexicon * len(split.train)), seed=config.seed)
         texts, labels = texts + more_texts, labels + more_labels
+    n_transfer = 0
+    if config.transfer:
+        more_texts = read_transfer(config.transfer)
+        more_probs = teacher_labels(config.teacher, more_texts, tuple(str(c) for c in data.classes), progress)
+        texts, labels, n_transfer = texts + more_texts, labels + more_probs, len(more_texts)
     train_tokens = [tokens_of(t) for t in texts]
     del texts
     vocab = vocab if vocab is not None else WordVocab.build(train_tokens, config.min_freq, config.max_vocab or None)
@@ -319,7 +332,8 @@ def _prepare_data(data: LabelledData, split: Split, config: SentimentTrainConfig
     y_train = torch.tensor([float(y) for y in labels]) if two else torch.tensor(labels, dtype=torch.long)
     return _Reviews(vocab, train_ids, y_train,
                     encode(vocab, [data.train_texts[i] for i in split.val], config.max_tokens, config.tokenizer),
-                    [data.train_labels[i] for i in split.val], tuple(str(c) for c in data.classes), record)
+                    [data.train_labels[i] for i in split.val], tuple(str(c) for c in data.classes), record,
+                    n_transfer)
 
 
 def _build_model(model_config: dict | None, config: SentimentTrainConfig, data: _Reviews, device: torch.device,
