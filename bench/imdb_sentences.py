@@ -28,7 +28,7 @@ def sentences(review: str) -> list[str]:
     for part in SENTENCE_END.split(strip_html(review, "\n").replace("\n", " . ")):
         part = part.strip(" .")
         if part and MIN_TOKENS <= len(tokenize_words(part)) <= MAX_TOKENS:
-            out.append(" ".join(part.split()) + ("" if part[-1] in ".!?" else "."))
+            out.append(" ".join(part.split()) + ("" if part[-1] in ".!?\"')" else "."))
     return out
 
 
@@ -39,6 +39,8 @@ def main() -> None:
     p.add_argument("--n", type=int, default=100_000)
     p.add_argument("--seed", type=int, default=1)
     args = p.parse_args()
+    if args.n < 1:
+        p.error(f"--n must be at least 1, got {args.n}")
     imdb = load_imdb(args.data, unsup=True)
     found = list(dict.fromkeys(s for review in imdb.train + imdb.unsup for s in sentences(review.text)))
     picked = random.Random(args.seed).sample(found, min(args.n, len(found)))

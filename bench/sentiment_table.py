@@ -7,8 +7,8 @@ Columns: IMDb test (25,000 reviews), SST-2 dev (872 sentences), the sarcasm head
 checkpoint held out, for a checkpoint trained on that file), and the word-order probes of the test suite
 (tests/data/word_order_probe*.tsv: probe, probe2, ... probe6). A dataset applies when its class names are the
 checkpoint's: a sarcasm model is not scored on movie reviews. --vader DIR adds two held-out kinds of short text
-the project has no other copy of: tweets (4,200) and Amazon review snippets (3,708), rated -4..4 by ten people each
-in Hutto & Gilbert's VADER study (DIR is its `hutto_ICWSM_2014` folder: `pip download vaderSentiment==3.3.2
+the project has no other copy of: tweets (4,200) and Amazon review snippets (3,708), rated -4..4 by at least 20 people
+each in Hutto & Gilbert's VADER study (DIR is its `hutto_ICWSM_2014` folder: `pip download vaderSentiment==3.3.2
 --no-deps --no-binary :all:`, then untar `additional_resources/hutto_ICWSM_2014.tar.gz` from the sdist). Only the
 clearly polar ones count: mean rating >= 1 is positive, <= -1 negative, the rest left out. (Its movie snippets are
 left out: they are Pang & Lee's Rotten Tomatoes sentences, the source of SST-2's training phrases.)
@@ -42,7 +42,11 @@ def vader_rows(path: Path) -> tuple[list[str], list[int]]:
     texts, labels = [], []
     for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
         parts = line.split("\t", 2)
-        if len(parts) == 3 and abs(rating := float(parts[1])) >= POLAR:
+        try:
+            rating = float(parts[1]) if len(parts) == 3 else 0.0
+        except ValueError:
+            rating = 0.0  # not a rating: the line is left out, as a mild one is
+        if abs(rating) >= POLAR:
             texts.append(html.unescape(parts[2]))
             labels.append(int(rating > 0))
     return texts, labels
@@ -85,7 +89,12 @@ def main() -> None:
                                        if ckpt.load(f).get("kind") == "sentiment")
     names = [n for n in ("imdb", "sst2", "sarcasm", *PROBES) if not (n == "imdb" and args.skip_imdb)]
     names += list(VADER) if args.vader else []
-    names = [n for n in names if n in args.only.split(",")] if args.only else names
+    only = [n.strip() for n in args.only.split(",")] if args.only else names
+    if unknown := [n for n in only if n not in names]:
+        p.error(f"--only: no column {', '.join(unknown)}; the columns are {', '.join(names)}")
+    names = [n for n in names if n in only]
+    if args.vader and (missing := [f for f in VADER.values() if not (args.vader / f).is_file()]):
+        p.error(f"--vader {args.vader}: no {', '.join(missing)} there (the hutto_ICWSM_2014 folder)")
     print("| checkpoint | classes | " + " | ".join(names) + " |")
     print("|---|---|" + "---|" * len(names))
     scored: dict[str, list] = {}  # dataset -> each checkpoint's (probabilities, labels), None where it does not apply
@@ -110,7 +119,7 @@ def main() -> None:
 
 
 def accuracy(probs: list[float], labels: list[int]) -> float:
-    return sum((q > 0.5) == bool(y) for q, y in zip(probs, labels)) / len(labels)
+    return sum((q > 0.5) == bool(y) for q, y in zip(probs, labels)) / max(1, len(labels))
 
 
 def _mean_cell(results: list) -> str:

@@ -12,6 +12,7 @@ from ..kinds import SENTIMENT
 from ..tensorboard_log import open_log
 from .config import add_config_option, recorded_options
 from .sentiment_tools import register_tools
+from ..sentiment.distill import check_transfer, load_teacher
 from ..sentiment.data import download_imdb
 from ..sentiment.datasets import combine, load_labelled, Preferred, repeat_split, same_rows
 from ..sentiment.formats import FORMATS
@@ -68,6 +69,9 @@ def cmd_train(args) -> None:
              pretrained_member=args.pretrained_member, teacher=args.teacher, transfer=args.transfer,
              options=recorded_options(args)),
     )
+    if config.teacher:  # before the data is read (minutes for IMDb): a wrong file fails first
+        check_transfer(config.transfer)
+        load_teacher(config.teacher, device="cpu")
     board = open_log(args.tensorboard)  # before the data is read: a missing package fails first
     try:
         result = _train(args, model, config, board)
@@ -249,8 +253,9 @@ def _add_train(sub) -> None:
     p.add_argument("--pretrained-lr", type=float,
                    help="with --pretrained: the LM's layers learn at this times --lr (e.g. 0.3; default 1)")
     p.add_argument("--teacher", metavar="CKPT",
-                   help="distillation: a two-class classifier (an ensemble or blend, say) labels the --transfer texts "
-                        "with its probabilities, and the new classifier learns them beside the labelled rows")
+                   help="distillation: a classifier of the data's two class names (an ensemble or blend, say) labels "
+                        "the --transfer texts with its probabilities, and the new classifier learns them beside the "
+                        "labelled rows")
     p.add_argument("--transfer", metavar="FILE", help="with --teacher: unlabelled texts, one per line (UTF-8)")
     p.add_argument("--seed", type=int)
     p.add_argument("--device", help="auto (default), cpu, cuda, cuda:N, mps")

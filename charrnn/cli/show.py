@@ -21,7 +21,7 @@ LM_TRAIN = ("steps", "minutes", "batch_size", "seq_len", "batching", "lr", "lr_d
 SENTIMENT_MODEL = ("embed", "hidden", "layers", "dropout", "pooling", "fc", "bidirectional")
 SENTIMENT_TRAIN = ("epochs", "batch_size", "lr", "lr_decay", "max_tokens", "min_freq", "max_vocab", "patience",
                    "grad_clip", "val_fraction", "seed", "device", "glove", "freeze", "augment", "lexicon",
-                   "pretrained", "pretrained_lr")
+                   "pretrained", "pretrained_lr", "pretrained_member", "teacher", "transfer")
 
 
 def _dict(value: Any) -> dict:

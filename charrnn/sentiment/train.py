@@ -7,7 +7,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 
 import torch
 import torch.nn.functional as F
@@ -28,9 +28,9 @@ from ..training import (
 from .data import VAL_SIZE, Imdb
 from .augment import augment
 from .lexicon import lexicon_sentences, reads_as_sentiment
-from .distill import read_transfer, teacher_labels
+from .distill import load_teacher, read_transfer, teacher_labels
 from .datasets import DEFAULT_VAL_FRACTION, MAX_CLASSES, LabelledData, Split, from_imdb, make_split
-from .kind import multiclass_format
+from .kind import SentimentModel, multiclass_format
 from .model import SentimentConfig, SentimentLSTM
 from .vectors import load_glove
 from .metrics import confusion_matrix, macro_f1
@@ -211,6 +211,7 @@ def train_sentiment(
     config = config or SentimentTrainConfig()
     labelled = _checked_data(data, test)
     device = pick_device(config.device)
+    teacher = load_teacher(config.teacher, tuple(map(str, labelled.classes)), str(device)) if config.teacher else None
     torch.manual_seed(config.seed)
     gen = torch.Generator().manual_seed(config.seed)
     lm = None
@@ -219,10 +220,9 @@ def train_sentiment(
         config = replace(config, tokenizer=lm.tokenizer)
         model_config = {**(model_config or {}), "embed": lm.config.embed, "hidden": lm.config.hidden}
     split = _split(labelled, config)
-    data = _prepare_data(labelled, split, config, lm.vocab if lm else None, progress)
-    metrics: dict = {"corpus": os.path.basename(labelled.source)} if labelled.source else {}
-    if config.teacher:
-        metrics.update(teacher=os.path.basename(config.teacher), n_transfer=data.n_transfer)
+    data = _prepare_data(labelled, split, config, lm.vocab if lm else None, teacher, progress)
+    del teacher
+    metrics: dict = {**({"corpus": os.path.basename(labelled.source)} if labelled.source else {}), **data.taught}
     model = _build_model(model_config, config, data, device, metrics, lm)
     opt = torch.optim.Adam(_param_groups(model, config), lr=config.lr, weight_decay=config.weight_decay)
     precision = precision_for(device, config.amp)
@@ -293,7 +293,7 @@ class _Reviews:
     y_val: list[int]
     classes: tuple[str, ...]
     record: dict  # {"format", "source", "text_column", "label_column", "split": {...}}
-    n_transfer: int = 0  # training rows labelled by a teacher (the last ones)
+    taught: dict = field(default_factory=dict)  # with a teacher: its file name and the rows it labelled (the last)
 
 
 def _split(data: LabelledData, config: SentimentTrainConfig) -> Split:
@@ -304,8 +304,8 @@ def _split(data: LabelledData, config: SentimentTrainConfig) -> Split:
     return make_split(data, val_fraction=config.val_fraction or DEFAULT_VAL_FRACTION, seed=config.seed)
 
 
-def _prepare_data(data: LabelledData, split: Split, config: SentimentTrainConfig,
-                  vocab: WordVocab | None = None, progress: bool = False) -> _Reviews:
+def _prepare_data(data: LabelledData, split: Split, config: SentimentTrainConfig, vocab: WordVocab | None = None,
+                  teacher: SentimentModel | None = None, progress: bool = False) -> _Reviews:
     """Build the vocabulary from the training rows only (unless a pre-trained LM's is given), and encode them and
     the held-out rows. Transfer texts join the training rows with the teacher's probabilities as their labels."""
     tokens_of = tokenizer(config.tokenizer)
@@ -317,11 +317,11 @@ def _prepare_data(data: LabelledData, split: Split, config: SentimentTrainConfig
     if config.lexicon and reads_as_sentiment(data.classes):  # its labels are polarity: none for sarcasm, spam
         more_texts, more_labels = lexicon_sentences(round(config.lexicon * len(split.train)), seed=config.seed)
         texts, labels = texts + more_texts, labels + more_labels
-    n_transfer = 0
-    if config.transfer:
+    taught = {}
+    if teacher is not None:
         more_texts = read_transfer(config.transfer)
-        more_probs = teacher_labels(config.teacher, more_texts, tuple(str(c) for c in data.classes), progress)
-        texts, labels, n_transfer = texts + more_texts, labels + more_probs, len(more_texts)
+        texts, labels = texts + more_texts, labels + teacher_labels(teacher, more_texts, progress)
+        taught = {"teacher": os.path.basename(config.teacher), "n_transfer": len(more_texts)}
     train_tokens = [tokens_of(t) for t in texts]
     del texts
     vocab = vocab if vocab is not None else WordVocab.build(train_tokens, config.min_freq, config.max_vocab or None)
@@ -333,7 +333,7 @@ def _prepare_data(data: LabelledData, split: Split, config: SentimentTrainConfig
     return _Reviews(vocab, train_ids, y_train,
                     encode(vocab, [data.train_texts[i] for i in split.val], config.max_tokens, config.tokenizer),
                     [data.train_labels[i] for i in split.val], tuple(str(c) for c in data.classes), record,
-                    n_transfer)
+                    taught)
 
 
 def _build_model(model_config: dict | None, config: SentimentTrainConfig, data: _Reviews, device: torch.device,

@@ -3,6 +3,7 @@ labelled from a teacher's probabilities on unlabelled texts."""
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import pytest
 
@@ -51,6 +52,40 @@ def test_the_student_reads_the_teachers_words(trained):
     metrics = ckpt.load(trained / "student.pt")["metrics"]
     assert metrics["teacher"] == "teacher.pt" and metrics["n_transfer"] == 200
     assert metrics["n_train"] == 200 + round(0.9 * 120)  # the transfer texts join the training rows
+    assert metrics["n_val"] == ckpt.load(trained / "plain.pt")["metrics"]["n_val"] == 12  # held out: labelled rows
+
+
+def test_show_config_gives_the_teacher_back(trained, capsys):
+    assert main(["show", "--checkpoint", str(trained / "student.pt"), "--config"]) == 0
+    out = capsys.readouterr().out
+    assert f'teacher = "{trained / "teacher.pt"}"' in out and f'transfer = "{trained / "transfer.txt"}"' in out
+
+
+def _refused(argv: list[str], out, capsys) -> str:
+    """The one error line of a refused `charrnn sentiment train`, which writes nothing."""
+    assert main(["sentiment", "train", *argv, "--out", str(out), "--quiet", "--device", "cpu"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert not out.exists() and not any("Traceback" in line for line in lines)
+    return lines[-1]
+
+
+def test_a_wrong_teacher_or_transfer_is_refused_in_one_line(trained, tmp_path, capsys, monkeypatch):
+    data, transfer = str(trained / "student.tsv"), str(trained / "transfer.txt")
+    out = tmp_path / "x.pt"
+    assert _refused(["--data", data, "--transfer", transfer], out, capsys) == \
+        "charrnn sentiment: error: teacher and transfer go together: the teacher labels the transfer texts"
+    assert _refused(["--data", data, "--teacher", str(tmp_path / "none.pt"), "--transfer", transfer], out,
+                    capsys).startswith(f"charrnn sentiment: error: teacher {tmp_path / 'none.pt'}: ")
+    assert _refused(["--data", data, "--teacher", str(trained / "teacher.pt"), "--transfer",
+                     str(tmp_path / "none.txt")], out, capsys) == \
+        f"charrnn sentiment: error: transfer file {tmp_path / 'none.txt'} not found"
+    sarcasm = Path(__file__).resolve().parents[2] / "checkpoints" / "sarcasm.pt"
+    assert _refused(["--data", data, "--teacher", str(sarcasm), "--transfer", transfer], out, capsys) == \
+        "charrnn sentiment: error: the teacher's classes (not sarcastic / sarcastic) are not the data's " \
+        "(negative / positive)"
+    monkeypatch.setattr("charrnn.sentiment.distill.MAX_TRANSFER", 150)
+    assert _refused(["--data", data, "--teacher", str(trained / "teacher.pt"), "--transfer", transfer], out,
+                    capsys) == f"charrnn sentiment: error: transfer file {transfer} has more than 150 texts"
 
 
 def test_teacher_and_transfer_are_checked(trained, tmp_path, capsys):
