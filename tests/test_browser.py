@@ -106,6 +106,8 @@ def test_explain_highlights_the_words_and_plots_the_running_probability(page):
     assert all(c.startswith("rgb") and c != "rgba(0, 0, 0, 0)" for c in colours), colours
     assert "towards" in page.locator("#explanation").inner_text()
     page.locator("#running svg.marks").wait_for()
+    axis = page.locator("#running svg").first  # a short text is plotted along its words, in reading order
+    wait_for(lambda: "1 not" in (axis.text_content() or "") and "2 good" in (axis.text_content() or ""))
     wait_for(lambda: "%" in page.locator("#verdict").inner_text())  # the explained answer is shown too
     page.get_by_label("Text to classify").fill("zzzq qqqz")
     page.locator("#classify").click()

@@ -146,9 +146,18 @@ def highlighted(explained: Explained) -> gr.HighlightedText:
     return gr.HighlightedText(tokens, label=f"Each word's pull: red towards {target}, purple {other}")
 
 
+WORDS_ON_AXIS = 30  # a text of at most this many tokens has its words on the running plot's x axis
+
+
 def running_plot(explained: Explained) -> gr.LinePlot:
+    """P(class explained) after each token. A short text reads along its words ("1 not", "2 good": numbered, as a
+    word may come twice); a longer one along the count of words read."""
     frame = pd.DataFrame(explained.series, columns=["position", "token", "probability"])
-    return gr.LinePlot(frame, y_title=f"P({explained.classes[explained.target]})")
+    y_title = f"P({explained.classes[explained.target]})"
+    if len(frame) > WORDS_ON_AXIS:
+        return gr.LinePlot(frame, x="position", sort=None, y_title=y_title, x_label_angle=0)
+    frame["word"] = [f"{k} {t}" for k, t in zip(frame["position"], frame["token"])]
+    return gr.LinePlot(frame, x="word", sort=list(frame["word"]), y_title=y_title, x_label_angle=-45)
 
 
 def sentiment_tab(app: WebApp) -> tuple[gr.Tab, gr.Dropdown]:
