@@ -97,17 +97,17 @@ def test_sentiment_in_the_browser(page):
 
 def test_explain_highlights_the_words_and_plots_the_running_probability(page):
     page.get_by_role("tab", name="Sentiment").click()
-    page.get_by_label("Text to classify").fill("not good")
+    page.get_by_label("Text to classify").fill("Not GOOD")
     page.locator("#explain").click()
     words = page.locator("#explanation .token.highlighted")  # the spaces between words are not highlighted
     wait_for(lambda: words.count() == 2)
-    assert [w.inner_text().strip() for w in words.all()] == ["not", "good"]
+    assert [w.inner_text().strip() for w in words.all()] == ["Not", "GOOD"]  # as written, not as the model reads
     colours = [w.evaluate("e => getComputedStyle(e).backgroundColor") for w in words.all()]
     assert all(c.startswith("rgb") and c != "rgba(0, 0, 0, 0)" for c in colours), colours
     assert "towards" in page.locator("#explanation").inner_text()
     page.locator("#running svg.marks").wait_for()
     axis = page.locator("#running svg").first  # a short text is plotted along its words, in reading order
-    wait_for(lambda: "1 not" in (axis.text_content() or "") and "2 good" in (axis.text_content() or ""))
+    wait_for(lambda: "1 Not" in (axis.text_content() or "") and "2 GOOD" in (axis.text_content() or ""))
     wait_for(lambda: "%" in page.locator("#verdict").inner_text())  # the explained answer is shown too
     page.get_by_label("Text to classify").fill("zzzq qqqz")
     page.locator("#classify").click()

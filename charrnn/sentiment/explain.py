@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from .kind import CLASSES, SentimentModel
 from .model import SentimentBlend
 from .predict import known_ids, probabilities_ids
-from .text import UNK_ID, tokenizer
+from .text import UNK_ID, surface_forms, tokenizer
 
 EXPLAIN_LIMIT = 500  # at most this many tokens are explained (fewer when the model itself reads fewer)
 TOKEN_BUDGET = 32768  # padded tokens per forward batch: bounds memory for long texts
@@ -36,6 +36,7 @@ class Explanation:
     target: int = 1  # the index of the class explained
     probabilities: tuple[float, ...] = ()  # every class's probability for the tokens explained
     route: str = ""  # a blend's: which of its parts answered (texts up to its split, or longer ones)
+    shown: list[str] = field(default_factory=list)  # each token as the text writes it (text.surface_forms)
     known_words: int = field(init=False)
 
     def __post_init__(self) -> None:
@@ -105,7 +106,7 @@ def explain(sm: SentimentModel, text: str, limit: int = EXPLAIN_LIMIT, target: s
         notes.append(f"explained the first {n} tokens; the other {cut} are left out, and the probability is "
                      "for the first ones only")
     return Explanation(tokens, known, probability, contributions, running, classes, cut, "; ".join(notes), t,
-                       tuple(full), _route(sm.model, n))
+                       tuple(full), _route(sm.model, n), surface_forms(str(text or ""), tokens))
 
 
 def _route(model, n: int) -> str:
@@ -118,19 +119,20 @@ def _route(model, n: int) -> str:
 
 
 def highlights(exp: Explanation, normalize: bool = True) -> list[tuple[str, float]]:
-    """(token, score) pairs for a highlighted text (Gradio's HighlightedText): score in [-1, 1], positive towards
-    the class explained (the second of two). With `normalize` the strongest contribution is scaled to +-1 so the
-    colours show the ranking; without it the score is the raw change in probability."""
+    """(word, score) pairs for a highlighted text (Gradio's HighlightedText), each token as the text writes it:
+    score in [-1, 1], positive towards the class explained (the second of two). With `normalize` the strongest
+    contribution is scaled to +-1 so the colours show the ranking; without it the score is the raw change in
+    probability."""
     scale = max((abs(c) for c in exp.contributions), default=0.0) if normalize else 1.0
     scale = scale or 1.0
-    return [(t, max(-1.0, min(1.0, c / scale))) for t, c in zip(exp.tokens, exp.contributions)]
+    return [(t, max(-1.0, min(1.0, c / scale))) for t, c in zip(exp.shown or exp.tokens, exp.contributions)]
 
 
 def running_series(exp: Explanation) -> list[dict]:
-    """The running probability as rows {position, token, probability} (position 1 = after the first token),
-    ready for a line plot or a DataFrame."""
+    """The running probability as rows {position, token, probability} (position 1 = after the first token; the
+    token as the text writes it), ready for a line plot or a DataFrame."""
     return [{"position": k, "token": t, "probability": p}
-            for k, (t, p) in enumerate(zip(exp.tokens, exp.running), 1)]
+            for k, (t, p) in enumerate(zip(exp.shown or exp.tokens, exp.running), 1)]
 
 
 def _legend(exp: Explanation) -> str:

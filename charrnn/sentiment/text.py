@@ -2,6 +2,7 @@
 padded batches of token ids (shared by training and prediction)."""
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 from collections.abc import Iterable
@@ -60,6 +61,48 @@ def tokenize_words(text: str) -> list[str]:
 
 
 TOKENIZERS = {TOKENIZER: tokenize, WORDS: tokenize_words}
+
+_NT = "n['\u2019`]t"
+_WRITTEN = {"not": f"{_NT}|not", "can": f"ca(?={_NT})|can", "will": f"wo(?={_NT})|will",
+            "shall": f"sha(?={_NT})|shall", "is": f"ai(?={_NT})|is"}  # how the negation-aware tokens are written
+_LETTER = re.compile(r"[^\W_]")
+
+
+@functools.lru_cache(maxsize=4096)
+def _written(token: str) -> re.Pattern:
+    return re.compile(_WRITTEN.get(token, re.escape(token)))
+
+
+def surface_forms(text: str, tokens: list[str]) -> list[str]:
+    """Each token as `text` writes it ("Great" for great, "n't" for the not of "wasn't"), for showing tokens to a
+    person; a token not found in its place (an emoticon, which tokenizers append at the end) is shown as it is.
+
+    Tokens are found left to right in the lowercased text (HTML tags blanked): each where it next occurs with no
+    letter or digit skipped, so a word is never matched inside another; after a token not found (the chapter's
+    tokenizer joins words across a tag), the next one is looked for at the next start of a word."""
+    shown = list(tokens)
+    lowered = text.lower()
+    if len(lowered) != len(text):  # a few characters lowercase to two: offsets would not line up
+        return shown
+    masked = strip_html(lowered, lambda m: " " * len(m.group()))
+    pos, lost = 0, False
+    for i, token in enumerate(tokens):
+        m = _find(_written(token), masked, pos, lost)
+        if m is None:
+            lost = True
+            continue
+        shown[i], pos, lost = text[m.start():m.end()], m.end(), False
+    return shown
+
+
+def _find(pattern: re.Pattern, masked: str, pos: int, lost: bool) -> re.Match | None:
+    """The token's next place from `pos`: with no letter skipped, or after a lost token the next at a word start."""
+    for m in pattern.finditer(masked, pos):
+        if not lost:
+            return None if _LETTER.search(masked, pos, m.start()) else m
+        if not (m.start() and _LETTER.match(masked, m.start() - 1)):
+            return m
+    return None
 
 
 def tokenizer(name: str):

@@ -102,6 +102,14 @@ def test_highlights_and_running_series(trained):
     assert highlights(explain(trained[1], "")) == [] and running_series(explain(trained[1], "")) == []
 
 
+def test_highlights_show_the_words_as_written(trained):
+    exp = explain(trained[1], "The film WASN'T good")  # the model reads lowercase tokens, "not" for n't
+    assert exp.tokens == ["the", "film", "was", "not", "good"]
+    assert [t for t, _ in highlights(exp)] == ["The", "film", "WAS", "N'T", "good"]
+    assert [r["token"] for r in running_series(exp)] == ["The", "film", "WAS", "N'T", "good"]
+    assert [s for _, s in highlights(exp)] == [s for _, s in highlights(explain(trained[1], "the film wasn't good"))]
+
+
 def test_cli_prints_the_table(trained, capsys):
     assert main(["sentiment", "explain", "--checkpoint", str(trained[0]), "the", "film", "was", "not", "good"]) == 0
     lines = capsys.readouterr().out.splitlines()

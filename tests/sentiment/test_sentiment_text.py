@@ -1,7 +1,7 @@
 """The negation-aware tokenizer: raw text and SST-2's pre-tokenized text give the same tokens."""
 import pytest
 
-from charrnn.sentiment.text import TOKENIZERS, tokenize, tokenize_words, tokenizer
+from charrnn.sentiment.text import TOKENIZERS, surface_forms, tokenize, tokenize_words, tokenizer
 
 
 @pytest.mark.parametrize("raw, tokenized", [
@@ -26,3 +26,24 @@ def test_unknown_tokenizer_names_the_known_ones():
     assert set(TOKENIZERS) == {"chapter", "words"}
     with pytest.raises(ValueError, match="unknown tokenizer 'bpe'.*'chapter', 'words'"):
         tokenizer("bpe")
+
+
+@pytest.mark.parametrize("text, shown", [
+    ("Wasn't it GREAT?! I can't say<br />No :)", ["Was", "n't", "it", "GREAT", "?", "!", "I", "ca", "n't", "say", "No",
+                                                  ":)"]),
+    ("It WON'T work; SST does n't care.", ["It", "WO", "N'T", "work", "SST", "does", "n't", "care"]),
+    ("Ain't nothing like it, I can not", ["Ai", "n't", "nothing", "like", "it", "I", "can", "not"]),
+    ("Its best :-( ever", ["Its", "best", "ever", ":("]),  # the emoticon is appended, nose dropped: as it is
+    ("said \u0130stanbul", ["said", "i", "stanbul"]),  # \u0130 lowercases to two characters: the tokens
+])
+def test_surface_forms_are_the_words_as_written(text, shown):
+    tokens = tokenize_words(text)
+    assert surface_forms(text, tokens) == shown
+
+
+
+def test_surface_forms_of_the_chapter_tokenizer_and_tokens_not_in_the_text():
+    text = "Not BAD at all<br/>but Said so"  # the chapter's tokenizer joins words across a tag: "allbut"
+    assert surface_forms(text, tokenize(text)) == ["Not", "BAD", "at", "allbut", "Said", "so"]
+    assert surface_forms("This is it", ["is", "it"]) == ["is", "it"]  # never inside a word: "is" of "This"
+    assert surface_forms("good", ["bad", "good"]) == ["bad", "good"]  # not in the text: shown as it is
