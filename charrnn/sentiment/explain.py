@@ -79,7 +79,8 @@ def explain(sm: SentimentModel, text: str, limit: int = EXPLAIN_LIMIT, target: s
     """
     if limit < 1:
         raise ValueError(f"limit must be at least 1, got {limit}")
-    all_tokens = tokenizer(sm.tokenizer)("" if text is None else str(text))
+    text = "" if text is None else str(text)
+    all_tokens = tokenizer(sm.tokenizer)(text)
     n_read = min(sm.max_tokens, limit)
     tokens = all_tokens[:n_read]
     cut = len(all_tokens) - len(tokens)
@@ -106,7 +107,7 @@ def explain(sm: SentimentModel, text: str, limit: int = EXPLAIN_LIMIT, target: s
         notes.append(f"explained the first {n} tokens; the other {cut} are left out, and the probability is "
                      "for the first ones only")
     return Explanation(tokens, known, probability, contributions, running, classes, cut, "; ".join(notes), t,
-                       tuple(full), _route(sm.model, n), surface_forms(str(text or ""), tokens))
+                       tuple(full), _route(sm.model, n), surface_forms(text, tokens, sm.tokenizer))
 
 
 def _route(model, n: int) -> str:

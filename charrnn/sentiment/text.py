@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import torch
@@ -20,7 +20,7 @@ _EMOTICON = re.compile(r"(?::|;|=)(?:-)?(?:\)|\(|D|P)")
 _NON_WORD = re.compile(r"[\W]+")
 
 
-def strip_html(text: str, repl: str = "") -> str:
+def strip_html(text: str, repl: str | Callable[[re.Match], str] = "") -> str:
     """Remove `<...>` tags in linear time: a `<` after the last `>` opens no tag, so that tail is left to itself
     (scanning it from each `<` would take time quadratic in its length)."""
     end = text.rfind(">") + 1
@@ -63,46 +63,49 @@ def tokenize_words(text: str) -> list[str]:
 TOKENIZERS = {TOKENIZER: tokenize, WORDS: tokenize_words}
 
 _NT = "n['\u2019`]t"
-_WRITTEN = {"not": f"{_NT}|not", "can": f"ca(?={_NT})|can", "will": f"wo(?={_NT})|will",
-            "shall": f"sha(?={_NT})|shall", "is": f"ai(?={_NT})|is"}  # how the negation-aware tokens are written
-_LETTER = re.compile(r"[^\W_]")
+_SHORT = {"can": "ca", "will": "wo", "shall": "sha", "is": "ai"}  # "ca" of "can't", read as "can" (tokenize_words)
+WINDOW = 1000  # characters after the previous token within which the next must start (keeps the search linear)
 
 
 @functools.lru_cache(maxsize=4096)
-def _written(token: str) -> re.Pattern:
-    return re.compile(_WRITTEN.get(token, re.escape(token)))
+def _written(token: str, name: str) -> re.Pattern:
+    """Where `token` of tokenizer `name` can stand in the lowercased text: a whole word (not a piece of a longer
+    one), or for the negation-aware tokenizer the "n't" of "not" and the "ca" of "can"."""
+    letter = r"\w" if name == TOKENIZER else r"[^\W_]"
+    if not re.fullmatch(f"{letter}+", token):  # "!", "?", an emoticon: as it is
+        return re.compile(re.escape(token))
+    start, end = f"(?<!{letter})", f"(?!{letter})"
+    if name == TOKENIZER:
+        return re.compile(f"{start}{re.escape(token)}{end}")
+    end_or_nt = f"(?:{end}|(?={_NT}))"  # "was" of "wasn't"
+    if token == "not":
+        return re.compile(f"{start}not{end}|{_NT}")
+    if token in _SHORT:  # "ca n't" (SST) and "can't" both give "can", "not"
+        return re.compile(f"{start}(?:{_SHORT[token]}(?={_NT}|{end})|{token}{end_or_nt})")
+    return re.compile(f"{start}{re.escape(token)}{end_or_nt}")
 
 
-def surface_forms(text: str, tokens: list[str]) -> list[str]:
-    """Each token as `text` writes it ("Great" for great, "n't" for the not of "wasn't"), for showing tokens to a
-    person; a token not found in its place (an emoticon, which tokenizers append at the end) is shown as it is.
+def surface_forms(text: str, tokens: list[str], name: str = WORDS) -> list[str]:
+    """Each token of tokenizer `name` as `text` writes it ("Great" for great, "n't" for the not of "wasn't"), for
+    showing tokens to a person; a token not found in its place (an emoticon, which tokenizers append at the end;
+    words the chapter's tokenizer joins across a tag) is shown as it is.
 
-    Tokens are found left to right in the lowercased text (HTML tags blanked): each where it next occurs with no
-    letter or digit skipped, so a word is never matched inside another; after a token not found (the chapter's
-    tokenizer joins words across a tag), the next one is looked for at the next start of a word."""
+    Tokens are found left to right in the lowercased text (HTML tags blanked), each as a whole word starting
+    within WINDOW characters of the previous one's end."""
     shown = list(tokens)
-    lowered = text.lower()
-    if len(lowered) != len(text):  # a few characters lowercase to two: offsets would not line up
-        return shown
+    lowered, where = text.lower(), None
+    if len(lowered) != len(text):  # "\u0130".lower() has two characters: map positions back to the text's
+        parts = [c.lower() for c in text]
+        lowered, where = "".join(parts), [i for i, part in enumerate(parts) for _ in part]
     masked = strip_html(lowered, lambda m: " " * len(m.group()))
-    pos, lost = 0, False
+    pos = 0
     for i, token in enumerate(tokens):
-        m = _find(_written(token), masked, pos, lost)
+        m = _written(token, name).search(masked, pos, pos + WINDOW + len(token) + 3)
         if m is None:
-            lost = True
             continue
-        shown[i], pos, lost = text[m.start():m.end()], m.end(), False
+        a, b = (m.start(), m.end()) if where is None else (where[m.start()], where[m.end() - 1] + 1)
+        shown[i], pos = text[a:b], m.end()
     return shown
-
-
-def _find(pattern: re.Pattern, masked: str, pos: int, lost: bool) -> re.Match | None:
-    """The token's next place from `pos`: with no letter skipped, or after a lost token the next at a word start."""
-    for m in pattern.finditer(masked, pos):
-        if not lost:
-            return None if _LETTER.search(masked, pos, m.start()) else m
-        if not (m.start() and _LETTER.match(masked, m.start() - 1)):
-            return m
-    return None
 
 
 def tokenizer(name: str):
