@@ -36,7 +36,8 @@ def tokenize(text: str) -> list[str]:
     return text.split()
 
 
-_CONTRACTION = re.compile(r"(\w)n['\u2019`]t\b|\bn['\u2019`]t\b")
+_NT = "n['\u2019`]t"  # the "n't" of a contraction, however its apostrophe is written
+_CONTRACTION = re.compile(rf"(\w){_NT}\b|\b{_NT}\b")
 _SPECIAL_NOT = {"can": "can", "ca": "can", "wo": "will", "sha": "shall", "ai": "is"}
 _WORD = re.compile(r"[^\W_]+|[!?]")
 
@@ -62,8 +63,7 @@ def tokenize_words(text: str) -> list[str]:
 
 TOKENIZERS = {TOKENIZER: tokenize, WORDS: tokenize_words}
 
-_NT = "n['\u2019`]t"
-_SHORT = {"can": "ca", "will": "wo", "shall": "sha", "is": "ai"}  # "ca" of "can't", read as "can" (tokenize_words)
+_SHORT = {read: written for written, read in _SPECIAL_NOT.items() if written != read}  # "can": "ca" of "can't"
 WINDOW = 1000  # characters after the previous token within which the next must start (keeps the search linear)
 
 
