@@ -279,7 +279,7 @@ def _add_train(sub) -> None:
                    help="default 512; with --minutes, sized from the measured throughput unless given")
     p.add_argument("--layers", type=int, default=None, help="default 1")
     p.add_argument("--dropout", type=float, default=None,
-                   help="default 0 (with --init-from too, whatever the checkpoint trained with)")
+                   help="default 0; with --init-from 0.25, whatever the checkpoint trained with")
     p.add_argument("--weight-drop", type=float, default=None,
                    help="AWD-LSTM DropConnect: drop this fraction of the hidden-to-hidden weights, one mask per "
                         "batch (training only; 0.2-0.5 regularises small corpora; default 0, with --init-from too)")

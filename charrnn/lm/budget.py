@@ -49,7 +49,7 @@ class BudgetRecipe:
 BUDGET_RECIPE = BudgetRecipe()
 # --init-from's defaults, minutes or steps (measured on a 2-core CPU with one book, confirmed on two others:
 # docs/BENCHMARKS.md "Fine-tuning a character model"): streams of 40 characters, lr 0.002 (0.001 and 0.004 did no
-# better), dropout off (lm.finetune), a fixed batch of 64 (the sizes are the checkpoint's; 64 beat 16, which is what
+# better), dropout 0.25 (lm.finetune), a fixed batch of 64 (the sizes are the checkpoint's; 64 beat 16, which is what
 # sizing chose, by 0.02 nats: more characters per second from the island's 2 x 512 model), validation on the first
 # 10,000 held-out characters (the whole split took ~20 s a time; `charrnn evaluate` scores all of it)
 FINETUNE_RECIPE = BudgetRecipe(lr=0.002, batch_size=64, eval_chars=10_000)
