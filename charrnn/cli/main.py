@@ -21,6 +21,8 @@ from ..lm.gutenberg import GutenbergError
 from ..lm.stops import stop_strings, unescape, UNTIL
 from ..lm.corpus import apply_preprocessing, expand_text_files, load_corpus
 from ..lm.budget import BUDGET_RECIPE, FINETUNE_RECIPE
+from ..lm.finetune import REGULARISERS
+from ..lm.model import ModelConfig
 from ..lm.train import train, TrainConfig
 from ..lm.charlm import load_char_lm
 from ..lm.sample import generate, MAX_PROMPT, stream
@@ -279,10 +281,12 @@ def _add_train(sub) -> None:
                    help="default 512; with --minutes, sized from the measured throughput unless given")
     p.add_argument("--layers", type=int, default=None, help="default 1")
     p.add_argument("--dropout", type=float, default=None,
-                   help="default 0; with --init-from 0.25, whatever the checkpoint trained with")
+                   help=f"default {ModelConfig.dropout:g}; with --init-from {REGULARISERS['dropout']:g}, whatever "
+                        "the checkpoint trained with")
     p.add_argument("--weight-drop", type=float, default=None,
                    help="AWD-LSTM DropConnect: drop this fraction of the hidden-to-hidden weights, one mask per "
-                        "batch (training only; 0.2-0.5 regularises small corpora; default 0, with --init-from too)")
+                        "batch (training only; 0.2-0.5 regularises small corpora; "
+                        f"default {ModelConfig.weight_drop:g}, with --init-from {REGULARISERS['weight_drop']:g})")
     p.add_argument("--cell", choices=["lstm", "gru", "rnn"], default=None, help="default lstm")
     p.add_argument("--lr", type=float, default=None,
                    help=f"default {TrainConfig.lr:g} (with --minutes {BUDGET_RECIPE.lr:g}, with --init-from "
