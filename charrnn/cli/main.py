@@ -87,7 +87,7 @@ def _train(args, ctx, board=None) -> None:
     given = dict(  # None: the default, TrainConfig's or (with --minutes) the time-budget recipe's
         steps=args.steps, seq_len=args.seq_len, batch_size=args.batch_size, batching=args.batching, lr=args.lr,
         lr_decay=args.lr_decay, warmup=args.warmup, grad_clip=args.grad_clip, val_fraction=args.val_fraction,
-        eval_every=args.eval_every, eval_chars=args.eval_chars, save_every=args.save_every,
+        eval_every=args.eval_every, eval_chars=args.eval_chars, max_passes=args.max_passes, save_every=args.save_every,
         log_every=args.log_every, seed=args.seed, device=args.device, amp=not args.no_amp, precision=args.precision,
         options=recorded_options(args),
     )
@@ -115,6 +115,8 @@ def _train(args, ctx, board=None) -> None:
     if "sizing" in result.metrics:
         sized = result.metrics["sizing"]
         summary += f" hidden={sized['hidden']} batch_size={sized['batch_size']}"
+    if result.metrics.get("ended_by") == "max_passes":
+        summary += f" ended_by=max_passes passes={result.metrics['passes']:g}"
     if result.val_loss is not None:
         summary += f" val_loss_nats={result.val_loss:.4f} val_bpc={result.val_bpc:.4f}"
     print(summary)
@@ -299,6 +301,9 @@ def _add_train(sub) -> None:
     p.add_argument("--eval-chars", type=int, default=None,
                    help=f"validate on this many characters (default 0: all; with --init-from "
                         f"{FINETUNE_RECIPE.eval_chars:,})")
+    p.add_argument("--max-passes", type=float, default=None, metavar="N",
+                   help="with --minutes: end sooner, once the training text has been read N times (default: no "
+                        f"limit; with --init-from {FINETUNE_RECIPE.max_passes:g}: a fine-tune over-fits beyond it)")
     p.add_argument("--save-every", type=int, default=500)
     p.add_argument("--log-every", type=int, default=50, help="steps between train-loss records in the log")
     p.add_argument("--seed", type=int, default=1,

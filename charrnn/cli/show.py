@@ -17,7 +17,8 @@ from .config import NOT_RECORDED, check_value, settable, to_toml
 COMMANDS = {CHAR_LM: ["train"], SENTIMENT: ["sentiment", "train"]}
 LM_MODEL = ("embed", "hidden", "layers", "dropout", "weight_drop", "cell")
 LM_TRAIN = ("steps", "minutes", "batch_size", "seq_len", "batching", "lr", "lr_decay", "warmup", "grad_clip",
-            "val_fraction", "eval_every", "eval_chars", "save_every", "log_every", "seed", "device", "precision")
+            "val_fraction", "eval_every", "eval_chars", "max_passes", "save_every", "log_every", "seed", "device",
+            "precision")
 SENTIMENT_MODEL = ("embed", "hidden", "layers", "dropout", "pooling", "fc", "bidirectional")
 SENTIMENT_TRAIN = ("epochs", "batch_size", "lr", "lr_decay", "max_tokens", "min_freq", "max_vocab", "patience",
                    "grad_clip", "val_fraction", "seed", "device", "glove", "freeze", "augment", "lexicon",

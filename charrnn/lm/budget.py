@@ -37,6 +37,7 @@ class BudgetRecipe:
     batching: str = "streams"  # contiguous streams carrying their state (truncated BPTT)
     batch_size: int | None = None  # None: sized for the device
     eval_chars: int = 0  # validate on this many characters (0: all)
+    max_passes: float | None = None  # end sooner, once the training text has been read this many times
 
     def train_config(self, minutes: float | None, **given: Any) -> TrainConfig:
         """A TrainConfig for `minutes` of training (None: a step count, `given` or the default): `given` settings
@@ -51,8 +52,10 @@ BUDGET_RECIPE = BudgetRecipe()
 # docs/BENCHMARKS.md "Fine-tuning a character model"): streams of 40 characters, lr 0.002 (0.001 and 0.004 did no
 # better), dropout 0.25 (lm.finetune), a fixed batch of 64 (the sizes are the checkpoint's; 64 beat 16, which is what
 # sizing chose, by 0.02 nats: more characters per second from the island's 2 x 512 model), validation on the first
-# 10,000 held-out characters (the whole split took ~20 s a time; `charrnn evaluate` scores all of it)
-FINETUNE_RECIPE = BudgetRecipe(lr=0.002, batch_size=64, eval_chars=10_000)
+# 10,000 held-out characters (the whole split took ~20 s a time; `charrnn evaluate` scores all of it), and at most 8
+# passes over the text: a fine-tune over-fits beyond that, so more minutes made it worse (on a fast CPU 3 minutes
+# read three novels 5.5-8.5 times, each at or near its best; 5 minutes 10-15 times, each worse, by 0.004-0.019)
+FINETUNE_RECIPE = BudgetRecipe(lr=0.002, batch_size=64, eval_chars=10_000, max_passes=8.0)
 
 
 def lr_at_progress(progress: float, cfg: TrainConfig) -> float:
@@ -71,27 +74,36 @@ def lr_at_progress(progress: float, cfg: TrainConfig) -> float:
 class Budget:
     """A wall-clock budget for the training loop: from `start` up to the deadline, less the time reserved for the
     final validation (`final`, re-measured at each intermediate validation) and saving; progress runs from 0 to 1
-    over it (carried across a resume by `used`)."""
+    over it (carried across a resume by `used`), or over `chars` characters read, whichever comes first (the
+    config's max_passes; the characters are counted across a resume too)."""
 
     start: float
     deadline: float  # perf_counter time by which the whole call should have returned
     final: float  # seconds the final validation is expected to take
     reserve: float  # seconds kept for writing the checkpoints
     validations: list[float] = field(default_factory=lambda: list(BUDGET_VALIDATIONS))
+    chars: float | None = None  # the run ends once it has read this many training characters (None: no limit)
 
     @property
     def seconds(self) -> float:
         return max(1e-3, self.deadline - self.final - self.reserve - self.start)
 
-    def progress(self) -> float:
-        return (time.perf_counter() - self.start) / self.seconds
+    def progress(self, chars_seen: int = 0) -> float:
+        """How far through the budget the run is: the share of the time used, or of `chars` read if larger."""
+        by_time = (time.perf_counter() - self.start) / self.seconds
+        return by_time if self.chars is None else max(by_time, chars_seen / self.chars)
+
+    def ended_by_passes(self, chars_seen: int) -> bool:
+        """Whether the run ended (or would end now) on its characters rather than its time."""
+        return self.chars is not None and chars_seen >= self.chars
 
     def used(self) -> float:
         return time.perf_counter() - self.start
 
-    def validation_due(self) -> bool:
+    def validation_due(self, chars_seen: int = 0) -> bool:
         """Whether the run just crossed one of its intermediate validation points."""
-        due = [v for v in self.validations if self.progress() >= v]
+        progress = self.progress(chars_seen)
+        due = [v for v in self.validations if progress >= v]
         self.validations = [v for v in self.validations if v not in due]
         return bool(due)
 
@@ -101,9 +113,10 @@ class Budget:
         self.final = max(self.final, 1.2 * seconds)
 
 
-def start_budget(run: RunState, eval_ids: list[np.ndarray], started: float) -> Budget | None:
+def start_budget(run: RunState, eval_ids: list[np.ndarray], started: float, train_chars: int) -> Budget | None:
     """With minutes: the loop's budget, the time since `started` (data preparation) and the final validation
-    (estimated by timing a short one now) and saving kept out of it; None for a step-count run."""
+    (estimated by timing a short one now) and saving kept out of it, ending sooner after max_passes over the
+    `train_chars` training characters when the config sets it; None for a step-count run."""
     config = run.config
     if config.minutes is None:
         return None
@@ -116,7 +129,8 @@ def start_budget(run: RunState, eval_ids: list[np.ndarray], started: float) -> B
     used = float(run.metrics.get("budget_seconds", 0.0)) if run.step else 0.0
     now = time.perf_counter()
     budget = Budget(now - used, started + total - used, per_char * sum(len(p) for p in eval_ids) * 1.3,
-                    min(SAVE_RESERVE, 0.1 * total))
+                    min(SAVE_RESERVE, 0.1 * total),
+                    chars=None if config.max_passes is None else config.max_passes * train_chars)
     if budget.deadline - budget.final - budget.reserve <= now:
         raise ValueError(f"a budget of {config.minutes:g} minutes leaves no time to train after loading and "
                          f"validation (about {budget.final:.0f} s); give more minutes")
@@ -153,3 +167,17 @@ def note_sizing(run: RunState, log: RunLog, sizing: Sizing | None) -> None:
                              "batch_size": run.config.batch_size, "chars_per_second": round(sizing.chars_per_second),
                              "params": sizing.params, "trials": sizing.trials}
     log.write({"step": run.step, "sizing": {k: v for k, v in run.metrics["sizing"].items() if k != "trials"}})
+
+
+def note_end(run: RunState, log: RunLog, budget: Budget, progress: bool) -> None:
+    """A time-budget run that ended on its passes over the text (max_passes), not its minutes: record it in the
+    metrics (`ended_by`, `passes`) and the log, and say so on stderr."""
+    if not budget.ended_by_passes(run.chars_seen):
+        return
+    passes = run.config.max_passes
+    run.metrics.update(ended_by="max_passes", passes=passes)
+    log.write({"step": run.step, "ended_by": "max_passes", "passes": passes, "seconds": round(budget.used(), 1)})
+    if progress:
+        tqdm.write(f"ended after {passes:g} passes over the training text, {budget.used():.0f} s into the "
+                   f"{run.config.minutes:g}-minute budget: more over-fits (max_passes)")
+

@@ -35,6 +35,7 @@ class TrainConfig:
     eval_every: int = 500
     log_every: int = 50
     eval_chars: int = 0  # 0: the whole validation split at every evaluation
+    max_passes: float | None = None  # with minutes: end sooner, once the training text has been read this often
     save_every: int = 500
     seed: int = 1
     device: str = "auto"
@@ -74,6 +75,7 @@ class TrainConfig:
         number("val_fraction", self.val_fraction, 0.1, (0, 1), lo_open=True)
         number("warmup_fraction", self.warmup_fraction, 0.0, (0, 1))
         number("minutes", self.minutes, 0.0, (0, None), lo_open=True)  # None (no budget) is blank: accepted
+        number("max_passes", self.max_passes, 0.0, (0, None), lo_open=True)  # None: no limit
         whole("warmup", self.warmup, 0, (0, None))
         whole("eval_chars", self.eval_chars, 0, (0, None), note=" (0: all)")
         whole("seed", self.seed, 1, (MIN_SEED, MAX_SEED))

@@ -29,7 +29,7 @@ from .. import checkpoint as ckpt
 from .. import distributed
 from ..files import output_lock
 from ..training import autocast, optimizer_step, stop_signals
-from .budget import Budget, lr_at_progress, note_sizing, size_run, start_budget
+from .budget import Budget, lr_at_progress, note_end, note_sizing, size_run, start_budget
 from .config import TrainConfig, TrainResult
 from .corpus import Corpus
 from .data import CharWindows, StreamBatches, Vocab, first_chars, split_ids
@@ -89,7 +89,7 @@ def train(
     model = DistributedDataParallel(run.net, device_ids=[device.index] if device.type == "cuda" else None) \
         if dctx.enabled else run.net
     log = RunLog(log_path(out), dctx.is_main, on_log)
-    budget = start_budget(run, eval_ids, started)
+    budget = start_budget(run, eval_ids, started, len(windows.ids))
     status, postfix, since = "finished", {}, (run.chars_seen, run.seconds)
     bar = tqdm(total=config.steps if budget is None else None, initial=run.step, desc="train", unit="step",
                disable=not (progress and dctx.is_main), dynamic_ncols=True)
@@ -103,17 +103,19 @@ def train(
             if _stop_requested(caught, stop_event, run.step, config.log_every, dctx, device):
                 status = "stopped"  # only ever between steps, so the saved state is exactly step N's
                 break
-            loss = _train_step(model, run, windows, dctx, None if budget is None else budget.progress())
+            loss = _train_step(model, run, windows, dctx, None if budget is None else budget.progress(run.chars_seen))
             bar.update(1)
             last = _finished(run, config, budget)
             if budget is not None:
                 run.metrics["budget_seconds"] = budget.used()
+                if last:
+                    note_end(run, log, budget, progress and dctx.is_main)
             if dctx.is_main and (run.step % config.log_every == 0 or last):
                 loss_v, rate, since = _log_train(run, loss, out, log, since)
                 postfix.update(loss=f"{loss_v:.3f}", chars_s=f"{rate:,.0f}")
                 bar.set_postfix(postfix, refresh=False)
             if dctx.is_main and (last or (run.step % config.eval_every == 0 if budget is None
-                                          else budget.validation_due())):
+                                          else budget.validation_due(run.chars_seen))):
                 t_val = time.perf_counter()
                 postfix["val"] = f"{_validate(run, eval_ids, log, out):.3f}"
                 if budget is not None:
@@ -177,7 +179,7 @@ def _stop_requested(caught: list[int], stop_event: threading.Event | None, step:
 
 
 def _finished(run: RunState, config: TrainConfig, budget: Budget | None) -> bool:
-    return run.step >= config.steps if budget is None else budget.progress() >= 1
+    return run.step >= config.steps if budget is None else budget.progress(run.chars_seen) >= 1
 
 
 def _train_step(model: torch.nn.Module, run: RunState, windows: CharWindows | StreamBatches,

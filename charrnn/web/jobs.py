@@ -188,6 +188,9 @@ class TrainRequest:
         sized = next((r["sizing"] for r in job.records if "sizing" in r), None)
         if sized:
             losses += f", sized: hidden {sized['hidden']}, batch {sized['batch_size']}"
+        ended = next((r for r in job.records if r.get("ended_by") == "max_passes"), None)
+        if ended:
+            losses += f", ended after {ended['passes']:g} passes over the text (more over-fits)"
         at = f"step {job.progress}/{total}"
         if job.state == "training":
             return f"Training {self.name} on {self.source}: {at}{losses} ({job.elapsed})"

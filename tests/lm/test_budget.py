@@ -1,5 +1,5 @@
 """Training to a time budget (issue 11): the schedule runs over the time, the run ends on time with a best
-checkpoint, validated at the end."""
+checkpoint, validated at the end; or sooner, after max_passes over the text (fine-tuning's default)."""
 import json
 import time
 
@@ -8,9 +8,10 @@ import torch
 
 from charrnn import checkpoint as ckpt
 from charrnn.cli import main
-from charrnn.lm.budget import lr_at_progress
+from charrnn.lm.budget import BUDGET_RECIPE, FINETUNE_RECIPE, Budget, lr_at_progress
+from charrnn.lm.data import split_ids
 from charrnn.lm.train import TrainConfig
-from tests.helpers import train_tiny
+from tests.helpers import REPEAT, train_tiny
 
 
 def test_schedule_over_time_warms_up_and_decays_to_the_floor():
@@ -26,6 +27,21 @@ def test_steps_and_minutes_are_exclusive():
         TrainConfig(steps=10, minutes=1)
     with pytest.raises(ValueError, match="minutes must be positive"):
         TrainConfig(minutes=0)
+    with pytest.raises(ValueError, match="max_passes"):
+        TrainConfig(minutes=1, max_passes=0)
+
+
+def test_progress_is_the_larger_of_the_time_and_the_passes():
+    now = time.perf_counter()
+    budget = Budget(now, now + 1000, final=0, reserve=0, chars=2000)
+    assert budget.progress(500) == pytest.approx(0.25, abs=1e-3) and budget.progress(0) < 1e-3
+    assert budget.progress(2000) >= 1 and budget.ended_by_passes(2000) and not budget.ended_by_passes(1999)
+    assert budget.validation_due(1000) and not budget.validation_due(1100)  # 50% crossed once, 80% not yet
+    no_limit = Budget(now - 500, now + 500, final=0, reserve=0)
+    assert no_limit.progress(10**9) == pytest.approx(0.5, abs=1e-2) and not no_limit.ended_by_passes(10**9)
+    # fine-tuning stops after 8 passes by default; a run from scratch has no such limit (issue 11's recipe)
+    assert FINETUNE_RECIPE.train_config(3).max_passes == 8 and BUDGET_RECIPE.train_config(3).max_passes is None
+    assert FINETUNE_RECIPE.train_config(3, max_passes=20).max_passes == 20
 
 
 @pytest.fixture(autouse=True)
@@ -87,3 +103,45 @@ def test_app_minutes_field_trains_to_a_budget(tmp_path):
     assert req.config.steps == 7 and req.config.minutes is None
     with pytest.raises(ValueError, match="minutes must be"):
         jobs.make_request(TrainForm.parse(text_file=text, steps=None, minutes=-1))
+
+
+def test_a_budget_run_ends_after_its_passes_with_the_schedule_complete(tmp_path):
+    t0 = time.perf_counter()
+    result = train_tiny(tmp_path / "m.pt", steps=None, minutes=1, max_passes=3, log_every=1)
+    assert time.perf_counter() - t0 < 30  # far sooner than the minute
+    train_chars = len(split_ids(list(REPEAT), 0.1)[0])
+    step_chars = 16 * 20  # tiny_config's batch x seq_len
+    assert 3 * train_chars <= result.chars_seen < 3 * train_chars + step_chars
+    assert result.status == "finished" and result.metrics["ended_by"] == "max_passes"
+    assert ckpt.load(tmp_path / "m.pt")["metrics"]["passes"] == 3
+    records = [json.loads(x) for x in (tmp_path / "m.log.jsonl").read_text().splitlines()]
+    lrs = [r["lr"] for r in records if "lr" in r]
+    assert lrs[-1] < 0.1 * max(lrs)  # the decay ran over the passes, not over the minute
+    assert sum("val_loss" in r for r in records) == 3  # validated at 50%, 80% and the end, of the passes
+
+
+def test_cli_max_passes(tmp_path, capsys):
+    text = tmp_path / "t.txt"
+    text.write_text(REPEAT)
+    assert main(["train", "--text", str(text), "--minutes", "1", "--max-passes", "2", "--out",
+                 str(tmp_path / "m.pt"), "--quiet", "--device", "cpu", "--hidden", "16", "--embed", "8", "--seq-len",
+                 "16", "--batch-size", "8"]) == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert " ended_by=max_passes passes=2 " in line, line
+
+
+def test_app_fine_tuning_to_minutes_ends_after_its_passes_and_says_so(tmp_path):
+    from charrnn.web.forms import TrainForm
+    from charrnn.web.webapp import WebApp
+
+    text = tmp_path / "fox.txt"
+    text.write_text(REPEAT)
+    folder = tmp_path / "ckpts"
+    train_tiny(folder / "tiny.pt", steps=20)
+    app = WebApp(folder, device="cpu")
+    job = app.start_training(TrainForm.parse(text_file=text, name="ft", steps=None, minutes=1, start_from="tiny.pt"))
+    assert job.request.config.max_passes == FINETUNE_RECIPE.max_passes  # the fine-tuning recipe's default
+    job.thread.join(60)
+    assert job.state == "finished", job.summary()
+    assert f"ended after {FINETUNE_RECIPE.max_passes:g} passes over the text" in job.summary(), job.summary()
+    assert ckpt.load(folder / "ft.pt")["metrics"]["ended_by"] == "max_passes"
