@@ -1,6 +1,7 @@
 """Training to a time budget (issue 11): the schedule runs over the time, the run ends on time with a best
 checkpoint, validated at the end; or sooner, after max_passes over the text (fine-tuning's default)."""
 import json
+import threading
 import time
 
 import pytest
@@ -11,7 +12,8 @@ from charrnn.cli import main
 from charrnn.lm.budget import BUDGET_RECIPE, FINETUNE_RECIPE, Budget, lr_at_progress
 from charrnn.lm.data import split_ids
 from charrnn.lm.train import TrainConfig
-from tests.helpers import REPEAT, train_tiny
+from charrnn import Corpus, train
+from tests.helpers import REPEAT, TINY_MODEL, tiny_config, train_tiny
 
 
 def test_schedule_over_time_warms_up_and_decays_to_the_floor():
@@ -119,6 +121,18 @@ def test_a_budget_run_ends_after_its_passes_with_the_schedule_complete(tmp_path)
     assert lrs[-1] < 0.1 * max(lrs)  # the decay ran over the passes, not over the minute
     assert sum("val_loss" in r for r in records) == 3  # validated at 50%, 80% and the end, of the passes
 
+
+
+def test_the_passes_are_counted_across_a_resume(tmp_path):
+    out, stop, corpus = tmp_path / "m.pt", threading.Event(), Corpus(REPEAT, "repeat.txt", {"clean": "none"})
+    config = tiny_config(steps=None, minutes=1, max_passes=3, log_every=1)
+    first = train(corpus, TINY_MODEL, config, out=out, stop_event=stop, progress=False,
+                  on_log=lambda r: r.get("step", 0) >= 8 and stop.set())
+    assert first.status == "stopped" and "ended_by" not in first.metrics
+    resumed = train(corpus, TINY_MODEL, config, out=out, resume=True, progress=False)
+    train_chars = len(split_ids(list(REPEAT), 0.1)[0])
+    assert resumed.metrics["ended_by"] == "max_passes" and resumed.steps > first.steps
+    assert 3 * train_chars <= resumed.chars_seen < 3 * train_chars + 16 * 20  # three passes in all, not after
 
 def test_cli_max_passes(tmp_path, capsys):
     text = tmp_path / "t.txt"
