@@ -44,6 +44,8 @@ class BudgetRecipe:
         (any TrainConfig field) where they are not None, the recipe's for the rest, TrainConfig's defaults beyond
         that."""
         recipe = {f.name: getattr(self, f.name) for f in fields(self)}
+        if minutes is None:
+            recipe["max_passes"] = None  # a step count is the run's length, whatever the passes
         return TrainConfig(**{**recipe, **{k: v for k, v in given.items() if v is not None}, "minutes": minutes})
 
 
@@ -180,4 +182,3 @@ def note_end(run: RunState, log: RunLog, budget: Budget, progress: bool) -> None
     if progress:
         tqdm.write(f"ended after {passes:g} passes over the training text, {budget.used():.0f} s into the "
                    f"{run.config.minutes:g}-minute budget: more over-fits (max_passes)")
-

@@ -59,6 +59,8 @@ class TrainConfig:
             raise ValueError(f"minutes must be positive, got {self.minutes}")
         if self.minutes is not None and self.steps is not None:
             raise ValueError("give either steps or minutes, not both")
+        if self.max_passes is not None and self.minutes is None:
+            raise ValueError("max_passes ends a time budget sooner: give minutes with it (a step count is exact)")
         if self.batching not in ("windows", "streams"):
             raise ValueError(f"batching must be 'windows' or 'streams', got {self.batching!r}")
         if self.lr_decay not in ("cosine", "none"):

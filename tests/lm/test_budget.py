@@ -31,6 +31,8 @@ def test_steps_and_minutes_are_exclusive():
         TrainConfig(minutes=0)
     with pytest.raises(ValueError, match="max_passes"):
         TrainConfig(minutes=1, max_passes=0)
+    with pytest.raises(ValueError, match="max_passes ends a time budget sooner: give minutes"):
+        TrainConfig(steps=10, max_passes=2)
 
 
 def test_progress_is_the_larger_of_the_time_and_the_passes():
@@ -44,6 +46,7 @@ def test_progress_is_the_larger_of_the_time_and_the_passes():
     # fine-tuning stops after 8 passes by default; a run from scratch has no such limit (issue 11's recipe)
     assert FINETUNE_RECIPE.train_config(3).max_passes == 8 and BUDGET_RECIPE.train_config(3).max_passes is None
     assert FINETUNE_RECIPE.train_config(3, max_passes=20).max_passes == 20
+    assert FINETUNE_RECIPE.train_config(None, steps=50).max_passes is None  # a step count is the run's length
 
 
 @pytest.fixture(autouse=True)
