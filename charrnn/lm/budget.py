@@ -90,7 +90,7 @@ class Budget:
     def seconds(self) -> float:
         return max(1e-3, self.deadline - self.final - self.reserve - self.start)
 
-    def progress(self, chars_seen: int = 0) -> float:
+    def progress(self, chars_seen: int) -> float:
         """How far through the budget the run is: the share of the time used, or of `chars` read if larger."""
         by_time = (time.perf_counter() - self.start) / self.seconds
         return by_time if self.chars is None else max(by_time, chars_seen / self.chars)
@@ -102,7 +102,7 @@ class Budget:
     def used(self) -> float:
         return time.perf_counter() - self.start
 
-    def validation_due(self, chars_seen: int = 0) -> bool:
+    def validation_due(self, chars_seen: int) -> bool:
         """Whether the run just crossed one of its intermediate validation points."""
         progress = self.progress(chars_seen)
         due = [v for v in self.validations if progress >= v]

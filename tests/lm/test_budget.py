@@ -7,13 +7,21 @@ import time
 import pytest
 import torch
 
+from charrnn import Corpus, train
 from charrnn import checkpoint as ckpt
 from charrnn.cli import main
 from charrnn.lm.budget import BUDGET_RECIPE, FINETUNE_RECIPE, Budget, lr_at_progress
 from charrnn.lm.data import split_ids
 from charrnn.lm.train import TrainConfig
-from charrnn import Corpus, train
 from tests.helpers import REPEAT, TINY_MODEL, tiny_config, train_tiny
+
+TRAIN_CHARS = len(split_ids(list(REPEAT), 0.1)[0])  # REPEAT's training characters (the last 10% held out)
+STEP_CHARS = tiny_config().batch_size * tiny_config().seq_len  # characters one step of tiny_config reads
+
+
+def passes_ended_at(chars_seen: int, passes: int) -> bool:
+    """Whether a run stopped on the step that completed `passes` passes over REPEAT."""
+    return passes * TRAIN_CHARS <= chars_seen < passes * TRAIN_CHARS + STEP_CHARS
 
 
 def test_schedule_over_time_warms_up_and_decays_to_the_floor():
@@ -114,16 +122,13 @@ def test_a_budget_run_ends_after_its_passes_with_the_schedule_complete(tmp_path)
     t0 = time.perf_counter()
     result = train_tiny(tmp_path / "m.pt", steps=None, minutes=1, max_passes=3, log_every=1)
     assert time.perf_counter() - t0 < 30  # far sooner than the minute
-    train_chars = len(split_ids(list(REPEAT), 0.1)[0])
-    step_chars = 16 * 20  # tiny_config's batch x seq_len
-    assert 3 * train_chars <= result.chars_seen < 3 * train_chars + step_chars
+    assert passes_ended_at(result.chars_seen, 3)
     assert result.status == "finished" and result.metrics["ended_by"] == "max_passes"
     assert ckpt.load(tmp_path / "m.pt")["metrics"]["passes"] == 3
     records = [json.loads(x) for x in (tmp_path / "m.log.jsonl").read_text().splitlines()]
     lrs = [r["lr"] for r in records if "lr" in r]
     assert lrs[-1] < 0.1 * max(lrs)  # the decay ran over the passes, not over the minute
     assert sum("val_loss" in r for r in records) == 3  # validated at 50%, 80% and the end, of the passes
-
 
 
 def test_the_passes_are_counted_across_a_resume(tmp_path):
@@ -133,9 +138,9 @@ def test_the_passes_are_counted_across_a_resume(tmp_path):
                   on_log=lambda r: r.get("step", 0) >= 8 and stop.set())
     assert first.status == "stopped" and "ended_by" not in first.metrics
     resumed = train(corpus, TINY_MODEL, config, out=out, resume=True, progress=False)
-    train_chars = len(split_ids(list(REPEAT), 0.1)[0])
     assert resumed.metrics["ended_by"] == "max_passes" and resumed.steps > first.steps
-    assert 3 * train_chars <= resumed.chars_seen < 3 * train_chars + 16 * 20  # three passes in all, not after
+    assert passes_ended_at(resumed.chars_seen, 3)  # three passes in all, not three after the resume
+
 
 def test_cli_max_passes(tmp_path, capsys):
     text = tmp_path / "t.txt"
