@@ -149,15 +149,13 @@ def test_a_tampered_blend_is_refused_in_one_line(parts, tmp_path, tamper):
     assert shelf.describe(tmp_path / "bad.pt").error is not None
 
 
-@pytest.mark.parametrize("case", ["a blend in a blend", "a blend in an ensemble", "other classes", "none for long"])
+@pytest.mark.parametrize("case", ["a blend in an ensemble", "other classes", "none for long"])
 def test_what_cannot_be_blended_is_refused_and_nothing_written(parts, tmp_path, capsys, case):
     tmp = parts
     blend_classifiers([tmp / "a.pt"], [tmp / "b.pt"], tmp_path / "ab.pt", SPLIT)
     out = tmp_path / "out.pt"
     if case == "a blend in an ensemble":
         argv, expect = ["ensemble", str(tmp_path / "ab.pt"), str(tmp / "a.pt")], "is a blend"
-    elif case == "a blend in a blend":
-        argv, expect = ["blend", "--short", str(tmp_path / "ab.pt"), "--long", str(tmp / "b.pt")], "is a blend"
     elif case == "other classes":
         state = ckpt.load(tmp / "b.pt")
         state["classes"] = ["bad", "good"]
@@ -172,6 +170,34 @@ def test_what_cannot_be_blended_is_refused_and_nothing_written(parts, tmp_path, 
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("charrnn sentiment") and expect in err[-1]
     assert not out.exists()
+
+
+def test_a_blend_brings_its_parts_to_a_new_blend(parts, tmp_path):
+    """A blend given to `blend` adds its parts for the texts it is given for: rebuilt from itself it is the same
+    file's contents, and a part can be added to it without the classifiers it was made of."""
+    tmp = parts
+    blend_classifiers([tmp / "a.pt", tmp / "b.pt"], [tmp / "b.pt", tmp / "c.pt"], tmp_path / "abc.pt", SPLIT)
+    blend_classifiers([tmp_path / "abc.pt"], [tmp_path / "abc.pt"], tmp_path / "again.pt", SPLIT)
+    old, new = ckpt.load(tmp_path / "abc.pt"), ckpt.load(tmp_path / "again.pt")
+    assert [old[k] for k in ("vocab", "tokenizer", "classes")] == [new[k] for k in ("vocab", "tokenizer", "classes")]
+    for key in ("scales", "state_dict"):  # int8 rows re-quantized from their own scales come back the same
+        assert old[key].keys() == new[key].keys()
+        assert all(torch.equal(old[key][k], new[key][k]) for k in old[key])
+    assert old["config"]["model"] == new["config"]["model"]  # b still reads both: one part, "all"
+    assert [m["file"] for m in new["metrics"]["members"]] == ["a.pt", "b.pt", "c.pt"]
+    a, b, c = (_p(tmp / f"{n}.pt", SHORT + LONG) for n in "abc")
+    # c.pt added for short texts (a part of its own beside abc.pt's c, which stays long); abc.pt's long parts (b, c)
+    # for long ones
+    blend_classifiers([tmp_path / "abc.pt", tmp / "c.pt"], [tmp_path / "abc.pt"], tmp_path / "plus.pt", SPLIT,
+                      "float32")
+    want = [(x + y + z) / 3 for x, y, z in zip(a, b, c)][:len(SHORT)] + [(y + z) / 2 for y, z in zip(b, c)][len(SHORT):]
+    assert _p(tmp_path / "plus.pt", SHORT + LONG) == pytest.approx(want, abs=0.02)  # abc.pt's parts are int8
+    state = ckpt.load(tmp_path / "plus.pt")
+    assert [p["texts"] for p in state["config"]["model"]["blend"]["parts"]] == ["short", "all", "long", "short"]
+    # given for short texts only, a blend brings only its short parts: long texts go to c alone
+    blend_classifiers([tmp_path / "abc.pt"], [tmp / "c.pt"], tmp_path / "short.pt", SPLIT)
+    assert ckpt.load(tmp_path / "short.pt")["config"]["train"]["short"] == ["a.pt", "b.pt"]
+    assert _p(tmp_path / "short.pt", LONG) == pytest.approx(c[len(SHORT):], abs=0.01)
 
 
 def test_a_classifier_is_a_starting_point_for_another(parts, tmp_path):
