@@ -104,8 +104,9 @@ def _sources(short: list[str], long: list[str]) -> list[_Source]:
         state = ckpt.load(path, kind=SENTIMENT)
         check(state, ckpt.display_name(path))
         if "blend" not in state["config"]["model"]:
-            s, cfgs, sd = _member(path)
-            found[(path, -1)] = _Source((path, -1), ckpt.display_name(path), s, cfgs, sd, path in short, path in long)
+            _, cfgs, sd = _member(path, state)
+            found[(path, -1)] = _Source((path, -1), ckpt.display_name(path), state, cfgs, sd, path in short,
+                                        path in long)
             continue
         for p in _blend_parts(path, state):  # a blend has parts for both (kind.check): some answer these texts
             p.short, p.long = p.short and path in short, p.long and path in long

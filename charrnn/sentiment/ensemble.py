@@ -30,10 +30,12 @@ class EnsembleConfig:
     precision: str = "float16"  # weights stored as float32, float16, or int8 rows with a float32 scale each
 
 
-def _member(path: str | os.PathLike) -> tuple[dict, list[dict], dict[str, torch.Tensor]]:
-    """A checked sentiment checkpoint, its member configs and its weights keyed from member 0."""
-    state = ckpt.load(path, kind=SENTIMENT)
-    check(state, ckpt.display_name(path))
+def _member(path: str | os.PathLike, state: dict | None = None) -> tuple[dict, list[dict], dict[str, torch.Tensor]]:
+    """A checked sentiment checkpoint (read from `path` unless its `state` is given, checked already), its member
+    configs and its weights keyed from member 0."""
+    if state is None:
+        state = ckpt.load(path, kind=SENTIMENT)
+        check(state, ckpt.display_name(path))
     model_cfg = state["config"]["model"]
     if "blend" in model_cfg:
         raise ckpt.CheckpointError(f"{ckpt.display_name(path)} is a blend (charrnn sentiment blend) already: it "
