@@ -53,7 +53,7 @@ def main() -> None:
         for s in sentences(review.text):
             found.setdefault(s.replace("\t", " "), review.label)
     picked = random.Random(args.seed).sample(list(found), min(args.n, len(found)))
-    lines = ["label\tsentence"] + [f"{found[s]}\t{s}" for s in picked] if args.labelled else picked
+    lines = (["label\tsentence"] + [f"{found[s]}\t{s}" for s in picked]) if args.labelled else picked
     with atomic_write(args.out) as f:
         f.write(("\n".join(lines) + "\n").encode("utf-8"))
     print(f"reviews={len(reviews)} sentences={len(found)} written={len(picked)} out={args.out}")

@@ -133,8 +133,8 @@ def blend_classifiers(short: list[str | os.PathLike], long: list[str | os.PathLi
     _same(states, names, "class names", lambda s: sentiment_classes(s, ""), advice)
     union = _union([list(s["vocab"]) for s in states])
     cfgs, weights, parts, members = [], {}, [], []
-    for i, (source, state, name) in enumerate(zip(sources, states, names)):
-        member_cfgs, sd = source.member_cfgs, source.weights
+    for i, source in enumerate(sources):
+        state, name, member_cfgs, sd = source.state, source.name, source.member_cfgs, source.weights
         texts = "all" if source.short and source.long else "short" if source.short else "long"
         reads = int((state.get("tokenizer") or {}).get("max_tokens") or MAX_TOKENS)
         parts.append({"members": list(range(len(cfgs), len(cfgs) + len(member_cfgs))), "reads": reads,
